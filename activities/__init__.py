@@ -1,0 +1,1 @@
+"""Temporal activities: the robots' side effects and the working-time arithmetic."""

@@ -1,0 +1,215 @@
+"""The robots' side effects, one activity each.
+
+Every activity is idempotent: it writes under the business key the workflow gives it and the
+store's unique constraints make a retry or a replay a no-op, so nobody is notified twice and
+no task or report row is created twice. Activities are plain (sync) functions run in the
+worker's thread pool because the store uses synchronous SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from funnel.activity_io import (
+    ActivityName,
+    CompleteDealCall,
+    CreatedTask,
+    CreateInvoiceCall,
+    CreateTaskCall,
+    DueTimesCall,
+    InvoicePaidCall,
+    NotifyCall,
+    NotifyResult,
+    RegisterDeal,
+    ReportEventCall,
+    RobotContext,
+    SetTitleCall,
+    StageTransition,
+    TaskStatusCall,
+)
+from funnel.calendar import WorkingCalendar
+from funnel.records import DealRecord, InvoiceIn, NotificationIn, ReportEventIn, TaskIn
+from funnel.store import Store
+from funnel.templates import TemplateProblem, render
+
+
+def _render(source: str, context: RobotContext) -> str:
+    try:
+        return render(source, context.template_vars())
+    except TemplateProblem as exc:
+        # Not retryable: the same template fails the same way every time.
+        raise ApplicationError(str(exc), type="TemplateProblem", non_retryable=True) from exc
+
+
+@activity.defn(name=ActivityName.DUE_TIMES)
+def compute_due_times(call: DueTimesCall) -> dict[str, datetime]:
+    calendar = WorkingCalendar(call.calendar)
+    return {key: calendar.add(call.start, d) for key, d in call.durations.items()}
+
+
+class RobotActivities:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def all(self) -> list[Any]:
+        return [
+            self.register_deal,
+            self.record_stage_transition,
+            self.set_deal_title,
+            self.notify,
+            self.create_task,
+            self.write_report_event,
+            self.create_invoice,
+            self.complete_deal,
+            self.record_invoice_paid,
+            self.record_task_status,
+            compute_due_times,
+        ]
+
+    @activity.defn(name=ActivityName.REGISTER_DEAL)
+    def register_deal(self, call: RegisterDeal) -> None:
+        ctx = call.context
+        if self._store.get_deal(ctx.deal.deal_id) is not None:
+            return  # a retry, or a deal id reused after the first deal closed
+        self._store.upsert_deal(
+            DealRecord(
+                deal_id=ctx.deal.deal_id,
+                title=ctx.title,
+                pipeline_id=ctx.pipeline_id,
+                pipeline_version=ctx.pipeline_version,
+                stage=ctx.stage_id,
+                status="open",
+                responsible=ctx.deal.responsible,
+                department_head=ctx.deal.department_head,
+                service=ctx.deal.service,
+                amount=ctx.deal.amount,
+                currency=ctx.deal.currency,
+                contact_name=ctx.deal.contact.name,
+                contact_company=ctx.deal.contact.company,
+                started_at=call.started_at,
+            )
+        )
+
+    @activity.defn(name=ActivityName.RECORD_TRANSITION)
+    def record_stage_transition(self, call: StageTransition) -> None:
+        ctx = call.context
+        details = {"cause": call.cause, "reason": call.reason}
+        if call.from_stage is not None:
+            self._store.add_report_event(
+                self._event(call.key.removesuffix(":enter") + ":exit", ctx, call.from_stage,
+                            "stage_exited", call.at, call.actor,
+                            {**details, "seq": call.from_seq, "to": ctx.stage_id})
+            )
+        self._store.add_report_event(
+            self._event(call.key, ctx, ctx.stage_id, "stage_entered", call.at, call.actor,
+                        {**details, "seq": call.to_seq, "from": call.from_stage})
+        )
+        self._store.update_deal(ctx.deal.deal_id, stage=ctx.stage_id, breached=False)
+
+    @activity.defn(name=ActivityName.SET_TITLE)
+    def set_deal_title(self, call: SetTitleCall) -> str:
+        title = _render(call.template, call.context)
+        self._store.update_deal(call.context.deal.deal_id, title=title)
+        return title
+
+    @activity.defn(name=ActivityName.NOTIFY)
+    def notify(self, call: NotifyCall) -> NotifyResult:
+        message = _render(call.message, call.context)
+        delivered: list[str] = []
+        already: list[str] = []
+        for recipient in call.recipients:
+            created = self._store.add_notification(
+                NotificationIn(
+                    key=f"{call.key}:{recipient}",
+                    deal_id=call.context.deal.deal_id,
+                    stage=call.context.stage_id,
+                    recipient=recipient,
+                    message=message,
+                    created_at=call.at,
+                )
+            )
+            (delivered if created else already).append(recipient)
+        return NotifyResult(delivered=delivered, already_delivered=already)
+
+    @activity.defn(name=ActivityName.CREATE_TASK)
+    def create_task(self, call: CreateTaskCall) -> CreatedTask:
+        title = _render(call.title, call.context)
+        deadline_at = (
+            WorkingCalendar(call.calendar).add(call.at, call.deadline) if call.deadline else None
+        )
+        created = self._store.add_task(
+            TaskIn(
+                key=call.key,
+                deal_id=call.context.deal.deal_id,
+                stage=call.context.stage_id,
+                robot_id=call.robot_id,
+                title=title,
+                description=_render(call.description, call.context),
+                responsible=call.responsible,
+                co_executors=call.co_executors,
+                created_by=call.created_by,
+                needs_confirmation=call.needs_confirmation,
+                deadline_at=deadline_at,
+                created_at=call.at,
+            )
+        )
+        return CreatedTask(task_id=call.task_id, title=title, deadline_at=deadline_at,
+                           created=created)
+
+    @activity.defn(name=ActivityName.WRITE_REPORT_EVENT)
+    def write_report_event(self, call: ReportEventCall) -> None:
+        details = {"text": _render(call.details, call.context), **call.extra}
+        self._store.add_report_event(
+            self._event(call.key, call.context, call.context.stage_id, call.kind, call.at,
+                        call.actor, details)
+        )
+
+    @activity.defn(name=ActivityName.CREATE_INVOICE)
+    def create_invoice(self, call: CreateInvoiceCall) -> None:
+        self._store.add_invoice(
+            InvoiceIn(
+                key=call.key,
+                invoice_id=call.invoice_id,
+                deal_id=call.context.deal.deal_id,
+                amount=call.context.deal.amount,
+                currency=call.context.deal.currency,
+                created_at=call.at,
+            )
+        )
+
+    @activity.defn(name=ActivityName.COMPLETE_DEAL)
+    def complete_deal(self, call: CompleteDealCall) -> None:
+        self._store.update_deal(
+            call.deal_id, status=call.status.value, closed_at=call.at, lost_reason=call.reason
+        )
+
+    @activity.defn(name=ActivityName.RECORD_INVOICE_PAID)
+    def record_invoice_paid(self, call: InvoicePaidCall) -> None:
+        self._store.mark_invoice_paid(
+            call.invoice_id, deal_id=call.deal_id, amount=call.amount, paid_at=call.paid_at
+        )
+
+    @activity.defn(name=ActivityName.RECORD_TASK_STATUS)
+    def record_task_status(self, call: TaskStatusCall) -> None:
+        self._store.set_task_status(call.key, call.status.value, by=call.by, at=call.at)
+
+    @staticmethod
+    def _event(
+        key: str, ctx: RobotContext, stage: str, kind: str, at: datetime, actor: str | None,
+        details: dict[str, Any],
+    ) -> ReportEventIn:
+        return ReportEventIn(
+            key=key,
+            deal_id=ctx.deal.deal_id,
+            pipeline_id=ctx.pipeline_id,
+            pipeline_version=ctx.pipeline_version,
+            stage=stage,
+            kind=kind,
+            at=at,
+            actor=actor,
+            details=details,
+        )

@@ -1,0 +1,164 @@
+"""Inputs and results of the robot activities.
+
+The workflow builds these and the activities in :mod:`activities` consume them. Every call
+carries ``key``, the idempotency key ``<deal id>:<stage entry seq>:<robot id>``: the store's
+unique constraints turn a retried or replayed call into a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from funnel.calendar import CalendarSpec
+from funnel.durations import Duration
+from funnel.models import DealInput, DealStatus, TaskStatus
+
+
+class RobotContext(BaseModel):
+    """What templates can read: ``deal``, ``contact`` and ``stage``."""
+
+    deal: DealInput
+    pipeline_id: str
+    pipeline_version: str
+    title: str
+    stage_id: str
+    stage_name: str
+    lost_reason: str | None = None
+
+    def template_vars(self) -> dict[str, Any]:
+        deal = self.deal.model_dump(mode="json")
+        deal.update(title=self.title, lost_reason=self.lost_reason, stage=self.stage_id)
+        return {
+            "deal": deal,
+            "contact": deal["contact"],
+            "stage": {"id": self.stage_id, "name": self.stage_name},
+        }
+
+
+class RegisterDeal(BaseModel):
+    context: RobotContext
+    started_at: datetime
+
+
+class StageTransition(BaseModel):
+    """A deal left one stage (if any) and entered another."""
+
+    key: str
+    context: RobotContext
+    from_stage: str | None
+    from_seq: int | None
+    to_seq: int
+    at: datetime
+    cause: str
+    actor: str | None = None
+    reason: str | None = None
+
+
+class SetTitleCall(BaseModel):
+    key: str
+    context: RobotContext
+    template: str
+
+
+class NotifyCall(BaseModel):
+    key: str
+    context: RobotContext
+    recipients: list[str] = Field(min_length=1)
+    message: str
+    at: datetime
+
+
+class NotifyResult(BaseModel):
+    delivered: list[str]
+    already_delivered: list[str]
+
+
+class CreateTaskCall(BaseModel):
+    key: str
+    task_id: str
+    robot_id: str
+    context: RobotContext
+    title: str
+    description: str = ""
+    deadline: Duration | None = None
+    calendar: CalendarSpec
+    responsible: str
+    co_executors: list[str] = Field(default_factory=list)
+    created_by: str
+    needs_confirmation: bool = False
+    at: datetime
+
+
+class CreatedTask(BaseModel):
+    task_id: str
+    title: str
+    deadline_at: datetime | None
+    created: bool
+
+
+class ReportEventCall(BaseModel):
+    key: str
+    context: RobotContext
+    kind: str
+    details: str = ""
+    at: datetime
+    actor: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class CreateInvoiceCall(BaseModel):
+    key: str
+    invoice_id: str
+    context: RobotContext
+    at: datetime
+
+
+class CompleteDealCall(BaseModel):
+    deal_id: str
+    status: DealStatus
+    reason: str | None = None
+    at: datetime
+
+
+class InvoicePaidCall(BaseModel):
+    deal_id: str
+    invoice_id: str
+    amount: Decimal | None
+    paid_at: datetime
+
+
+class TaskStatusCall(BaseModel):
+    key: str
+    status: TaskStatus
+    by: str | None
+    at: datetime
+
+
+class DueTimesCall(BaseModel):
+    """Working-time arithmetic runs in a local activity so that its results are recorded
+    in history: a later upgrade of the holiday data never changes a replayed due time."""
+
+    calendar: CalendarSpec
+    start: datetime
+    durations: dict[str, Duration]
+
+
+class ActivityName:
+    """Activity type names, shared by the workflow (which calls them by name so that it
+    never imports the store) and the activity definitions."""
+
+    REGISTER_DEAL = "register_deal"
+    RECORD_TRANSITION = "record_stage_transition"
+    SET_TITLE = "set_deal_title"
+    NOTIFY = "notify"
+    CREATE_TASK = "create_task"
+    WRITE_REPORT_EVENT = "write_report_event"
+    CREATE_INVOICE = "create_invoice"
+    COMPLETE_DEAL = "complete_deal"
+    RECORD_INVOICE_PAID = "record_invoice_paid"
+    RECORD_TASK_STATUS = "record_task_status"
+    DUE_TIMES = "compute_due_times"

@@ -1,0 +1,185 @@
+"""Working-time arithmetic: "4 working hours" and "10 working days" on a company calendar.
+
+Pure and deterministic (no I/O, no clock reads) so workflow code can call it on replay and get
+the same deadline. The public-holiday data comes from the ``holidays`` package, so a package
+upgrade that revises a production calendar changes results: pin it alongside the workflows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from funnel.durations import Duration, TimeUnit
+
+# How far we look for the next working day before declaring the calendar has none at all.
+_SEARCH_LIMIT_DAYS = 366 * 3
+
+
+class CalendarSpec(BaseModel):
+    """The ``calendar:`` section of a pipeline file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timezone: str = "Europe/Moscow"
+    country: str | None = "RU"
+    work_start: time = time(9, 0)
+    work_end: time = time(18, 0)
+    weekend: list[int] = [5, 6]
+    extra_holidays: list[date] = []
+    extra_working_days: list[date] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"timezone {value!r} is not a known IANA zone, e.g. 'Europe/Moscow'"
+            ) from None
+        return value
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                holidays.country_holidays(value)
+            except NotImplementedError:
+                raise ValueError(
+                    f"country {value!r} has no public-holiday calendar in the holidays package;"
+                    " use an ISO code such as 'RU', or null for no public holidays"
+                ) from None
+        return value
+
+    @field_validator("work_start", "work_end", mode="before")
+    @classmethod
+    def _no_sexagesimal(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted 9:00 as the integer 540 and pydantic would take that as
+        # seconds (00:09): refuse numbers so the mistake is loud instead of a 9-minute day.
+        if isinstance(value, int | float):
+            raise ValueError(f"write working hours as a quoted string such as '09:00', got {value}")
+        return value
+
+    @field_validator("weekend")
+    @classmethod
+    def _weekday_numbers(cls, value: list[int]) -> list[int]:
+        bad = [day for day in value if not 0 <= day <= 6]
+        if bad:
+            raise ValueError(f"weekend days must be 0 (Monday) .. 6 (Sunday), got {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _day_is_not_empty(self) -> CalendarSpec:
+        if self.work_start.tzinfo is not None or self.work_end.tzinfo is not None:
+            raise ValueError("work_start and work_end are wall-clock times: give no UTC offset")
+        if self.work_start >= self.work_end:
+            raise ValueError(
+                f"work_start ({self.work_start}) must be earlier than work_end ({self.work_end})"
+            )
+        return self
+
+
+class WorkingCalendar:
+    """Answers "is this a working day" and "when is start + duration" for one ``CalendarSpec``.
+
+    Every datetime in must be timezone-aware; every datetime out is in UTC.
+    """
+
+    def __init__(self, spec: CalendarSpec) -> None:
+        self._spec = spec
+        self._zone = ZoneInfo(spec.timezone)
+        self._weekend = frozenset(spec.weekend)
+        self._extra_holidays = frozenset(spec.extra_holidays)
+        self._extra_working = frozenset(spec.extra_working_days)
+        # year -> (public days off, moved working weekend days); built lazily, one year at a time.
+        self._years: dict[int, tuple[frozenset[date], frozenset[date]]] = {}
+
+    def _public(self, year: int) -> tuple[frozenset[date], frozenset[date]]:
+        cached = self._years.get(year)
+        if cached is None:
+            if self._spec.country is None:
+                cached = (frozenset(), frozenset())
+            else:
+                public = holidays.country_holidays(self._spec.country, years=year)
+                # Only countries with government-decreed day swaps (RU, BY, ...) fill this in.
+                moved = getattr(public, "weekend_workdays", None) or ()
+                cached = (frozenset(public.keys()), frozenset(moved))
+            self._years[year] = cached
+        return cached
+
+    def is_working_day(self, day: date) -> bool:
+        # A datetime is a date too, but its calendar day depends on the zone: make callers choose.
+        if isinstance(day, datetime):
+            raise TypeError("is_working_day takes a date; convert the datetime to local time first")
+        if day in self._extra_working:
+            return True
+        if day in self._extra_holidays:
+            return False
+        days_off, moved_workdays = self._public(day.year)
+        if day in days_off:
+            return False
+        if day in moved_workdays:
+            return True
+        return day.weekday() not in self._weekend
+
+    def next_working_moment(self, moment: datetime) -> datetime:
+        local = self._local(moment)
+        day = local.date()
+        if self.is_working_day(day):
+            if local.time() < self._spec.work_start:
+                return self._at(day, self._spec.work_start)
+            if local.time() < self._spec.work_end:
+                return local.astimezone(UTC)
+        return self._at(self._next_working_day(day), self._spec.work_start)
+
+    def add(self, start: datetime, duration: Duration) -> datetime:
+        if not duration.working:
+            # Plain elapsed time: aware arithmetic in UTC so DST shifts cannot stretch it.
+            return self._local(start).astimezone(UTC) + duration.as_timedelta()
+        begin = self.next_working_moment(start)
+        if duration.unit is TimeUnit.DAYS:
+            local = begin.astimezone(self._zone)
+            day = local.date()
+            for _ in range(duration.amount):
+                day = self._next_working_day(day)
+            return self._at(day, local.time())
+        return self._add_working_time(begin, duration.as_timedelta())
+
+    def _add_working_time(self, begin: datetime, remaining: timedelta) -> datetime:
+        # Subtract in UTC: same-tzinfo aware datetimes subtract as wall clocks, ignoring DST.
+        current = begin
+        while True:
+            day = current.astimezone(self._zone).date()
+            window_end = self._at(day, self._spec.work_end)
+            available = window_end - current
+            if remaining <= available:
+                # Exactly filling the window ends at work_end, not at tomorrow's work_start.
+                return current + remaining
+            remaining -= available
+            current = self._at(self._next_working_day(day), self._spec.work_start)
+
+    def _next_working_day(self, day: date) -> date:
+        for offset in range(1, _SEARCH_LIMIT_DAYS + 1):
+            candidate = day + timedelta(days=offset)
+            if self.is_working_day(candidate):
+                return candidate
+        raise ValueError(
+            f"no working day within {_SEARCH_LIMIT_DAYS} days after {day}:"
+            " the calendar has every day off"
+        )
+
+    def _local(self, moment: datetime) -> datetime:
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError(f"naive datetime {moment.isoformat()}: pass a timezone-aware one")
+        return moment.astimezone(self._zone)
+
+    def _at(self, day: date, wall: time) -> datetime:
+        # Build the wall-clock time in the calendar's zone, then convert: zoneinfo picks the
+        # offset that applies on that date, which is what makes DST days come out right.
+        return datetime.combine(day, wall, tzinfo=self._zone).astimezone(UTC)

@@ -1,0 +1,217 @@
+"""The deal, the messages a deal workflow takes, and the state it reports.
+
+Every workflow input, signal, update and query has one pydantic model here, so that API
+clients, the CLI and the workflow agree on one shape (the pydantic data converter carries
+them through Temporal as JSON).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from funnel.pipeline import Pipeline
+
+DEAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+FieldValue = str | int | float | bool | None
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    company: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class DealInput(BaseModel):
+    """What a client gives to start a deal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deal_id: str = Field(pattern=DEAL_ID_PATTERN)
+    contact: Contact
+    responsible: str = Field(min_length=1, description="employee id of the sales manager")
+    department_head: str = Field(min_length=1, description="employee id of the manager's head")
+    sales_team: list[str] = Field(default_factory=list, description="co-executors")
+    service: str = Field(min_length=1, description="the service sold")
+    amount: Decimal = Field(ge=0)
+    currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
+    fields: dict[str, FieldValue] = Field(default_factory=dict, description="custom fields")
+
+
+def workflow_id_for(deal_id: str) -> str:
+    return f"deal-{deal_id}"
+
+
+class DealWorkflowInput(BaseModel):
+    """The deal plus the pipeline pinned for its whole life (a running deal keeps its
+    funnel version; a new deal gets the pipeline file as it is when it starts)."""
+
+    deal: DealInput
+    pipeline: Pipeline
+
+
+# --- messages -------------------------------------------------------------------------
+
+
+class AcceptInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: str | None = None
+
+
+class MoveInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stage: str
+    reason: str | None = None
+    by: str | None = None
+
+
+class InvoicePaid(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    invoice_id: str = Field(min_length=1)
+    amount: Decimal | None = Field(default=None, ge=0)
+    paid_at: datetime | None = None
+
+
+class TaskCompleted(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    task_id: str = Field(min_length=1)
+    by: str | None = None
+
+
+class RunTemplateInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: str | None = None
+
+
+class Outcome(StrEnum):
+    WON = "won"
+    LOST = "lost"
+
+
+class CloseInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Outcome
+    reason: str | None = None
+    by: str | None = None
+
+
+# --- state ----------------------------------------------------------------------------
+
+
+class DealStatus(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+class StageVisit(BaseModel):
+    """One stay of the deal in one stage; ``seq`` numbers the entries of this deal."""
+
+    seq: int
+    stage: str
+    entered_at: datetime
+    exited_at: datetime | None = None
+    cause: str
+    exit_cause: str | None = None
+    deadline_at: datetime | None = None
+    breached: bool = False
+
+
+class WaitingRobot(BaseModel):
+    seq: int
+    stage: str
+    robot_id: str
+    title: str
+    due_at: datetime
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+    DONE = "done"
+
+
+class TaskView(BaseModel):
+    task_id: str
+    key: str
+    seq: int
+    stage: str
+    title: str
+    responsible: str
+    co_executors: list[str] = Field(default_factory=list)
+    created_by: str
+    needs_confirmation: bool = False
+    deadline_at: datetime | None = None
+    status: TaskStatus = TaskStatus.OPEN
+
+
+class InvoiceView(BaseModel):
+    invoice_id: str
+    amount: Decimal | None = None
+    paid_at: datetime | None = None
+    received_at: datetime
+    applied_in_seq: int | None = None
+
+
+class ReportEventView(BaseModel):
+    key: str
+    kind: str
+    stage: str
+    at: datetime
+
+
+class RobotFailure(BaseModel):
+    seq: int
+    stage: str
+    robot_id: str
+    error: str
+    at: datetime
+
+
+class DealState(BaseModel):
+    """Everything the workflow knows, in one serialisable structure (query ``state``)."""
+
+    deal_id: str
+    pipeline_id: str
+    pipeline_version: str
+    title: str
+    stage: str
+    status: DealStatus = DealStatus.OPEN
+    lost_reason: str | None = None
+    accepted_at: datetime | None = None
+    breached: bool = False
+    breach_count: int = 0
+    visits: list[StageVisit] = Field(default_factory=list)
+    waiting: list[WaitingRobot] = Field(default_factory=list)
+    tasks: list[TaskView] = Field(default_factory=list)
+    invoices: list[InvoiceView] = Field(default_factory=list)
+    report_events: list[ReportEventView] = Field(default_factory=list)
+    failures: list[RobotFailure] = Field(default_factory=list)
+    template_run_in_seq: int | None = None
+
+    @property
+    def seq(self) -> int:
+        return self.visits[-1].seq if self.visits else 0
+
+    def task(self, task_id: str) -> TaskView | None:
+        return next((t for t in self.tasks if t.task_id == task_id), None)
+
+    def invoice(self, invoice_id: str) -> InvoiceView | None:
+        return next((i for i in self.invoices if i.invoice_id == invoice_id), None)
+
+
+class DealResult(BaseModel):
+    deal_id: str
+    status: DealStatus
+    stage: str
+    lost_reason: str | None = None
+
+
+MoveCause = Literal["start", "accepted", "moved", "invoice_paid", "tasks_done", "closed"]

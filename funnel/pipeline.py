@@ -1,0 +1,208 @@
+"""The pipeline schema: stages, their robots, deadlines and triggers, as pydantic models.
+
+A pipeline is data (``pipelines/pusk.yaml``), loaded by :mod:`funnel.pipeline_loader` and
+pinned inside each deal workflow when the deal starts. This module stays free of heavy
+imports because the workflow sandbox imports it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from funnel.calendar import CalendarSpec
+from funnel.durations import Duration
+
+ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+# People are addressed by role or by employee id. Roles resolve against the deal.
+ROLE_RESPONSIBLE = "responsible"
+ROLE_HEAD = "head"
+ROLE_SALES_TEAM = "sales_team"
+ROLES = (ROLE_RESPONSIBLE, ROLE_HEAD, ROLE_SALES_TEAM)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RobotBase(_Strict):
+    id: str = Field(pattern=ID_PATTERN, description="unique within the stage")
+    title: str = Field(min_length=1, description="plain-language summary shown in the Web UI")
+    delay: Duration | None = Field(
+        default=None, description="run this long after the deal enters the stage"
+    )
+
+
+class SetTitleRobot(RobotBase):
+    """Give the deal a title rendered from a jinja2 template (also used to rename it)."""
+
+    type: Literal["set_title"]
+    template: str = Field(min_length=1)
+
+
+class NotifyRobot(RobotBase):
+    type: Literal["notify"]
+    to: list[str] = Field(min_length=1, description="roles or employee ids")
+    message: str = Field(min_length=1, description="jinja2 template")
+
+
+class CreateTaskRobot(RobotBase):
+    type: Literal["create_task"]
+    task_title: str = Field(min_length=1, description="jinja2 template")
+    description: str = Field(default="", description="jinja2 template")
+    deadline: Duration | None = None
+    responsible: str = ROLE_RESPONSIBLE
+    co_executors: list[str] = Field(default_factory=list)
+    created_by: str = ROLE_RESPONSIBLE
+    needs_confirmation: bool = Field(
+        default=False, description="closing needs the creator's confirmation"
+    )
+
+
+class ReportEventRobot(RobotBase):
+    type: Literal["report_event"]
+    kind: str = Field(pattern=ID_PATTERN)
+    details: str = Field(default="", description="jinja2 template")
+
+
+class CreateInvoiceRobot(RobotBase):
+    """Issue an invoice for the deal amount; its id is ``<deal id>-<stage entry number>``."""
+
+    type: Literal["create_invoice"]
+
+
+class CompleteDealRobot(RobotBase):
+    """Close the deal record as won or lost (the outcome follows the stage's semantics)."""
+
+    type: Literal["complete_deal"]
+
+
+Robot = Annotated[
+    SetTitleRobot
+    | NotifyRobot
+    | CreateTaskRobot
+    | ReportEventRobot
+    | CreateInvoiceRobot
+    | CompleteDealRobot,
+    Field(discriminator="type"),
+]
+
+
+class Deadline(_Strict):
+    after: Duration
+    escalate: list[Robot] = Field(
+        default_factory=list, description="robots run when the deadline passes in the stage"
+    )
+
+
+class TriggerEvent(StrEnum):
+    ACCEPTED = "accepted"  # update `accept`: the responsible took the deal into work
+    INVOICE_PAID = "invoice_paid"  # signal `invoice_paid`, also when it came earlier
+    TASKS_DONE = "tasks_done"  # every task created in this stage visit is done
+
+
+class Trigger(_Strict):
+    event: TriggerEvent
+    to: str = Field(pattern=ID_PATTERN)
+
+
+class TaskTemplate(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    title: str = Field(min_length=1, description="jinja2 template")
+    description: str = ""
+    deadline: Duration | None = None
+    responsible: str = ROLE_RESPONSIBLE
+    co_executors: list[str] = Field(default_factory=list)
+
+
+class Semantics(StrEnum):
+    PROCESS = "process"
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+class Stage(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1)
+    semantics: Semantics = Semantics.PROCESS
+    robots: list[Robot] = Field(default_factory=list)
+    deadline: Deadline | None = None
+    triggers: list[Trigger] = Field(default_factory=list)
+    task_sets: dict[str, list[TaskTemplate]] = Field(
+        default_factory=dict,
+        description="service sold -> tasks that `run_template` creates by hand in this stage",
+    )
+
+    @property
+    def terminal(self) -> bool:
+        return self.semantics is not Semantics.PROCESS
+
+    def trigger(self, event: TriggerEvent) -> Trigger | None:
+        return next((t for t in self.triggers if t.event is event), None)
+
+    @model_validator(mode="after")
+    def _check(self) -> Stage:
+        ids = [r.id for r in self.robots]
+        if self.deadline is not None:
+            ids += [r.id for r in self.deadline.escalate]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"robot ids must be unique within a stage: {', '.join(dupes)}")
+        if self.terminal and (self.deadline or self.triggers or self.task_sets):
+            raise ValueError("a won/lost stage cannot have a deadline, triggers or task sets")
+        events = [t.event for t in self.triggers]
+        if len(set(events)) != len(events):
+            raise ValueError("at most one trigger per event in a stage")
+        return self
+
+
+class Pipeline(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1)
+    version: str = Field(
+        default="", description="set by the loader from the file content when left empty"
+    )
+    calendar: CalendarSpec = Field(default_factory=CalendarSpec)
+    stages: list[Stage] = Field(min_length=2)
+
+    def stage(self, stage_id: str) -> Stage:
+        for stage in self.stages:
+            if stage.id == stage_id:
+                return stage
+        raise KeyError(stage_id)
+
+    def has_stage(self, stage_id: str) -> bool:
+        return any(s.id == stage_id for s in self.stages)
+
+    @property
+    def first_stage(self) -> Stage:
+        return self.stages[0]
+
+    def terminal_stage(self, semantics: Semantics) -> Stage:
+        return next(s for s in self.stages if s.semantics is semantics)
+
+    def index(self, stage_id: str) -> int:
+        return next(i for i, s in enumerate(self.stages) if s.id == stage_id)
+
+    @model_validator(mode="after")
+    def _check(self) -> Pipeline:
+        ids = [s.id for s in self.stages]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"stage ids must be unique: {', '.join(dupes)}")
+        for semantics in (Semantics.SUCCESS, Semantics.FAILURE):
+            if sum(s.semantics is semantics for s in self.stages) != 1:
+                raise ValueError(f"a pipeline needs exactly one stage with semantics {semantics}")
+        if self.first_stage.terminal:
+            raise ValueError("the first stage must be a process stage")
+        for stage in self.stages:
+            for trigger in stage.triggers:
+                if trigger.to not in ids:
+                    raise ValueError(
+                        f"stage {stage.id!r}: trigger on {trigger.event} goes to unknown stage"
+                        f" {trigger.to!r} (known: {', '.join(ids)})"
+                    )
+        return self

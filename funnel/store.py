@@ -1,0 +1,472 @@
+"""The funnel store: deals, notifications, tasks, invoices and report events.
+
+Robots are Temporal activities, and Temporal runs an activity at least once: a retry after a
+timeout, or a worker that died after the write but before reporting it, runs the same call
+again. So every robot write carries a business key (``deal-42:3:notify_new:ivanov``) under a
+UNIQUE constraint and goes in with INSERT ... ON CONFLICT DO NOTHING: the second run changes
+nothing, and the method tells whether this call created the row.
+
+The API is synchronous because activities are plain functions run in the worker's thread
+pool; the engine's connection pool is shared by those threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar, get_args
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy import Column, Connection, Dialect, MetaData, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.types import TypeDecorator
+
+from funnel.records import (
+    DealRecord,
+    DealStatusName,
+    Invoice,
+    InvoiceIn,
+    Notification,
+    NotificationIn,
+    ReportEvent,
+    ReportEventIn,
+    Task,
+    TaskIn,
+    TaskStatusName,
+)
+
+
+def to_utc(value: datetime) -> datetime:
+    """The same instant in UTC; a naive time is refused, since nobody can tell its zone."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} refused: give a time zone")
+    return value.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """TIMESTAMPTZ on PostgreSQL. SQLite has no zones and SQLAlchemy drops the offset, so
+    values are written as UTC and read back as UTC-aware: both backends return the same."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else to_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# BIGSERIAL on PostgreSQL (report events grow forever); SQLite only autoincrements INTEGER.
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# JSONB on PostgreSQL so that "is X a co-executor" is an indexable @> test.
+_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+_MONEY = sa.Numeric(18, 2)
+
+# Stable constraint and index names, so that a later migration can refer to them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    }
+)
+
+# No foreign keys to `deals` on purpose: activities of a deal are not ordered against its
+# registration (a payment may be reported for a deal this store has not seen yet), and a
+# write that must never be lost should not fail on ordering.
+deals = Table(
+    "deals", metadata,
+    Column("deal_id", sa.String, primary_key=True),
+    Column("title", sa.String, nullable=False),
+    Column("pipeline_id", sa.String, nullable=False),
+    Column("pipeline_version", sa.String, nullable=False),
+    Column("stage", sa.String, nullable=False),
+    Column("status", sa.String(16), nullable=False),
+    Column("responsible", sa.String, nullable=False),
+    Column("department_head", sa.String, nullable=False),
+    Column("service", sa.String, nullable=False),
+    Column("amount", _MONEY, nullable=False),
+    Column("currency", sa.String(3), nullable=False),
+    Column("contact_name", sa.String, nullable=False),
+    Column("contact_company", sa.String),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime),
+    Column("lost_reason", sa.Text),
+    Column("breached", sa.Boolean, nullable=False, default=False),
+)  # fmt: skip
+
+notifications = Table(
+    "notifications", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("key", sa.String, nullable=False, unique=True),
+    Column("deal_id", sa.String, nullable=False),
+    Column("stage", sa.String, nullable=False),
+    Column("recipient", sa.String, nullable=False),
+    Column("message", sa.Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("read", sa.Boolean, nullable=False, default=False),
+    sa.Index(None, "recipient", "read"),
+)  # fmt: skip
+
+tasks = Table(
+    "tasks", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("key", sa.String, nullable=False, unique=True),
+    Column("deal_id", sa.String, nullable=False, index=True),
+    Column("stage", sa.String, nullable=False),
+    Column("robot_id", sa.String, nullable=False),
+    Column("title", sa.String, nullable=False),
+    Column("description", sa.Text, nullable=False),
+    Column("responsible", sa.String, nullable=False),
+    Column("co_executors", _JSON, nullable=False),
+    Column("created_by", sa.String, nullable=False),
+    Column("needs_confirmation", sa.Boolean, nullable=False),
+    Column("deadline_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("status", sa.String(32), nullable=False, default="open"),
+    Column("completed_by", sa.String),
+    Column("completed_at", UTCDateTime),
+    Column("confirmed_by", sa.String),
+)  # fmt: skip
+
+invoices = Table(
+    "invoices", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("key", sa.String, nullable=False, unique=True),
+    Column("invoice_id", sa.String, nullable=False),
+    Column("deal_id", sa.String, nullable=False),
+    Column("amount", _MONEY, nullable=False),
+    Column("currency", sa.String(3), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("status", sa.String(16), nullable=False, default="issued"),
+    Column("paid_amount", _MONEY),
+    Column("paid_at", UTCDateTime),
+    # A payment can arrive before the invoice robot ran (see mark_invoice_paid), under a
+    # different key: this keeps it one invoice whichever write comes first.
+    sa.UniqueConstraint("deal_id", "invoice_id"),
+)  # fmt: skip
+
+report_events = Table(
+    "report_events", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("key", sa.String, nullable=False, unique=True),
+    Column("deal_id", sa.String, nullable=False, index=True),
+    Column("pipeline_id", sa.String, nullable=False),
+    Column("pipeline_version", sa.String, nullable=False),
+    Column("stage", sa.String, nullable=False),
+    Column("kind", sa.String, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", sa.String),
+    Column("details", _JSON, nullable=False),
+    sa.Index(None, "kind", "at"),
+    sa.Index(None, "stage", "at"),
+)  # fmt: skip
+
+_DEAL_MUTABLE = ("title", "stage", "status", "closed_at", "lost_reason", "breached")
+_TASK_STATUSES: tuple[str, ...] = get_args(TaskStatusName)
+_DEAL_STATUSES: tuple[str, ...] = get_args(DealStatusName)
+_NO_CURRENCY = "XXX"  # ISO 4217 "no currency", for a payment of a deal the store never saw
+_WRITE = "funnel_write"  # execution option: this transaction will write (see _sqlite_setup)
+_SCHEMA_LOCK = 7_146_815_301  # advisory lock id serialising create_schema on PostgreSQL
+
+
+def _sqlite_setup(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take BEGIN away from the sqlite3 module: it never begins before a SELECT, so a
+        # read-then-write would not be one transaction (see the "begin" hook).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        # WAL: readers never block the writer; NORMAL is durable enough under WAL;
+        # busy_timeout makes concurrent writers (worker threads) wait instead of failing;
+        # foreign_keys: SQLite ignores them otherwise, should a later table declare some.
+        pragmas = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000")
+        for pragma in pragmas:
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A writer takes the write lock up front: a deferred transaction that read first
+        # fails at once with SQLITE_BUSY if another thread wrote meanwhile (busy_timeout
+        # does not help there).
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _select(table: Table, model: type[BaseModel]) -> sa.Select[Any]:
+    """The table's columns that the output model has (internal ids stay inside)."""
+    return sa.select(*(table.c[name] for name in model.model_fields))
+
+
+class Store:
+    """One database, SQLite (``sqlite:///path/funnel.db``) or PostgreSQL
+    (``postgresql+psycopg://...``). Thread-safe: share one instance per worker."""
+
+    def __init__(self, url: str | URL) -> None:
+        self._url = make_url(url)
+        backend = self._url.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+        db = self._url.database
+        if backend == "sqlite" and db and db != ":memory:" and not db.startswith("file:"):
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        # pre_ping: a PostgreSQL restart must not fail the next activity on a dead socket.
+        self._engine = sa.create_engine(self._url, pool_pre_ping=True)
+        self._pg = backend == "postgresql"
+        if not self._pg:
+            _sqlite_setup(self._engine)
+
+    @property
+    def url(self) -> URL:
+        """The database URL (its ``str()`` hides the password)."""
+        return self._url
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    @contextmanager
+    def _tx(self, *, write: bool = False) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            conn.execution_options(**{_WRITE: write})
+            with conn.begin():
+                yield conn
+
+    def create_schema(self) -> None:
+        # Several workers may start at once: serialise so that none trips over a table
+        # another is creating (SQLite: BEGIN IMMEDIATE; PostgreSQL: DDL is transactional).
+        with self._tx(write=True) as conn:
+            if self._pg:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+            metadata.create_all(conn)
+
+    def ping(self) -> None:
+        with self._engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+
+    def _all(
+        self, model: type[M], query: sa.Select[Any], conn: Connection | None = None
+    ) -> list[M]:
+        with self._tx() if conn is None else nullcontext(conn) as c:
+            return [model.model_validate(dict(row._mapping)) for row in c.execute(query)]
+
+    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        return postgresql.insert(table) if self._pg else sqlite.insert(table)
+
+    def _insert_new(self, conn: Connection, table: Table, values: Mapping[str, Any]) -> bool:
+        # No conflict target: any unique constraint (key, or invoices' deal_id+invoice_id)
+        # means "already there". RETURNING yields no row then (rowcount is unreliable here:
+        # psycopg reports -1 for the INSERT ... RETURNING that SQLAlchemy emits implicitly).
+        stmt = self._insert(table).values(**values).on_conflict_do_nothing()
+        return conn.execute(stmt.returning(table.c.id)).first() is not None
+
+    def _add(self, table: Table, values: Mapping[str, Any]) -> bool:
+        with self._tx(write=True) as conn:
+            return self._insert_new(conn, table, values)
+
+    # --- deals ----------------------------------------------------------------------------
+
+    def upsert_deal(self, deal: DealRecord) -> None:
+        stmt = self._insert(deals).values(**deal.model_dump())
+        # Only what changes during a deal's life: the rest is fixed when it starts.
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[deals.c.deal_id],
+            set_={name: stmt.excluded[name] for name in _DEAL_MUTABLE},
+        )
+        with self._tx(write=True) as conn:
+            conn.execute(upsert)
+
+    def update_deal(
+        self,
+        deal_id: str,
+        *,
+        title: str | None = None,
+        stage: str | None = None,
+        status: str | None = None,
+        closed_at: datetime | None = None,
+        lost_reason: str | None = None,
+        breached: bool | None = None,
+    ) -> None:
+        """Change the given fields (None means "leave as is")."""
+        if status is not None and status not in _DEAL_STATUSES:
+            raise ValueError(f"unknown deal status {status!r}")
+        given = {
+            "title": title,
+            "stage": stage,
+            "status": status,
+            "closed_at": None if closed_at is None else to_utc(closed_at),
+            "lost_reason": lost_reason,
+            "breached": breached,
+        }
+        changes = {name: value for name, value in given.items() if value is not None}
+        where = deals.c.deal_id == deal_id
+        with self._tx(write=bool(changes)) as conn:
+            if changes:
+                found = conn.execute(sa.update(deals).where(where).values(**changes)).rowcount > 0
+            else:
+                found = conn.execute(sa.select(deals.c.deal_id).where(where)).first() is not None
+            if not found:
+                raise KeyError(f"unknown deal {deal_id}")
+
+    def get_deal(self, deal_id: str) -> DealRecord | None:
+        found = self._all(DealRecord, _select(deals, DealRecord).where(deals.c.deal_id == deal_id))
+        return found[0] if found else None
+
+    # --- notifications --------------------------------------------------------------------
+
+    def add_notification(self, n: NotificationIn) -> bool:
+        return self._add(notifications, n.model_dump())
+
+    def inbox(self, recipient: str, *, unread_only: bool = False) -> list[Notification]:
+        """Newest first."""
+        n = notifications.c
+        query = _select(notifications, Notification).where(n.recipient == recipient)
+        if unread_only:
+            query = query.where(n.read == sa.false())
+        return self._all(Notification, query.order_by(n.created_at.desc(), n.id.desc()))
+
+    def mark_read(self, notification_id: int) -> None:
+        """Idempotent; KeyError if there is no such notification."""
+        stmt = sa.update(notifications).where(notifications.c.id == notification_id)
+        with self._tx(write=True) as conn:
+            if conn.execute(stmt.values(read=True)).rowcount == 0:
+                raise KeyError(f"unknown notification {notification_id}")
+
+    # --- tasks ----------------------------------------------------------------------------
+
+    def add_task(self, t: TaskIn) -> bool:
+        return self._add(tasks, {**t.model_dump(), "status": "open"})
+
+    def get_task(self, key: str) -> Task | None:
+        return self._task(key)
+
+    def _task(self, key: str, conn: Connection | None = None) -> Task | None:
+        found = self._all(Task, _select(tasks, Task).where(tasks.c.key == key), conn)
+        return found[0] if found else None
+
+    def tasks(
+        self, *, deal_id: str | None = None, assignee: str | None = None, status: str | None = None
+    ) -> list[Task]:
+        """Oldest first; ``assignee`` matches the responsible or a co-executor."""
+        query = _select(tasks, Task)
+        if deal_id is not None:
+            query = query.where(tasks.c.deal_id == deal_id)
+        if status is not None:
+            query = query.where(tasks.c.status == status)
+        if assignee is not None:
+            if self._pg:
+                in_team = sa.type_coerce(tasks.c.co_executors, postgresql.JSONB).contains(
+                    [assignee]
+                )
+            else:
+                member = sa.func.json_each(tasks.c.co_executors).table_valued("value")
+                in_team = sa.exists(
+                    sa.select(1).select_from(member).where(member.c.value == assignee)
+                )
+            query = query.where(sa.or_(tasks.c.responsible == assignee, in_team))
+        return self._all(Task, query.order_by(tasks.c.created_at, tasks.c.id))
+
+    def set_task_status(self, key: str, status: str, *, by: str | None, at: datetime) -> Task:
+        """Move a task; setting the status it already has changes nothing (a retried
+        activity must not overwrite who completed it and when)."""
+        if status not in _TASK_STATUSES:
+            raise ValueError(f"unknown task status {status!r}")
+        at = to_utc(at)
+        with self._tx(write=True) as conn:
+            current = conn.execute(
+                sa.select(tasks.c.status).where(tasks.c.key == key).with_for_update()
+            ).scalar()
+            if current is None:
+                raise KeyError(f"unknown task {key}")
+            if current != status:
+                changes: dict[str, Any] = {"status": status}
+                if status == "open":  # reopened, e.g. the confirmation was refused
+                    changes.update(completed_by=None, completed_at=None, confirmed_by=None)
+                elif status == "done" and current == "awaiting_confirmation":
+                    changes.update(confirmed_by=by)
+                else:  # completed now (done directly, or awaiting confirmation)
+                    changes.update(completed_by=by, completed_at=at, confirmed_by=None)
+                conn.execute(sa.update(tasks).where(tasks.c.key == key).values(**changes))
+            task = self._task(key, conn)
+        assert task is not None
+        return task
+
+    # --- invoices -------------------------------------------------------------------------
+
+    def add_invoice(self, i: InvoiceIn) -> bool:
+        return self._add(invoices, {**i.model_dump(), "status": "issued"})
+
+    def mark_invoice_paid(
+        self, invoice_id: str, *, deal_id: str, amount: Decimal | None, paid_at: datetime
+    ) -> bool:
+        """Record a payment; False if the invoice was already paid (nothing changes).
+
+        The payment signal may come before the invoice robot ran, so an unknown invoice is
+        created here; the robot's later add_invoice then finds it and returns False."""
+        paid_at = to_utc(paid_at)
+        with self._tx(write=True) as conn:
+            currency = conn.execute(
+                sa.select(deals.c.currency).where(deals.c.deal_id == deal_id)
+            ).scalar()
+            self._insert_new(
+                conn,
+                invoices,
+                {
+                    "key": f"{deal_id}:invoice:{invoice_id}",
+                    "invoice_id": invoice_id,
+                    "deal_id": deal_id,
+                    "amount": Decimal(0) if amount is None else amount,
+                    "currency": currency or _NO_CURRENCY,
+                    "created_at": paid_at,
+                    "status": "issued",
+                },
+            )
+            # The status test in WHERE makes the check-and-set one atomic statement: of two
+            # concurrent payments exactly one sees "issued" (PostgreSQL re-checks after the
+            # row lock; SQLite has the whole database locked).
+            paid = conn.execute(
+                sa.update(invoices)
+                .where(
+                    invoices.c.deal_id == deal_id,
+                    invoices.c.invoice_id == invoice_id,
+                    invoices.c.status == "issued",
+                )
+                .values(
+                    status="paid",
+                    paid_amount=invoices.c.amount if amount is None else amount,
+                    paid_at=paid_at,
+                )
+            )
+            return paid.rowcount == 1
+
+    def invoices(self, deal_id: str) -> list[Invoice]:
+        query = _select(invoices, Invoice).where(invoices.c.deal_id == deal_id)
+        return self._all(Invoice, query.order_by(invoices.c.created_at, invoices.c.id))
+
+    # --- report events --------------------------------------------------------------------
+
+    def add_report_event(self, e: ReportEventIn) -> bool:
+        # details go through JSON mode so that datetimes or Decimals in them serialise.
+        values = {**e.model_dump(), "details": e.model_dump(mode="json")["details"]}
+        return self._add(report_events, values)
+
+    def report_events(self, *, deal_id: str | None = None) -> list[ReportEvent]:
+        """Ordered by time, then by insertion."""
+        query = _select(report_events, ReportEvent)
+        if deal_id is not None:
+            query = query.where(report_events.c.deal_id == deal_id)
+        return self._all(ReportEvent, query.order_by(report_events.c.at, report_events.c.id))

@@ -1,0 +1,32 @@
+"""jinja2 rendering for titles, messages and task texts.
+
+Templates render in a sandbox with StrictUndefined: a pipeline author who misspells a field
+gets an error that names it instead of an empty title.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+class TemplateProblem(ValueError):
+    """A template that does not compile or does not render."""
+
+
+def check_template(source: str) -> None:
+    try:
+        _ENV.parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem(f"jinja2 syntax error on line {exc.lineno}: {exc.message}") from exc
+
+
+def render(source: str, context: dict[str, Any]) -> str:
+    try:
+        return _ENV.from_string(source).render(context).strip()
+    except TemplateError as exc:
+        raise TemplateProblem(f"template {source!r} failed: {exc}") from exc

@@ -1,0 +1,330 @@
+"""The ``funnel`` command line: run the system, start and drive deals, look at them.
+
+Every command takes ``--json`` for stable machine-readable output; errors go to stderr with a
+non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from pydantic import BaseModel, ValidationError
+
+from funnel.models import CloseInput, DealInput, InvoicePaid, Outcome, TaskCompleted
+from funnel.pipeline_loader import PipelineError, load_pipeline
+from funnel.settings import Settings
+from starter.deals import DealClient, DealError
+from starter.render import print_deal, print_deal_list, print_tasks
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Failure(click.ClickException):
+    """Printed to stderr as 'error: ...' with exit status 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def _emit(as_json: bool, payload: Any, human: Callable[[], None]) -> None:
+    if as_json:
+        if isinstance(payload, BaseModel):
+            click.echo(payload.model_dump_json(indent=2))
+        else:
+            click.echo(json.dumps(payload, indent=2, default=str))
+    else:
+        human()
+
+
+def json_option(fn: Callable[P, R]) -> Callable[P, R]:
+    return click.option("--json", "as_json", is_flag=True, help="machine-readable output")(fn)
+
+
+def run_async(fn: Callable[P, Awaitable[R]]) -> Callable[P, R]:
+    """Run an async command, turning the errors a user can act on into clean messages."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return asyncio.run(fn(*args, **kwargs))  # type: ignore[arg-type]
+        except (DealError, PipelineError) as exc:
+            raise Failure(str(exc)) from exc
+        except RuntimeError as exc:
+            if "connect" in str(exc).lower():
+                raise Failure(f"cannot reach the Temporal server: {exc}") from exc
+            raise
+
+    return wrapper
+
+
+async def deal_client(settings: Settings) -> DealClient:
+    from funnel.temporal_client import connect
+
+    try:
+        client = await connect(settings)
+    except RuntimeError as exc:
+        raise Failure(
+            f"cannot reach the Temporal server at {settings.effective_temporal_address}"
+            f" ({exc}); start it with `funnel up` or set TEMPORAL_ADDRESS"
+        ) from exc
+    ui_base = None if settings.temporal_address else f"http://127.0.0.1:{settings.ui_port}"
+    return DealClient(client, task_queue=settings.task_queue, ui_base=ui_base)
+
+
+@click.group()
+@click.version_option(package_name="sales-funnel")
+def main() -> None:
+    """Sales-funnel automation on Temporal durable workflows."""
+
+
+# --- running the system --------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--headless", is_flag=True, help="no Web UI")
+@click.option("--demo", is_flag=True, help="also run the demo deals once the worker is up")
+def up(headless: bool, demo: bool) -> None:
+    """Start the embedded Temporal dev server (unless TEMPORAL_ADDRESS is set) and the worker;
+    Ctrl-C stops both. A second `funnel up` finds every running deal where it was."""
+    from starter.system import run_system
+
+    try:
+        asyncio.run(run_system(Settings(), ui=not headless, demo=demo))
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    except (RuntimeError, PipelineError) as exc:
+        raise Failure(str(exc)) from exc
+
+
+@main.command()
+def worker() -> None:
+    """Run only the worker, against TEMPORAL_ADDRESS (default 127.0.0.1:7233)."""
+    import worker as worker_module
+
+    try:
+        asyncio.run(worker_module.main())
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+
+
+@main.command()
+@json_option
+@run_async
+async def demo(as_json: bool) -> None:
+    """Run sample deals through the funnel on a running system (start it with `funnel up`)."""
+    from starter.demo import run_demo
+
+    settings = Settings()
+    client = await deal_client(settings)
+    results = await run_demo(client, load_pipeline(settings.pipeline), echo=not as_json)
+    _emit(as_json, [r.model_dump(mode="json") for r in results], lambda: None)
+
+
+# --- pipelines -----------------------------------------------------------------------------
+
+
+@main.group()
+def pipeline() -> None:
+    """Pipeline files."""
+
+
+@pipeline.command("check")
+@click.argument("path", type=click.Path(path_type=Path), required=False)
+@json_option
+def pipeline_check(path: Path | None, as_json: bool) -> None:
+    """Load a pipeline file (default: FUNNEL_PIPELINE) and report what is wrong with it."""
+    path = path or Settings().pipeline
+    try:
+        loaded = load_pipeline(path)
+    except PipelineError as exc:
+        raise Failure(str(exc)) from exc
+    info = {"id": loaded.id, "version": loaded.version, "stages": [s.id for s in loaded.stages]}
+    _emit(as_json, info, lambda: click.echo(
+        f"{path}: pipeline {loaded.id!r} version {loaded.version}, stages: "
+        + " -> ".join(info["stages"])  # type: ignore[arg-type]
+    ))
+
+
+# --- deals ---------------------------------------------------------------------------------
+
+
+@main.group()
+def deal() -> None:
+    """Start, drive and inspect deals."""
+
+
+def _read_deal(path: Path) -> DealInput:
+    try:
+        return DealInput.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise Failure(f"{path}: {exc.strerror}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise Failure(f"{path}: not a valid deal: {problems}") from exc
+
+
+@deal.command("start")
+@click.argument("file", type=click.Path(path_type=Path))
+@json_option
+@run_async
+async def deal_start(file: Path, as_json: bool) -> None:
+    """Start a deal from a JSON file (see examples/deal.json) with the current pipeline."""
+    settings = Settings()
+    deal_input = _read_deal(file)
+    pipeline_def = load_pipeline(settings.pipeline)
+    client = await deal_client(settings)
+    state = await client.start(deal_input, pipeline_def)
+    _emit(as_json, state, lambda: print_deal(state, client.ui_link(state.deal_id)))
+
+
+@deal.command("accept")
+@click.argument("deal_id")
+@click.option("--by", help="employee id of who accepts")
+@json_option
+@run_async
+async def deal_accept(deal_id: str, by: str | None, as_json: bool) -> None:
+    """The responsible takes the deal into work."""
+    client = await deal_client(Settings())
+    state = await client.accept(deal_id, by=by)
+    _emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id)))
+
+
+@deal.command("move")
+@click.argument("deal_id")
+@click.argument("stage")
+@click.option("--reason", help="why (needed for a move to the lost stage)")
+@click.option("--by", help="employee id of who moves it")
+@json_option
+@run_async
+async def deal_move(deal_id: str, stage: str, reason: str | None, by: str | None,
+                    as_json: bool) -> None:
+    """Move a deal to any stage, forward or back."""
+    client = await deal_client(Settings())
+    state = await client.move(deal_id, stage, reason=reason, by=by)
+    _emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id)))
+
+
+@deal.command("invoice-paid")
+@click.argument("deal_id")
+@click.argument("invoice_id")
+@click.option("--amount", type=Decimal, help="amount paid")
+@json_option
+@run_async
+async def deal_invoice_paid(deal_id: str, invoice_id: str, amount: Decimal | None,
+                            as_json: bool) -> None:
+    """Report an invoice as paid; in the payment stage the deal moves on by itself."""
+    client = await deal_client(Settings())
+    try:
+        paid = InvoicePaid(invoice_id=invoice_id, amount=amount)
+    except ValidationError as exc:
+        raise Failure(f"bad invoice: {exc.errors()[0]['msg']}") from exc
+    await client.invoice_paid(deal_id, paid)
+    result = {"deal_id": deal_id, "invoice_id": invoice_id, "sent": True}
+    _emit(as_json, result, lambda: click.echo(f"invoice {invoice_id} of deal {deal_id}: paid"))
+
+
+@deal.command("task-done")
+@click.argument("deal_id")
+@click.argument("task_id")
+@click.option("--by", help="employee id of who completes (the creator confirms)")
+@json_option
+@run_async
+async def deal_task_done(deal_id: str, task_id: str, by: str | None, as_json: bool) -> None:
+    """Report a task of the deal completed (or confirmed, when the creator sends it)."""
+    client = await deal_client(Settings())
+    await client.task_completed(deal_id, TaskCompleted(task_id=task_id, by=by))
+    result = {"deal_id": deal_id, "task_id": task_id, "sent": True}
+    _emit(as_json, result, lambda: click.echo(f"task {task_id} of deal {deal_id}: completed"))
+
+
+@deal.command("run-template")
+@click.argument("deal_id")
+@click.option("--by", help="employee id of who runs it")
+@json_option
+@run_async
+async def deal_run_template(deal_id: str, by: str | None, as_json: bool) -> None:
+    """Create the task set for the service sold (final stage)."""
+    client = await deal_client(Settings())
+    tasks = await client.run_template(deal_id, by=by)
+    _emit(as_json, [t.model_dump(mode="json") for t in tasks], lambda: print_tasks(tasks))
+
+
+@deal.command("close")
+@click.argument("deal_id")
+@click.argument("outcome", type=click.Choice([o.value for o in Outcome]))
+@click.option("--reason", help="why (needed when lost)")
+@click.option("--by", help="employee id of who closes it")
+@json_option
+@run_async
+async def deal_close(deal_id: str, outcome: str, reason: str | None, by: str | None,
+                     as_json: bool) -> None:
+    """Close a deal as won or lost."""
+    client = await deal_client(Settings())
+    state = await client.close(deal_id, CloseInput(outcome=Outcome(outcome), reason=reason, by=by))
+    _emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id)))
+
+
+@deal.command("show")
+@click.argument("deal_id")
+@json_option
+@run_async
+async def deal_show(deal_id: str, as_json: bool) -> None:
+    """A deal's stage, its visits with times, waiting robots, tasks, invoices, report events."""
+    client = await deal_client(Settings())
+    state = await client.state(deal_id)
+    _emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id), full=True))
+
+
+@deal.command("list")
+@click.option("--stage", help="only deals in this stage")
+@click.option("--responsible", help="only deals of this employee")
+@click.option("--breached/--not-breached", default=None, help="stage deadline breached or not")
+@json_option
+@run_async
+async def deal_list(stage: str | None, responsible: str | None, breached: bool | None,
+                    as_json: bool) -> None:
+    """Deals found through Temporal visibility (search attributes)."""
+    client = await deal_client(Settings())
+    deals = await client.list(stage=stage, responsible=responsible, breached=breached)
+    _emit(as_json, [d.__dict__ for d in deals], lambda: print_deal_list(deals))
+
+
+# --- the inbox ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("user")
+@click.option("--unread", is_flag=True, help="only unread notifications")
+@json_option
+def inbox(user: str, unread: bool, as_json: bool) -> None:
+    """The in-app notifications of an employee."""
+    from funnel.store import Store
+
+    store = Store(Settings().effective_database_url)
+    store.create_schema()
+    notes = store.inbox(user, unread_only=unread)
+    _emit(
+        as_json,
+        [n.model_dump(mode="json") for n in notes],
+        lambda: [
+            click.echo(f"{n.created_at:%Y-%m-%d %H:%M} {'  ' if n.read else '* '}"
+                       f"[{n.deal_id}/{n.stage}] {n.message}")
+            for n in notes
+        ] or click.echo(f"no notifications for {user}"),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

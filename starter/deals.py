@@ -1,0 +1,184 @@
+"""A typed client for deals, shared by the CLI (and later the HTTP API): start a deal with the
+current pipeline pinned, send its messages, read its state, list deals through visibility."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from funnel.models import (
+    AcceptInput,
+    CloseInput,
+    DealInput,
+    DealState,
+    DealWorkflowInput,
+    InvoicePaid,
+    MoveInput,
+    RunTemplateInput,
+    TaskCompleted,
+    TaskView,
+    workflow_id_for,
+)
+from funnel.pipeline import Pipeline
+from funnel.search_attributes import DEAL_AMOUNT, DEAL_BREACHED, DEAL_RESPONSIBLE, DEAL_STAGE
+from workflows.deal import DealWorkflow
+
+
+class DealError(Exception):
+    """A request about a deal that could not be carried out; the message says why."""
+
+
+class DealNotFound(DealError):
+    pass
+
+
+class DealExists(DealError):
+    pass
+
+
+class DealRejected(DealError):
+    """The workflow refused the message (e.g. an unknown stage)."""
+
+
+@dataclass(frozen=True)
+class DealSummary:
+    deal_id: str
+    stage: str | None
+    responsible: str | None
+    amount: float | None
+    breached: bool | None
+    status: str
+
+
+def summary_line(deal: DealInput) -> str:
+    who = deal.contact.company or deal.contact.name
+    return f"Deal {deal.deal_id}: {who}, {deal.service}, {deal.amount} {deal.currency}"
+
+
+class DealClient:
+    def __init__(self, client: Client, *, task_queue: str, ui_base: str | None = None) -> None:
+        self._client = client
+        self._task_queue = task_queue
+        self._ui_base = ui_base
+
+    def ui_link(self, deal_id: str) -> str | None:
+        if self._ui_base is None:
+            return None
+        namespace = self._client.namespace
+        return f"{self._ui_base}/namespaces/{namespace}/workflows/{workflow_id_for(deal_id)}"
+
+    async def start(self, deal: DealInput, pipeline: Pipeline) -> DealState:
+        try:
+            handle = await self._client.start_workflow(
+                DealWorkflow.run,
+                DealWorkflowInput(deal=deal, pipeline=pipeline),
+                id=workflow_id_for(deal.deal_id),
+                task_queue=self._task_queue,
+                # A deal id names one deal for good: never start a second one with it.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        DEAL_STAGE.value_set(pipeline.first_stage.id),
+                        DEAL_RESPONSIBLE.value_set(deal.responsible),
+                        DEAL_AMOUNT.value_set(float(deal.amount)),
+                        DEAL_BREACHED.value_set(False),
+                    ]
+                ),
+                static_summary=summary_line(deal),
+                static_details=f"Pipeline {pipeline.id} version {pipeline.version}",
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise DealExists(f"deal {deal.deal_id} already exists") from exc
+        return await self._query(handle, deal.deal_id)
+
+    def _handle(self, deal_id: str) -> WorkflowHandle[DealWorkflow, object]:
+        return self._client.get_workflow_handle_for(DealWorkflow.run, workflow_id_for(deal_id))  # type: ignore[arg-type]
+
+    async def state(self, deal_id: str) -> DealState:
+        return await self._query(self._handle(deal_id), deal_id)
+
+    async def _query(self, handle: WorkflowHandle[DealWorkflow, object], deal_id: str) -> DealState:
+        try:
+            return await handle.query(DealWorkflow.state)
+        except RPCError as exc:
+            raise _translate(exc, deal_id) from exc
+
+    async def accept(self, deal_id: str, by: str | None = None) -> DealState:
+        return await self._update(deal_id, DealWorkflow.accept, AcceptInput(by=by))
+
+    async def move(self, deal_id: str, stage: str, reason: str | None = None,
+                   by: str | None = None) -> DealState:
+        return await self._update(
+            deal_id, DealWorkflow.move_to_stage, MoveInput(stage=stage, reason=reason, by=by)
+        )
+
+    async def close(self, deal_id: str, request: CloseInput) -> DealState:
+        return await self._update(deal_id, DealWorkflow.close, request)
+
+    async def run_template(self, deal_id: str, by: str | None = None) -> list[TaskView]:
+        return await self._update(deal_id, DealWorkflow.run_template, RunTemplateInput(by=by))
+
+    async def invoice_paid(self, deal_id: str, paid: InvoicePaid) -> None:
+        await self._signal(deal_id, DealWorkflow.invoice_paid, paid)
+
+    async def task_completed(self, deal_id: str, done: TaskCompleted) -> None:
+        await self._signal(deal_id, DealWorkflow.task_completed, done)
+
+    async def _update(self, deal_id: str, update: object, arg: object) -> DealState | list[TaskView]:  # type: ignore[return]
+        try:
+            return await self._handle(deal_id).execute_update(update, arg)  # type: ignore[call-overload,no-any-return]
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise DealRejected(message) from exc
+        except RPCError as exc:
+            raise _translate(exc, deal_id) from exc
+
+    async def _signal(self, deal_id: str, signal: object, arg: object) -> None:
+        try:
+            await self._handle(deal_id).signal(signal, arg)  # type: ignore[call-overload]
+        except RPCError as exc:
+            raise _translate(exc, deal_id) from exc
+
+    async def list(self, *, stage: str | None = None, responsible: str | None = None,
+                   breached: bool | None = None, limit: int = 100) -> list[DealSummary]:
+        clauses = ["WorkflowType = 'DealWorkflow'"]
+        if stage:
+            clauses.append(f"DealStage = {_quote(stage)}")
+        if responsible:
+            clauses.append(f"DealResponsible = {_quote(responsible)}")
+        if breached is not None:
+            clauses.append(f"DealDeadlineBreached = {str(breached).lower()}")
+        deals: list[DealSummary] = []
+        async for execution in self._client.list_workflows(" AND ".join(clauses), limit=limit):
+            attrs = execution.typed_search_attributes
+            deals.append(
+                DealSummary(
+                    deal_id=execution.id.removeprefix("deal-"),
+                    stage=attrs.get(DEAL_STAGE),
+                    responsible=attrs.get(DEAL_RESPONSIBLE),
+                    amount=attrs.get(DEAL_AMOUNT),
+                    breached=attrs.get(DEAL_BREACHED),
+                    status=(execution.status or WorkflowExecutionStatus.RUNNING).name.lower(),
+                )
+            )
+        return deals
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _translate(exc: RPCError, deal_id: str) -> DealError:
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return DealNotFound(f"no deal {deal_id!r}")
+    return DealError(f"deal {deal_id}: {exc.message}")

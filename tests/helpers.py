@@ -1,0 +1,45 @@
+"""Small helpers shared by the workflow tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from funnel.models import Contact, DealInput, DealState
+from starter.deals import DealClient
+
+
+def sample_deal(deal_id: str, *, service: str = "website", amount: str = "250000") -> DealInput:
+    return DealInput(
+        deal_id=deal_id,
+        contact=Contact(name="Anna Petrova", company="Romashka LLC", phone="+7 900 1",
+                        email="anna@romashka.example"),
+        responsible="ivanov",
+        department_head="smirnova",
+        sales_team=["petrov", "sidorova"],
+        service=service,
+        amount=Decimal(amount),
+        currency="RUB",
+    )
+
+
+async def eventually(
+    client: DealClient, deal_id: str, check: Callable[[DealState], bool], *, timeout: float = 10.0
+) -> DealState:
+    """Poll the deal's state until ``check`` holds (signals are asynchronous)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        state = await client.state(deal_id)
+        if check(state):
+            return state
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"deal {deal_id} never reached the expected state: {state}")
+        await asyncio.sleep(0.05)
+
+
+async def in_stage(client: DealClient, deal_id: str, stage: str) -> DealState:
+    return await eventually(client, deal_id, lambda s: s.stage == stage)
+
+
+Step = Callable[[], Awaitable[object]]

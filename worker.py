@@ -1,0 +1,66 @@
+"""The worker: runs deal workflows and robot activities on the ``sales-funnel`` task queue.
+
+Run it alone with ``python worker.py`` (or ``funnel worker``) against the server named by
+``TEMPORAL_ADDRESS``; ``funnel up`` runs it next to an embedded dev server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.robots import RobotActivities
+from funnel.settings import Settings
+from funnel.store import Store
+from funnel.temporal_client import connect
+from workflows.deal import DealWorkflow
+
+ACTIVITY_THREADS = 16
+
+
+def build_worker(
+    client: Client, store: Store, *, task_queue: str, executor: ThreadPoolExecutor
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[DealWorkflow],
+        activities=RobotActivities(store).all(),
+        activity_executor=executor,
+        max_concurrent_activities=ACTIVITY_THREADS,
+        # Let robots that are running finish on shutdown instead of cutting them off.
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(client: Client, settings: Settings, stop: asyncio.Event) -> None:
+    store = Store(settings.effective_database_url)
+    store.create_schema()
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        worker = build_worker(client, store, task_queue=settings.task_queue, executor=executor)
+        async with worker:
+            await stop.wait()
+    store.dispose()
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    client = await connect(settings)
+    stop = asyncio.Event()
+    try:
+        await run_worker(client, settings, stop)
+    except asyncio.CancelledError:
+        pass
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
