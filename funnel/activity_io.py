@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from funnel.calendar import CalendarSpec
+from funnel.calendar_spec import CalendarSpec
 from funnel.durations import Duration
 from funnel.models import DealInput, DealStatus, TaskStatus
 

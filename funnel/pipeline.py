@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from funnel.calendar import CalendarSpec
+from funnel.calendar_spec import CalendarSpec
 from funnel.durations import Duration
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from funnel.calendar import country_problem
 from funnel.pipeline import Pipeline, Stage, TaskTemplate
 from funnel.templates import TemplateProblem, check_template
 
@@ -45,6 +46,9 @@ def parse_pipeline(text: str, *, source: str) -> Pipeline:
         problems = [_describe(error, data) for error in exc.errors()]
         raise PipelineError(f"{source}: " + "; ".join(problems)) from exc
     problems = list(_template_problems(pipeline))
+    calendar_problem = country_problem(pipeline.calendar)
+    if calendar_problem:
+        problems.append(f"calendar, field 'country': {calendar_problem}")
     if problems:
         raise PipelineError(f"{source}: " + "; ".join(problems))
     if not pipeline.version:
@@ -73,9 +77,9 @@ def _describe(error: Any, data: dict[str, Any]) -> str:
             node = item
             i += 2
             # pydantic adds the union tag ('notify', 'set_title', ...) after a robot index
-            if part in ("robots", "escalate") and i < len(loc) and isinstance(node, dict):
-                if loc[i] == node.get("type"):
-                    i += 1
+            tagged = part in ("robots", "escalate") and i < len(loc) and isinstance(node, dict)
+            if tagged and loc[i] == node.get("type"):
+                i += 1
             continue
         if isinstance(node, dict):
             node = node.get(part, {}) if isinstance(part, str) else {}

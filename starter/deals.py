@@ -11,7 +11,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -87,10 +87,10 @@ class DealClient:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=TypedSearchAttributes(
                     [
-                        DEAL_STAGE.value_set(pipeline.first_stage.id),
-                        DEAL_RESPONSIBLE.value_set(deal.responsible),
-                        DEAL_AMOUNT.value_set(float(deal.amount)),
-                        DEAL_BREACHED.value_set(False),
+                        SearchAttributePair(DEAL_STAGE, pipeline.first_stage.id),
+                        SearchAttributePair(DEAL_RESPONSIBLE, deal.responsible),
+                        SearchAttributePair(DEAL_AMOUNT, float(deal.amount)),
+                        SearchAttributePair(DEAL_BREACHED, False),
                     ]
                 ),
                 static_summary=summary_line(deal),
@@ -179,6 +179,9 @@ def _quote(value: str) -> str:
 
 
 def _translate(exc: RPCError, deal_id: str) -> DealError:
+    if "already completed" in exc.message:
+        # The deal's workflow has finished: the deal is won or lost for good.
+        return DealRejected(f"deal {deal_id} is closed and cannot change any more")
     if exc.status == RPCStatusCode.NOT_FOUND:
         return DealNotFound(f"no deal {deal_id!r}")
     return DealError(f"deal {deal_id}: {exc.message}")

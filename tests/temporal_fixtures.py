@@ -61,7 +61,7 @@ def pusk() -> Pipeline:
 
 @contextlib.asynccontextmanager
 async def running_worker(client: Client, store: Store, task_queue: str) -> AsyncIterator[None]:
-    with ThreadPoolExecutor(max_workers=8) as executor:
+    with ThreadPoolExecutor(max_workers=16) as executor:
         async with build_worker(client, store, task_queue=task_queue, executor=executor):
             yield
 

@@ -9,7 +9,8 @@ import holidays
 import pytest
 from pydantic import ValidationError
 
-from funnel.calendar import CalendarSpec, WorkingCalendar
+from funnel.calendar import WorkingCalendar, country_problem
+from funnel.calendar_spec import CalendarSpec
 from funnel.durations import Duration
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -245,7 +246,6 @@ def test_calendar_with_every_day_off() -> None:
     [
         ({"timezone": "Europe/Moskva"}, ["timezone", "Europe/Moskva"]),
         ({"timezone": "../etc"}, ["timezone", "../etc"]),
-        ({"country": "XX"}, ["country", "XX"]),
         ({"work_start": time(18), "work_end": time(9)}, ["work_start", "work_end"]),
         ({"work_start": time(9), "work_end": time(9)}, ["work_start", "work_end"]),
         ({"work_start": 540}, ["work_start", "'09:00'"]),  # YAML 1.1 reads 9:00 as 540
@@ -258,6 +258,13 @@ def test_bad_spec_refused(fields: dict[str, object], named: list[str]) -> None:
         CalendarSpec.model_validate(fields)
     for text in named:
         assert text in str(caught.value)
+
+
+def test_unknown_country_is_named() -> None:
+    problem = country_problem(CalendarSpec(country="XX"))
+    assert problem is not None and "country 'XX'" in problem
+    assert country_problem(CalendarSpec(country="RU")) is None
+    assert country_problem(CalendarSpec(country=None)) is None
 
 
 def test_spec_is_frozen() -> None:

@@ -78,6 +78,10 @@ def _stage(data: dict, stage_id: str) -> dict:  # type: ignore[type-arg]
             r"stage 'contract', field 'deadline.after'.*bad duration '5 weeks'",
         ),
         (
+            lambda d: d["calendar"].update(country="XX"),
+            r"calendar, field 'country': country 'XX' has no public-holiday calendar",
+        ),
+        (
             lambda d: _stage(d, "final").pop("name"),
             r"stage 'final', field 'name': Field required",
         ),

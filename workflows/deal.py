@@ -118,6 +118,7 @@ class DealWorkflow:
         # The next stage move, set by a message handler or a trigger and applied by the
         # run loop; a lock keeps concurrent manager moves from overwriting each other.
         self._next: _Move | None = None
+        self._entered: _Move | None = None  # the last move the run loop has carried out
         self._move_lock = asyncio.Lock()
         self._timers: list[asyncio.Task[None]] = []
 
@@ -134,6 +135,7 @@ class DealWorkflow:
         move = _Move(stage=self._pipeline.first_stage.id, cause="start")
         while True:
             stage = await self._enter(move)
+            self._entered = move
             if stage.terminal:
                 break
             self._check_triggers()
@@ -453,9 +455,8 @@ class DealWorkflow:
                     f"deal {self._deal.deal_id} is already closed ({self._state.status})",
                     type="DealClosed",
                 )
-            before = self._state.seq
             self._next = move
-            await workflow.wait_condition(lambda: self._state.seq > before)
+            await workflow.wait_condition(lambda: self._entered is move)
             return self._state
 
     def _current_stage(self) -> Stage:
