@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -53,10 +54,12 @@ async def main() -> None:
     settings = Settings()
     client = await connect(settings)
     stop = asyncio.Event()
-    try:
-        await run_worker(client, settings, stop)
-    except asyncio.CancelledError:
-        pass
+    # SIGTERM (docker stop, systemd) and Ctrl-C stop taking new work and let running
+    # robots finish within the graceful shutdown timeout.
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run_worker(client, settings, stop)
 
 
 if __name__ == "__main__":

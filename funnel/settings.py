@@ -16,7 +16,9 @@ DEFAULT_PIPELINE = Path(__file__).resolve().parent.parent / "pipelines" / "pusk.
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FUNNEL_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="FUNNEL_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     home: Path = Field(default=Path(".funnel"), description="where the embedded server keeps data")
     database_url: str | None = Field(
