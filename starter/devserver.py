@@ -11,25 +11,15 @@ import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from temporalio.common import SearchAttributeKey, SearchAttributeType
-
 from funnel.search_attributes import ALL_KEYS
 from starter.binaries import temporal_cli
 
-_TYPE_NAMES = {
-    SearchAttributeType.KEYWORD: "Keyword",
-    SearchAttributeType.FLOAT: "Double",
-    SearchAttributeType.BOOL: "Bool",
-    SearchAttributeType.INT: "Int",
-    SearchAttributeType.TEXT: "Text",
-    SearchAttributeType.DATETIME: "Datetime",
-}
-
-
-def search_attribute_flags(keys: tuple[SearchAttributeKey[object], ...] = ALL_KEYS) -> list[str]:  # type: ignore[assignment]
+def search_attribute_flags() -> list[str]:
+    """``--search-attribute DealStage=Keyword ...`` for every deal search attribute."""
     flags: list[str] = []
-    for key in keys:
-        flags += ["--search-attribute", f"{key.name}={_TYPE_NAMES[key.value_type]}"]
+    for key in ALL_KEYS:
+        kind = key.indexed_value_type.name.capitalize()  # KEYWORD -> Keyword, DOUBLE -> Double
+        flags += ["--search-attribute", f"{key.name}={kind}"]
     return flags
 
 

@@ -20,7 +20,7 @@ from funnel.pipeline_loader import load_pipeline
 from funnel.search_attributes import ALL_KEYS
 from funnel.settings import DEFAULT_PIPELINE
 from funnel.store import Store
-from funnel.temporal_client import DATA_CONVERTER
+from funnel.temporal_client import DATA_CONVERTER, register_search_attributes
 from starter.binaries import temporal_cli, temporal_test_server
 from starter.deals import DealClient
 from worker import build_worker
@@ -38,11 +38,14 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    # One server per test: time skipped for one test's deal would fire the timers of deals
+    # left behind by others, whose workers are gone, and stall the clock.
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server(), data_converter=DATA_CONVERTER
     )
+    await register_search_attributes(env.client)
     yield env
     await env.shutdown()
 
