@@ -100,13 +100,26 @@ class RobotActivities:
         details = {"cause": call.cause, "reason": call.reason}
         if call.from_stage is not None:
             self._store.add_report_event(
-                self._event(call.key.removesuffix(":enter") + ":exit", ctx, call.from_stage,
-                            "stage_exited", call.at, call.actor,
-                            {**details, "seq": call.from_seq, "to": ctx.stage_id})
+                self._event(
+                    call.key.removesuffix(":enter") + ":exit",
+                    ctx,
+                    call.from_stage,
+                    "stage_exited",
+                    call.at,
+                    call.actor,
+                    {**details, "seq": call.from_seq, "to": ctx.stage_id},
+                )
             )
         self._store.add_report_event(
-            self._event(call.key, ctx, ctx.stage_id, "stage_entered", call.at, call.actor,
-                        {**details, "seq": call.to_seq, "from": call.from_stage})
+            self._event(
+                call.key,
+                ctx,
+                ctx.stage_id,
+                "stage_entered",
+                call.at,
+                call.actor,
+                {**details, "seq": call.to_seq, "from": call.from_stage},
+            )
         )
         self._store.update_deal(ctx.deal.deal_id, stage=ctx.stage_id, breached=False)
 
@@ -157,15 +170,23 @@ class RobotActivities:
                 created_at=call.at,
             )
         )
-        return CreatedTask(task_id=call.task_id, title=title, deadline_at=deadline_at,
-                           created=created)
+        return CreatedTask(
+            task_id=call.task_id, title=title, deadline_at=deadline_at, created=created
+        )
 
     @activity.defn(name=ActivityName.WRITE_REPORT_EVENT)
     def write_report_event(self, call: ReportEventCall) -> None:
         details = {"text": _render(call.details, call.context), **call.extra}
         self._store.add_report_event(
-            self._event(call.key, call.context, call.context.stage_id, call.kind, call.at,
-                        call.actor, details)
+            self._event(
+                call.key,
+                call.context,
+                call.context.stage_id,
+                call.kind,
+                call.at,
+                call.actor,
+                details,
+            )
         )
 
     @activity.defn(name=ActivityName.CREATE_INVOICE)
@@ -199,7 +220,12 @@ class RobotActivities:
 
     @staticmethod
     def _event(
-        key: str, ctx: RobotContext, stage: str, kind: str, at: datetime, actor: str | None,
+        key: str,
+        ctx: RobotContext,
+        stage: str,
+        kind: str,
+        at: datetime,
+        actor: str | None,
         details: dict[str, Any],
     ) -> ReportEventIn:
         return ReportEventIn(

@@ -3,13 +3,20 @@
 Names: ``FUNNEL_HOME``, ``FUNNEL_DATABASE_URL``, ``FUNNEL_PIPELINE``, ``FUNNEL_TASK_QUEUE``,
 ``FUNNEL_UI_PORT``, ``FUNNEL_TEMPORAL_PORT`` and Temporal's own ``TEMPORAL_ADDRESS``,
 ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, ``TEMPORAL_TLS_CERT``, ``TEMPORAL_TLS_KEY``.
+
+The HTTP API (see docs/http-api.md): ``FUNNEL_API_HOST``, ``FUNNEL_API_PORT``,
+``FUNNEL_API_TOKENS`` (JSON: ``{"token": ["deals:read", "deals:write", "leads:write",
+"reports:read"]}``), ``FUNNEL_API_MAX_BODY_BYTES``, ``FUNNEL_API_TEMPORAL_TIMEOUT``,
+``FUNNEL_PAYMENT_WEBHOOK_SECRET``, ``FUNNEL_LEAD_DEDUP_HOURS`` and the defaults of deals
+started from web-form leads ``FUNNEL_LEAD_RESPONSIBLE``, ``FUNNEL_LEAD_DEPARTMENT_HEAD``,
+``FUNNEL_LEAD_SERVICE``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PIPELINE = Path(__file__).resolve().parent.parent / "pipelines" / "pusk.yaml"
@@ -28,6 +35,25 @@ class Settings(BaseSettings):
     task_queue: str = "sales-funnel"
     ui_port: int = 8233
     temporal_port: int = 7233
+
+    # --- HTTP API -------------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_tokens: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="bearer token -> scopes; no token configured means every call gets 401",
+    )
+    api_max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    api_temporal_timeout: float = Field(
+        default=30.0, gt=0, description="seconds a request waits for Temporal before 503"
+    )
+    payment_webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key of /webhooks/payments; unset: webhook off"
+    )
+    lead_dedup_hours: float = Field(default=24.0, ge=0)
+    lead_responsible: str = "sales"
+    lead_department_head: str = "sales-head"
+    lead_service: str = "default"
 
     temporal_address: str | None = Field(
         default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "FUNNEL_TEMPORAL_ADDRESS")

@@ -147,11 +147,10 @@ def pipeline_check(path: Path | None, as_json: bool) -> None:
         loaded = load_pipeline(path)
     except PipelineError as exc:
         raise Failure(str(exc)) from exc
-    info = {"id": loaded.id, "version": loaded.version, "stages": [s.id for s in loaded.stages]}
-    _emit(as_json, info, lambda: click.echo(
-        f"{path}: pipeline {loaded.id!r} version {loaded.version}, stages: "
-        + " -> ".join(info["stages"])  # type: ignore[arg-type]
-    ))
+    stages = [s.id for s in loaded.stages]
+    info = {"id": loaded.id, "version": loaded.version, "stages": stages}
+    summary = f"{path}: pipeline {loaded.id!r} version {loaded.version}: " + " -> ".join(stages)
+    _emit(as_json, info, lambda: click.echo(summary))
 
 
 # --- deals ---------------------------------------------------------------------------------
@@ -208,8 +207,9 @@ async def deal_accept(deal_id: str, by: str | None, as_json: bool) -> None:
 @click.option("--by", help="employee id of who moves it")
 @json_option
 @run_async
-async def deal_move(deal_id: str, stage: str, reason: str | None, by: str | None,
-                    as_json: bool) -> None:
+async def deal_move(
+    deal_id: str, stage: str, reason: str | None, by: str | None, as_json: bool
+) -> None:
     """Move a deal to any stage, forward or back."""
     client = await deal_client(Settings())
     state = await client.move(deal_id, stage, reason=reason, by=by)
@@ -222,8 +222,9 @@ async def deal_move(deal_id: str, stage: str, reason: str | None, by: str | None
 @click.option("--amount", type=Decimal, help="amount paid")
 @json_option
 @run_async
-async def deal_invoice_paid(deal_id: str, invoice_id: str, amount: Decimal | None,
-                            as_json: bool) -> None:
+async def deal_invoice_paid(
+    deal_id: str, invoice_id: str, amount: Decimal | None, as_json: bool
+) -> None:
     """Report an invoice as paid; in the payment stage the deal moves on by itself."""
     client = await deal_client(Settings())
     try:
@@ -268,8 +269,9 @@ async def deal_run_template(deal_id: str, by: str | None, as_json: bool) -> None
 @click.option("--by", help="employee id of who closes it")
 @json_option
 @run_async
-async def deal_close(deal_id: str, outcome: str, reason: str | None, by: str | None,
-                     as_json: bool) -> None:
+async def deal_close(
+    deal_id: str, outcome: str, reason: str | None, by: str | None, as_json: bool
+) -> None:
     """Close a deal as won or lost."""
     client = await deal_client(Settings())
     state = await client.close(deal_id, CloseInput(outcome=Outcome(outcome), reason=reason, by=by))
@@ -293,8 +295,9 @@ async def deal_show(deal_id: str, as_json: bool) -> None:
 @click.option("--breached/--not-breached", default=None, help="stage deadline breached or not")
 @json_option
 @run_async
-async def deal_list(stage: str | None, responsible: str | None, breached: bool | None,
-                    as_json: bool) -> None:
+async def deal_list(
+    stage: str | None, responsible: str | None, breached: bool | None, as_json: bool
+) -> None:
     """Deals found through Temporal visibility (search attributes)."""
     client = await deal_client(Settings())
     deals = await client.list(stage=stage, responsible=responsible, breached=breached)
@@ -315,15 +318,15 @@ def inbox(user: str, unread: bool, as_json: bool) -> None:
     store = Store(Settings().effective_database_url)
     store.create_schema()
     notes = store.inbox(user, unread_only=unread)
-    _emit(
-        as_json,
-        [n.model_dump(mode="json") for n in notes],
-        lambda: [
-            click.echo(f"{n.created_at:%Y-%m-%d %H:%M} {'  ' if n.read else '* '}"
-                       f"[{n.deal_id}/{n.stage}] {n.message}")
-            for n in notes
-        ] or click.echo(f"no notifications for {user}"),
-    )
+
+    def human() -> None:
+        for n in notes:
+            unread = "  " if n.read else "* "
+            click.echo(f"{n.created_at:%Y-%m-%d %H:%M} {unread}[{n.deal_id}/{n.stage}] {n.message}")
+        if not notes:
+            click.echo(f"no notifications for {user}")
+
+    _emit(as_json, [n.model_dump(mode="json") for n in notes], human)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@ current pipeline pinned, send its messages, read its state, list deals through v
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from temporalio.client import (
     Client,
@@ -14,11 +16,13 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from funnel.models import (
     AcceptInput,
     CloseInput,
     DealInput,
+    DealResult,
     DealState,
     DealWorkflowInput,
     InvoicePaid,
@@ -31,6 +35,9 @@ from funnel.models import (
 from funnel.pipeline import Pipeline
 from funnel.search_attributes import DEAL_AMOUNT, DEAL_BREACHED, DEAL_RESPONSIBLE, DEAL_STAGE
 from workflows.deal import DealWorkflow
+
+UpdateArg = TypeVar("UpdateArg")
+UpdateResult = TypeVar("UpdateResult")
 
 
 class DealError(Exception):
@@ -70,6 +77,12 @@ class DealClient:
         self._task_queue = task_queue
         self._ui_base = ui_base
 
+    @property
+    def temporal_client(self) -> Client:
+        """The underlying client, for what this class does not wrap (health checks, paged
+        visibility listing and event histories in the HTTP API)."""
+        return self._client
+
     def ui_link(self, deal_id: str) -> str | None:
         if self._ui_base is None:
             return None
@@ -100,13 +113,15 @@ class DealClient:
             raise DealExists(f"deal {deal.deal_id} already exists") from exc
         return await self._query(handle, deal.deal_id)
 
-    def _handle(self, deal_id: str) -> WorkflowHandle[DealWorkflow, object]:
-        return self._client.get_workflow_handle_for(DealWorkflow.run, workflow_id_for(deal_id))  # type: ignore[arg-type]
+    def _handle(self, deal_id: str) -> WorkflowHandle[DealWorkflow, DealResult]:
+        return self._client.get_workflow_handle_for(DealWorkflow.run, workflow_id_for(deal_id))
 
     async def state(self, deal_id: str) -> DealState:
         return await self._query(self._handle(deal_id), deal_id)
 
-    async def _query(self, handle: WorkflowHandle[DealWorkflow, object], deal_id: str) -> DealState:
+    async def _query(
+        self, handle: WorkflowHandle[DealWorkflow, DealResult], deal_id: str
+    ) -> DealState:
         try:
             return await handle.query(DealWorkflow.state)
         except RPCError as exc:
@@ -115,8 +130,9 @@ class DealClient:
     async def accept(self, deal_id: str, by: str | None = None) -> DealState:
         return await self._update(deal_id, DealWorkflow.accept, AcceptInput(by=by))
 
-    async def move(self, deal_id: str, stage: str, reason: str | None = None,
-                   by: str | None = None) -> DealState:
+    async def move(
+        self, deal_id: str, stage: str, reason: str | None = None, by: str | None = None
+    ) -> DealState:
         return await self._update(
             deal_id, DealWorkflow.move_to_stage, MoveInput(stage=stage, reason=reason, by=by)
         )
@@ -133,9 +149,14 @@ class DealClient:
     async def task_completed(self, deal_id: str, done: TaskCompleted) -> None:
         await self._signal(deal_id, DealWorkflow.task_completed, done)
 
-    async def _update(self, deal_id: str, update: object, arg: object) -> DealState | list[TaskView]:  # type: ignore[return]
+    async def _update(
+        self,
+        deal_id: str,
+        update: UpdateMethodMultiParam[[DealWorkflow, UpdateArg], UpdateResult],
+        arg: UpdateArg,
+    ) -> UpdateResult:
         try:
-            return await self._handle(deal_id).execute_update(update, arg)  # type: ignore[call-overload,no-any-return]
+            return await self._handle(deal_id).execute_update(update, arg)
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
@@ -143,14 +164,25 @@ class DealClient:
         except RPCError as exc:
             raise _translate(exc, deal_id) from exc
 
-    async def _signal(self, deal_id: str, signal: object, arg: object) -> None:
+    async def _signal(
+        self,
+        deal_id: str,
+        signal: Callable[[DealWorkflow, UpdateArg], Awaitable[None]],
+        arg: UpdateArg,
+    ) -> None:
         try:
-            await self._handle(deal_id).signal(signal, arg)  # type: ignore[call-overload]
+            await self._handle(deal_id).signal(signal, arg)
         except RPCError as exc:
             raise _translate(exc, deal_id) from exc
 
-    async def list(self, *, stage: str | None = None, responsible: str | None = None,
-                   breached: bool | None = None, limit: int = 100) -> list[DealSummary]:
+    async def list(
+        self,
+        *,
+        stage: str | None = None,
+        responsible: str | None = None,
+        breached: bool | None = None,
+        limit: int = 100,
+    ) -> list[DealSummary]:
         clauses = ["WorkflowType = 'DealWorkflow'"]
         if stage:
             clauses.append(f"DealStage = {_quote(stage)}")

@@ -40,8 +40,9 @@ class DemoResult(BaseModel):
 def demo_deal(deal_id: str, company: str, service: str, amount: str) -> DealInput:
     return DealInput(
         deal_id=deal_id,
-        contact=Contact(name="Anna Petrova", company=company, phone="+7 900 000-00-00",
-                        email="anna@example.com"),
+        contact=Contact(
+            name="Anna Petrova", company=company, phone="+7 900 000-00-00", email="anna@example.com"
+        ),
         responsible="ivanov",
         department_head="smirnova",
         sales_team=["petrov", "sidorova"],
@@ -56,17 +57,23 @@ async def run_demo(client: DealClient, pipeline: Pipeline, *, echo: bool) -> lis
     run = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     results: list[DemoResult] = []
 
-    async def walk(deal: DealInput,
-                   steps: list[tuple[str, Callable[[], Awaitable[object]]]]) -> None:
+    async def walk(
+        deal: DealInput, steps: list[tuple[str, Callable[[], Awaitable[object]]]]
+    ) -> None:
         done: list[str] = []
         state = await client.start(deal, pipeline)
         for label, step in steps:
             await step()
             done.append(label)
         state = await client.state(deal.deal_id)
-        result = DemoResult(deal_id=deal.deal_id, title=state.title, stage=state.stage,
-                            status=state.status.value, steps=done,
-                            web_ui=client.ui_link(deal.deal_id))
+        result = DemoResult(
+            deal_id=deal.deal_id,
+            title=state.title,
+            stage=state.stage,
+            status=state.status.value,
+            steps=done,
+            web_ui=client.ui_link(deal.deal_id),
+        )
         results.append(result)
         if echo:
             click.echo(f"{result.deal_id}: {result.title} -> {result.stage} ({result.status})")
@@ -77,8 +84,9 @@ async def run_demo(client: DealClient, pipeline: Pipeline, *, echo: bool) -> lis
 
     async def open_task(deal_id: str, stage: str) -> str:
         state: DealState = await client.state(deal_id)
-        return next(t.task_id for t in state.tasks
-                    if t.stage == stage and t.status is not TaskStatus.DONE)
+        return next(
+            t.task_id for t in state.tasks if t.stage == stage and t.status is not TaskStatus.DONE
+        )
 
     won = demo_deal(f"demo-{run}-1", "Romashka LLC", "website", "250000")
     wid = won.deal_id
@@ -99,35 +107,51 @@ async def run_demo(client: DealClient, pipeline: Pipeline, *, echo: bool) -> lis
             await client.task_completed(wid, TaskCompleted(task_id=task.task_id, by="ivanov"))
         await _wait_stage(client, wid, "won")
 
-    await walk(won, [
-        ("accepted by the responsible", lambda: client.accept(wid, by="ivanov")),
-        ("moved to proposal", lambda: client.move(wid, "proposal", by="ivanov")),
-        ("moved to negotiation", lambda: client.move(wid, "negotiation", by="ivanov")),
-        ("moved to contract", lambda: client.move(wid, "contract", by="ivanov")),
-        ("contract task done and confirmed by the head", contract_task_done),
-        ("invoice paid: moved to final by itself", invoice_paid),
-        ("task set run and done: won", finish_tasks),
-    ])
+    await walk(
+        won,
+        [
+            ("accepted by the responsible", lambda: client.accept(wid, by="ivanov")),
+            ("moved to proposal", lambda: client.move(wid, "proposal", by="ivanov")),
+            ("moved to negotiation", lambda: client.move(wid, "negotiation", by="ivanov")),
+            ("moved to contract", lambda: client.move(wid, "contract", by="ivanov")),
+            ("contract task done and confirmed by the head", contract_task_done),
+            ("invoice paid: moved to final by itself", invoice_paid),
+            ("task set run and done: won", finish_tasks),
+        ],
+    )
 
     lost = demo_deal(f"demo-{run}-2", "Vasilek JSC", "consulting", "90000")
     lid = lost.deal_id
-    await walk(lost, [
-        ("accepted", lambda: client.accept(lid, by="ivanov")),
-        ("invoice paid early (kept until payment)",
-         lambda: client.invoice_paid(lid, InvoicePaid(invoice_id="EARLY-1"))),
-        ("moved to negotiation", lambda: client.move(lid, "negotiation", by="ivanov")),
-        ("lost: the client chose a competitor",
-         lambda: client.close(lid, CloseInput(outcome=Outcome.LOST,
-                                              reason="chose a competitor", by="ivanov"))),
-    ])
+    await walk(
+        lost,
+        [
+            ("accepted", lambda: client.accept(lid, by="ivanov")),
+            (
+                "invoice paid early (kept until payment)",
+                lambda: client.invoice_paid(lid, InvoicePaid(invoice_id="EARLY-1")),
+            ),
+            ("moved to negotiation", lambda: client.move(lid, "negotiation", by="ivanov")),
+            (
+                "lost: the client chose a competitor",
+                lambda: client.close(
+                    lid, CloseInput(outcome=Outcome.LOST, reason="chose a competitor", by="ivanov")
+                ),
+            ),
+        ],
+    )
 
     waiting = demo_deal(f"demo-{run}-3", "Landysh Ltd", "website", "180000")
     pid = waiting.deal_id
-    await walk(waiting, [
-        ("accepted", lambda: client.accept(pid, by="ivanov")),
-        ("moved to proposal: task and deadline waiting",
-         lambda: client.move(pid, "proposal", by="ivanov")),
-    ])
+    await walk(
+        waiting,
+        [
+            ("accepted", lambda: client.accept(pid, by="ivanov")),
+            (
+                "moved to proposal: task and deadline waiting",
+                lambda: client.move(pid, "proposal", by="ivanov"),
+            ),
+        ],
+    )
     return results
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from funnel.search_attributes import ALL_KEYS
 from starter.binaries import temporal_cli
 
+
 def search_attribute_flags() -> list[str]:
     """``--search-attribute DealStage=Keyword ...`` for every deal search attribute."""
     flags: list[str] = []
@@ -27,14 +28,22 @@ def dev_server_command(
     db_file: Path, *, port: int, ui_port: int, ui: bool = True, namespace: str = "default"
 ) -> list[str]:
     command = [
-        temporal_cli(), "server", "start-dev",
-        "--db-filename", str(db_file),
-        "--port", str(port),
-        "--namespace", namespace,
+        temporal_cli(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(db_file),
+        "--port",
+        str(port),
+        "--namespace",
+        namespace,
         # WAL and synchronous=normal make the persisted dev server about 3x faster.
-        "--sqlite-pragma", "journal_mode=wal",
-        "--sqlite-pragma", "synchronous=normal",
-        "--log-level", "warn",
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
+        "--log-level",
+        "warn",
         *search_attribute_flags(),
     ]
     command += ["--ui-port", str(ui_port)] if ui else ["--headless"]
@@ -61,7 +70,9 @@ async def dev_server(
     log = (home / "temporal-server.log").open("ab")
     process = subprocess.Popen(
         dev_server_command(home / "temporal.db", port=port, ui_port=ui_port, ui=ui),
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         for _ in range(300):

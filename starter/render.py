@@ -12,12 +12,18 @@ from funnel.models import DealState, TaskView
 
 
 class _Listed(Protocol):
-    deal_id: str
-    stage: str | None
-    responsible: str | None
-    amount: float | None
-    breached: bool | None
-    status: str
+    @property
+    def deal_id(self) -> str: ...
+    @property
+    def stage(self) -> str | None: ...
+    @property
+    def responsible(self) -> str | None: ...
+    @property
+    def amount(self) -> float | None: ...
+    @property
+    def breached(self) -> bool | None: ...
+    @property
+    def status(self) -> str: ...
 
 
 def _t(moment: datetime | None) -> str:
@@ -27,8 +33,10 @@ def _t(moment: datetime | None) -> str:
 def print_deal(state: DealState, ui_link: str | None, *, full: bool = False) -> None:
     breached = " (deadline breached)" if state.breached else ""
     click.echo(f"{state.deal_id}: {state.title}")
-    click.echo(f"  stage {state.stage}, {state.status.value}{breached};"
-               f" pipeline {state.pipeline_id} {state.pipeline_version}")
+    click.echo(
+        f"  stage {state.stage}, {state.status.value}{breached};"
+        f" pipeline {state.pipeline_id} {state.pipeline_version}"
+    )
     if state.lost_reason:
         click.echo(f"  lost: {state.lost_reason}")
     if ui_link:
@@ -38,8 +46,10 @@ def print_deal(state: DealState, ui_link: str | None, *, full: bool = False) -> 
     click.echo("  stages:")
     for v in state.visits:
         mark = " BREACHED" if v.breached else ""
-        click.echo(f"    #{v.seq} {v.stage:<12} in {_t(v.entered_at)} out {_t(v.exited_at)}"
-                   f" deadline {_t(v.deadline_at)} ({v.cause}){mark}")
+        click.echo(
+            f"    #{v.seq} {v.stage:<12} in {_t(v.entered_at)} out {_t(v.exited_at)}"
+            f" deadline {_t(v.deadline_at)} ({v.cause}){mark}"
+        )
     if state.waiting:
         click.echo("  waiting robots:")
         for w in state.waiting:
@@ -60,8 +70,10 @@ def print_deal(state: DealState, ui_link: str | None, *, full: bool = False) -> 
 def print_tasks(tasks: Sequence[TaskView], indent: str = "") -> None:
     click.echo(f"{indent}tasks:")
     for t in tasks:
-        click.echo(f"{indent}  {t.task_id:<28} {t.status.value:<22} {t.responsible:<10}"
-                   f" due {_t(t.deadline_at)}  {t.title}")
+        click.echo(
+            f"{indent}  {t.task_id:<28} {t.status.value:<22} {t.responsible:<10}"
+            f" due {_t(t.deadline_at)}  {t.title}"
+        )
 
 
 def print_deal_list(deals: Sequence[_Listed]) -> None:
@@ -70,5 +82,7 @@ def print_deal_list(deals: Sequence[_Listed]) -> None:
         return
     for d in deals:
         flag = "BREACHED" if d.breached else ""
-        click.echo(f"{d.deal_id:<20} {d.status:<10} {d.stage or '-':<12} {d.responsible or '-':<12}"
-                   f" {d.amount or 0:>12.2f} {flag}")
+        click.echo(
+            f"{d.deal_id:<20} {d.status:<10} {d.stage or '-':<12} {d.responsible or '-':<12}"
+            f" {d.amount or 0:>12.2f} {flag}"
+        )

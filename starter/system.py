@@ -26,23 +26,29 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
     async with contextlib.AsyncExitStack() as stack:
         if settings.temporal_address is None:
             address = await stack.enter_async_context(
-                dev_server(settings.home, port=settings.temporal_port, ui_port=settings.ui_port,
-                           ui=ui)
+                dev_server(
+                    settings.home, port=settings.temporal_port, ui_port=settings.ui_port, ui=ui
+                )
             )
             click.echo(f"Temporal dev server on {address}, data in {settings.home / 'temporal.db'}")
             if ui:
                 click.echo(f"Web UI: http://127.0.0.1:{settings.ui_port}")
         client = await connect(settings)
-        click.echo(f"worker on task queue {settings.task_queue!r};"
-                   f" database {settings.effective_database_url}")
+        click.echo(
+            f"worker on task queue {settings.task_queue!r};"
+            f" database {settings.effective_database_url}"
+        )
         worker_task = asyncio.create_task(worker_module.run_worker(client, settings, stop))
         if demo:
-            from starter.demo import run_demo
             from starter.deals import DealClient
+            from starter.demo import run_demo
 
             ui_base = f"http://127.0.0.1:{settings.ui_port}" if ui else None
-            await run_demo(DealClient(client, task_queue=settings.task_queue, ui_base=ui_base),
-                           load_pipeline(settings.pipeline), echo=True)
+            await run_demo(
+                DealClient(client, task_queue=settings.task_queue, ui_base=ui_base),
+                load_pipeline(settings.pipeline),
+                echo=True,
+            )
         click.echo("running; Ctrl-C stops")
         await stop.wait()
         await worker_task

@@ -13,8 +13,12 @@ from starter.deals import DealClient
 def sample_deal(deal_id: str, *, service: str = "website", amount: str = "250000") -> DealInput:
     return DealInput(
         deal_id=deal_id,
-        contact=Contact(name="Anna Petrova", company="Romashka LLC", phone="+7 900 1",
-                        email="anna@romashka.example"),
+        contact=Contact(
+            name="Anna Petrova",
+            company="Romashka LLC",
+            phone="+7 900 1",
+            email="anna@romashka.example",
+        ),
         responsible="ivanov",
         department_head="smirnova",
         sales_team=["petrov", "sidorova"],

@@ -26,16 +26,22 @@ async def test_deadline_breach_escalates(
         if stage != "new":
             await deals.move(deal_id, stage)
         before = await eventually(
-            deals, deal_id, lambda s: bool(s.visits) and s.visits[-1].stage == stage
-            and s.visits[-1].deadline_at is not None
+            deals,
+            deal_id,
+            lambda s: (
+                bool(s.visits)
+                and s.visits[-1].stage == stage
+                and s.visits[-1].deadline_at is not None
+            ),
         )
         deadline_at = before.visits[-1].deadline_at
         assert deadline_at is not None and not before.breached
         # Just before the deadline nothing has happened...
         await ts_env.sleep(deadline_at - await ts_env.get_current_time() - timedelta(minutes=1))
         assert not (await deals.state(deal_id)).breached
-        assert not [e for e in store.report_events(deal_id=deal_id)
-                    if e.kind == "deadline_breached"]
+        assert not [
+            e for e in store.report_events(deal_id=deal_id) if e.kind == "deadline_breached"
+        ]
         # ...just after it, the escalation robots have run.
         await ts_env.sleep(timedelta(minutes=2))
         state = await deals.state(deal_id)
@@ -46,8 +52,9 @@ async def test_deadline_breach_escalates(
     head_notes = [n for n in store.inbox("smirnova") if n.deal_id == deal_id]
     assert len(head_notes) == 1
     assert abs(head_notes[0].created_at - deadline_at) < timedelta(minutes=1)
-    responsible_breach = [n for n in store.inbox("ivanov")
-                          if n.deal_id == deal_id and "breach" in n.key]
+    responsible_breach = [
+        n for n in store.inbox("ivanov") if n.deal_id == deal_id and "breach" in n.key
+    ]
     # The acceptance control of `new` tells the head only; other stages tell both.
     assert len(responsible_breach) == (0 if stage == "new" else 1)
 
@@ -74,14 +81,26 @@ def _delayed_pipeline(pusk: Pipeline, holiday: date) -> Pipeline:
     a calendar of Monday-Friday, whole-day working hours, with one company holiday."""
     data = pusk.model_dump(mode="json")
     data["calendar"] = {
-        "timezone": "UTC", "country": None, "work_start": "00:00", "work_end": "23:59",
-        "weekend": [5, 6], "extra_holidays": [holiday.isoformat()],
+        "timezone": "UTC",
+        "country": None,
+        "work_start": "00:00",
+        "work_end": "23:59",
+        "weekend": [5, 6],
+        "extra_holidays": [holiday.isoformat()],
     }
     first = {
-        "id": "new", "name": "New", "robots": [{
-            "id": "call_again", "type": "notify", "title": "Call again", "to": ["responsible"],
-            "message": "Call {{ contact.name }} again", "delay": "6 working days",
-        }],
+        "id": "new",
+        "name": "New",
+        "robots": [
+            {
+                "id": "call_again",
+                "type": "notify",
+                "title": "Call again",
+                "to": ["responsible"],
+                "message": "Call {{ contact.name }} again",
+                "delay": "6 working days",
+            }
+        ],
     }
     data["stages"] = [first, *[s for s in data["stages"] if s["id"] in ("won", "lost")]]
     return Pipeline.model_validate(data)

@@ -36,15 +36,18 @@ async def test_deal_walks_all_seven_stages_to_won(
         assert contract_task.created_by == "smirnova" and contract_task.needs_confirmation
 
         # The executor's "done" is not enough: the head must confirm the signed contract.
-        await deals.task_completed(deal_id, TaskCompleted(task_id=contract_task.task_id,
-                                                          by="ivanov"))
+        await deals.task_completed(
+            deal_id, TaskCompleted(task_id=contract_task.task_id, by="ivanov")
+        )
         state = await eventually(
-            deals, deal_id,
+            deals,
+            deal_id,
             lambda s: s.task(contract_task.task_id).status is TaskStatus.AWAITING_CONFIRMATION,  # type: ignore[union-attr]
         )
         assert state.stage == "contract"
-        await deals.task_completed(deal_id, TaskCompleted(task_id=contract_task.task_id,
-                                                          by="smirnova"))
+        await deals.task_completed(
+            deal_id, TaskCompleted(task_id=contract_task.task_id, by="smirnova")
+        )
         state = await in_stage(deals, deal_id, "payment")
         invoice = state.invoices[0]
         assert invoice.invoice_id == f"{deal_id}-5" and invoice.paid_at is None
@@ -62,7 +65,13 @@ async def test_deal_walks_all_seven_stages_to_won(
     assert [v.stage for v in state.visits] == [*SEVEN, "won"]
     assert all(v.exited_at is not None for v in state.visits[:-1])
     assert [v.cause for v in state.visits] == [
-        "start", "accepted", "moved", "moved", "moved", "tasks_done", "invoice_paid",
+        "start",
+        "accepted",
+        "moved",
+        "moved",
+        "moved",
+        "tasks_done",
+        "invoice_paid",
         "tasks_done",
     ]
 
@@ -129,8 +138,10 @@ async def test_move_back_and_reentry_runs_the_stage_again(
         state = await deals.move(deal_id, "proposal")
     assert [v.stage for v in state.visits] == ["new", "proposal", "in_progress", "proposal"]
     proposal_tasks = [t for t in state.tasks if t.stage == "proposal"]
-    assert [t.task_id for t in proposal_tasks] == ["2-prepare_proposal_task",
-                                                   "4-prepare_proposal_task"]
+    assert [t.task_id for t in proposal_tasks] == [
+        "2-prepare_proposal_task",
+        "4-prepare_proposal_task",
+    ]
     assert len(store.tasks(deal_id=deal_id)) == 2
     # Only the current visit's deadline is armed.
     assert state.visits[1].exited_at is not None and state.visits[3].exited_at is None
@@ -175,6 +186,9 @@ async def test_invalid_updates_are_rejected_before_history(
         with pytest.raises(DealRejected, match="closed"):
             await deals.move(deal_id, "new")
         history = await deals._handle(deal_id).fetch_history()
-    accepted_updates = [e for e in history.events if e.HasField(
-        "workflow_execution_update_accepted_event_attributes")]
+    accepted_updates = [
+        e
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
     assert len(accepted_updates) == 2  # the move to proposal and the close, nothing else

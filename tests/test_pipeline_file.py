@@ -16,8 +16,15 @@ from funnel.settings import DEFAULT_PIPELINE
 def test_pusk_pipeline_has_the_seven_stages_and_their_robots() -> None:
     pipeline = load_pipeline(DEFAULT_PIPELINE)
     assert [s.id for s in pipeline.stages] == [
-        "new", "in_progress", "proposal", "negotiation", "contract", "payment", "final",
-        "won", "lost",
+        "new",
+        "in_progress",
+        "proposal",
+        "negotiation",
+        "contract",
+        "payment",
+        "final",
+        "won",
+        "lost",
     ]
     assert pipeline.stage("won").semantics is Semantics.SUCCESS
     assert pipeline.stage("lost").semantics is Semantics.FAILURE

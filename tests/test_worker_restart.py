@@ -35,15 +35,13 @@ async def test_worker_restart_mid_deal_loses_nothing_and_repeats_nothing(
     async with running_worker(dev_env.client, store, task_queue):
         state = await in_stage(deals, deal_id, "final")
 
-    assert [v.stage for v in state.visits] == [
-        "new", "in_progress", "contract", "payment", "final"
-    ]
+    assert [v.stage for v in state.visits] == ["new", "in_progress", "contract", "payment", "final"]
     assert [v.cause for v in state.visits[-2:]] == ["tasks_done", "invoice_paid"]
-    keys = Counter(n.key for person in ("ivanov", "smirnova", "petrov") for n in store.inbox(person))
+    keys = Counter(
+        n.key for person in ("ivanov", "smirnova", "petrov") for n in store.inbox(person)
+    )
     assert keys and max(keys.values()) == 1
     assert len(store.tasks(deal_id=deal_id)) == 1
-    assert [(i.invoice_id, i.status) for i in store.invoices(deal_id)] == [
-        (f"{deal_id}-3", "paid")
-    ]
+    assert [(i.invoice_id, i.status) for i in store.invoices(deal_id)] == [(f"{deal_id}-3", "paid")]
     entered = [e.stage for e in store.report_events(deal_id=deal_id) if e.kind == "stage_entered"]
     assert entered == ["new", "in_progress", "contract", "payment", "final"]

@@ -216,7 +216,10 @@ class DealWorkflow:
         for robot in delayed:
             self._state.waiting.append(
                 WaitingRobot(
-                    seq=seq, stage=stage.id, robot_id=robot.id, title=robot.title,
+                    seq=seq,
+                    stage=stage.id,
+                    robot_id=robot.id,
+                    title=robot.title,
                     due_at=due[robot.id],
                 )
             )
@@ -291,25 +294,38 @@ class DealWorkflow:
                     await self._call(
                         ActivityName.NOTIFY,
                         NotifyCall(
-                            key=key, context=context, recipients=self._people(robot.to),
-                            message=robot.message, at=now,
+                            key=key,
+                            context=context,
+                            recipients=self._people(robot.to),
+                            message=robot.message,
+                            at=now,
                         ),
                         NotifyResult,
                         summary=robot.title,
                     )
                 case CreateTaskRobot():
                     await self._create_task(
-                        seq, stage, robot.id, robot.title, key,
-                        title=robot.task_title, description=robot.description,
-                        deadline=robot.deadline, responsible=robot.responsible,
-                        co_executors=robot.co_executors, created_by=robot.created_by,
+                        seq,
+                        stage,
+                        robot.id,
+                        robot.title,
+                        key,
+                        title=robot.task_title,
+                        description=robot.description,
+                        deadline=robot.deadline,
+                        responsible=robot.responsible,
+                        co_executors=robot.co_executors,
+                        created_by=robot.created_by,
                         needs_confirmation=robot.needs_confirmation,
                     )
                 case ReportEventRobot():
                     await self._call(
                         ActivityName.WRITE_REPORT_EVENT,
                         ReportEventCall(
-                            key=key, context=context, kind=robot.kind, details=robot.details,
+                            key=key,
+                            context=context,
+                            kind=robot.kind,
+                            details=robot.details,
                             at=now,
                         ),
                         None,
@@ -336,8 +352,10 @@ class DealWorkflow:
                     await self._call(
                         ActivityName.COMPLETE_DEAL,
                         CompleteDealCall(
-                            deal_id=self._deal.deal_id, status=self._state.status,
-                            reason=self._state.lost_reason, at=now,
+                            deal_id=self._deal.deal_id,
+                            status=self._state.status,
+                            reason=self._state.lost_reason,
+                            at=now,
                         ),
                         None,
                         summary=robot.title,
@@ -352,19 +370,38 @@ class DealWorkflow:
             workflow.logger.warning("robot %s failed: %s", robot.id, cause)
 
     async def _create_task(
-        self, seq: int, stage: Stage, robot_id: str, summary: str, key: str, *,
-        title: str, description: str, deadline: Any, responsible: str,
-        co_executors: list[str], created_by: str, needs_confirmation: bool,
+        self,
+        seq: int,
+        stage: Stage,
+        robot_id: str,
+        summary: str,
+        key: str,
+        *,
+        title: str,
+        description: str,
+        deadline: Any,
+        responsible: str,
+        co_executors: list[str],
+        created_by: str,
+        needs_confirmation: bool,
     ) -> None:
         task_id = f"{seq}-{robot_id}"
         created = await self._call(
             ActivityName.CREATE_TASK,
             CreateTaskCall(
-                key=key, task_id=task_id, robot_id=robot_id, context=self._context(stage),
-                title=title, description=description, deadline=deadline,
-                calendar=self._pipeline.calendar, responsible=self._person(responsible),
-                co_executors=self._people(co_executors), created_by=self._person(created_by),
-                needs_confirmation=needs_confirmation, at=self._now(),
+                key=key,
+                task_id=task_id,
+                robot_id=robot_id,
+                context=self._context(stage),
+                title=title,
+                description=description,
+                deadline=deadline,
+                calendar=self._pipeline.calendar,
+                responsible=self._person(responsible),
+                co_executors=self._people(co_executors),
+                created_by=self._person(created_by),
+                needs_confirmation=needs_confirmation,
+                at=self._now(),
             ),
             CreatedTask,
             summary=summary,
@@ -372,10 +409,15 @@ class DealWorkflow:
         if self._state.task(task_id) is None:
             self._state.tasks.append(
                 TaskView(
-                    task_id=task_id, key=key, seq=seq, stage=stage.id, title=created.title,
+                    task_id=task_id,
+                    key=key,
+                    seq=seq,
+                    stage=stage.id,
+                    title=created.title,
                     responsible=self._person(responsible),
                     co_executors=self._people(co_executors),
-                    created_by=self._person(created_by), needs_confirmation=needs_confirmation,
+                    created_by=self._person(created_by),
+                    needs_confirmation=needs_confirmation,
                     deadline_at=created.deadline_at,
                 )
             )
@@ -406,10 +448,7 @@ class DealWorkflow:
         """Roles (responsible, head, sales_team) resolved to employee ids, in order, once."""
         people: list[str] = []
         for ref in refs:
-            if ref == ROLE_SALES_TEAM:
-                ids = self._deal.sales_team
-            else:
-                ids = [self._person(ref)]
+            ids = self._deal.sales_team if ref == ROLE_SALES_TEAM else [self._person(ref)]
             people += [p for p in ids if p not in people]
         return people
 
@@ -576,14 +615,23 @@ class DealWorkflow:
         key = f"{self._deal.deal_id}:{seq}:template:{template.id}"
         try:
             await self._create_task(
-                seq, stage, template.id, f"Task from template: {template.id}", key,
-                title=template.title, description=template.description,
-                deadline=template.deadline, responsible=template.responsible,
-                co_executors=template.co_executors, created_by=ROLE_RESPONSIBLE,
+                seq,
+                stage,
+                template.id,
+                f"Task from template: {template.id}",
+                key,
+                title=template.title,
+                description=template.description,
+                deadline=template.deadline,
+                responsible=template.responsible,
+                co_executors=template.co_executors,
+                created_by=ROLE_RESPONSIBLE,
                 needs_confirmation=False,
             )
         except ActivityError as err:
-            raise ApplicationError(f"task {template.id!r} could not be created: {err.cause}")
+            raise ApplicationError(
+                f"task {template.id!r} could not be created: {err.cause}"
+            ) from err
 
     @workflow.signal
     async def invoice_paid(self, input: InvoicePaid) -> None:
@@ -603,7 +651,9 @@ class DealWorkflow:
         await self._call(
             ActivityName.RECORD_INVOICE_PAID,
             InvoicePaidCall(
-                deal_id=self._deal.deal_id, invoice_id=input.invoice_id, amount=input.amount,
+                deal_id=self._deal.deal_id,
+                invoice_id=input.invoice_id,
+                amount=input.amount,
                 paid_at=paid_at,
             ),
             None,
@@ -627,7 +677,10 @@ class DealWorkflow:
         await self._call(
             ActivityName.RECORD_TASK_STATUS,
             TaskStatusCall(
-                key=task.key, status=task.status, by=input.by, at=self._now(),
+                key=task.key,
+                status=task.status,
+                by=input.by,
+                at=self._now(),
             ),
             None,
             summary=f"Task {task.task_id}: {task.status.value}",
