@@ -1,0 +1,110 @@
+"""Fold new report events into ``analytics_visits``, in SQL, before a report reads them.
+
+Incremental: a watermark remembers the last event id folded in, so a report on a quiet
+database costs one indexed lookup. Both steps are idempotent (insert-if-absent keyed on deal
+and visit number; the exit sets the same values again), which is what makes re-reading safe:
+on PostgreSQL ids come from a sequence and a transaction can commit an event with a smaller
+id after a larger one became visible, so each refresh re-reads the last ``REREAD`` ids below
+the watermark. SQLite has one writer at a time, so its ids commit in order.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from analytics.schema import clock, state, visits
+from analytics.sql import Dialect, Expr
+from analytics.workclock import DAY, ensure_clock
+from funnel.calendar_spec import CalendarSpec
+from funnel.store import deals, report_events
+
+REREAD = 10_000
+_LOCK = 7_146_815_302  # advisory lock id: one refresh at a time on PostgreSQL
+
+
+def working_clock(d: Dialect, epoch: Expr, c: sa.Table | sa.Subquery | sa.Alias) -> Expr:
+    """W(t): working seconds since the clock's origin, from the clock row of t's UTC day."""
+    return (
+        c.c.cum
+        + d.greatest(0.0, d.least(epoch, c.c.e1) - c.c.s1)
+        + d.greatest(0.0, d.least(epoch, c.c.e2) - c.c.s2)
+    )
+
+
+def _get(conn: sa.Connection, name: str) -> str | None:
+    return conn.execute(sa.select(state.c.value).where(state.c.name == name)).scalar()
+
+
+def _put(conn: sa.Connection, name: str, value: str) -> None:
+    conn.execute(sa.delete(state).where(state.c.name == name))
+    conn.execute(sa.insert(state).values(name=name, value=value))
+
+
+def refresh(conn: sa.Connection, spec: CalendarSpec) -> int:
+    """Fold every report event not yet seen; returns the new watermark. Runs inside the
+    caller's write transaction."""
+    d = Dialect(conn.dialect.name)
+    if d.pg:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
+    cid = ensure_clock(conn, clock, spec)
+    if _get(conn, "calendar") != cid:
+        # Another calendar: every working duration is stale; fold everything again.
+        conn.execute(sa.delete(visits))
+        _put(conn, "calendar", cid)
+        _put(conn, "watermark", "0")
+    mark = int(_get(conn, "watermark") or 0)
+    top = conn.execute(sa.select(sa.func.max(report_events.c.id))).scalar() or 0
+    if top <= mark and not d.pg:
+        return mark
+    low = max(0, mark - REREAD) if d.pg else mark
+    e = report_events.c
+    at = d.epoch(e.at)
+    c = clock.alias("c")
+    on_clock = sa.and_(c.c.calendar_id == cid, c.c.day == d.floor_div(at, DAY))
+    batch = sa.and_(e.id > low, e.id <= top)
+    seq = e.details["seq"].as_integer()
+
+    entered = (
+        sa.select(
+            e.deal_id, seq, e.stage, e.pipeline_id, e.pipeline_version,
+            sa.func.coalesce(deals.c.responsible, ""),
+            sa.func.coalesce(deals.c.department_head, ""),
+            sa.func.coalesce(d.epoch(deals.c.started_at), at),
+            e.at, at, working_clock(d, at, c),
+        )
+        .select_from(report_events)
+        .outerjoin(deals, deals.c.deal_id == e.deal_id)
+        .outerjoin(c, on_clock)
+        .where(batch, e.kind == "stage_entered")
+    )  # fmt: skip
+    names = ["deal_id", "seq", "stage", "pipeline_id", "pipeline_version", "responsible",
+             "department_head", "started_epoch", "entered_at", "entered_epoch", "entered_w"]
+    insert = (postgresql.insert if d.pg else sqlite.insert)(visits)
+    conn.execute(insert.from_select(names, entered).on_conflict_do_nothing())
+
+    exited = (
+        sa.select(
+            e.deal_id.label("deal_id"), seq.label("seq"), e.at.label("at"), at.label("ep"),
+            working_clock(d, at, c).label("w"), e.details["to"].as_string().label("to"),
+        )
+        .select_from(report_events)
+        .outerjoin(c, on_clock)
+        .where(batch, e.kind == "stage_exited")
+        .subquery("x")
+    )
+    v = visits.c
+    conn.execute(
+        sa.update(visits)
+        .where(v.deal_id == exited.c.deal_id, v.seq == exited.c.seq)
+        .values(
+            exited_at=exited.c.at,
+            exited_epoch=exited.c.ep,
+            exit_to=exited.c.to,
+            calendar_seconds=exited.c.ep - v.entered_epoch,
+            working_seconds=exited.c.w - v.entered_w,
+        )
+    )
+    if top > mark:
+        _put(conn, "watermark", str(top))
+    return max(top, mark)

@@ -1,0 +1,92 @@
+"""The one entry point the CLI, the API and the dashboard share: ``Analytics.report``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+
+from analytics import funnel_speed, people
+from analytics.context import UI_BASE, Ctx
+from analytics.models import Filters, Report, ReportKind
+from analytics.refresh import refresh
+from analytics.schema import metadata
+from analytics.sql import Dialect
+from analytics.workclock import calendar_id
+from funnel.pipeline import Pipeline
+
+
+class Analytics:
+    """Reports over one store database. Thread-safe; share one instance."""
+
+    def __init__(self, url: str | URL, pipeline: Pipeline, *, ui_base: str = UI_BASE) -> None:
+        self._url = make_url(url)
+        self._engine = sa.create_engine(self._url, pool_pre_ping=True)
+        self._pg = self._engine.dialect.name == "postgresql"
+        self.pipeline = pipeline
+        self.ui_base = ui_base
+        if not self._pg:
+            _sqlite_setup(self._engine)
+        self._ready = False
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _tx(self, *, write: bool) -> Iterator[sa.Connection]:
+        with self._engine.connect() as conn:
+            conn.execution_options(analytics_write=write)
+            with conn.begin():
+                yield conn
+
+    def refresh(self) -> int:
+        """Fold new report events into the visits table; the reports call it themselves."""
+        with self._tx(write=True) as conn:
+            if not self._ready:
+                metadata.create_all(conn)
+            self._ready = True
+            return refresh(conn, self.pipeline.calendar)
+
+    def report(self, kind: ReportKind, filters: Filters | None = None, *,
+               now: datetime | None = None) -> Report:
+        filters = filters or Filters()
+        self.refresh()
+        ctx = Ctx(Dialect(self._engine.dialect.name), self.pipeline, filters,
+                  ui_base=self.ui_base, now=now)
+        with self._tx(write=False) as conn:
+            if kind == "funnel":
+                return funnel_speed.funnel(conn, ctx)
+            if kind == "speed":
+                return funnel_speed.speed(conn, ctx)
+            if kind == "discipline":
+                return people.discipline(conn, ctx)
+            if kind == "managers":
+                return people.managers(conn, ctx)
+            if kind == "trend":
+                return people.trend(conn, ctx, calendar_id(self.pipeline.calendar))
+        raise ValueError(f"unknown report {kind!r}")
+
+    def local_midnight(self, day: date) -> datetime:
+        """A calendar date as the instant it starts in the pipeline calendar's zone."""
+        return datetime.combine(day, time(0), tzinfo=ZoneInfo(self.pipeline.calendar.timezone))
+
+
+def _sqlite_setup(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # BEGIN is ours (see below)
+        cursor = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "busy_timeout=5000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # The refresh writes after reading: take the write lock first, as the store does.
+        write = conn.get_execution_options().get("analytics_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
