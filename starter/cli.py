@@ -329,5 +329,11 @@ def inbox(user: str, unread: bool, as_json: bool) -> None:
     _emit(as_json, [n.model_dump(mode="json") for n in notes], human)
 
 
+# The HTTP API's command lives with the API (api/cli.py).
+from api.cli import api_command  # noqa: E402
+
+main.add_command(api_command)
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -39,16 +39,18 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
             f" database {settings.effective_database_url}"
         )
         worker_task = asyncio.create_task(worker_module.run_worker(client, settings, stop))
+        from api.server import serve_api
+        from starter.deals import DealClient
+
+        ui_base = f"http://127.0.0.1:{settings.ui_port}" if ui else None
+        deals = DealClient(client, task_queue=settings.task_queue, ui_base=ui_base)
+        api_task = asyncio.create_task(serve_api(settings, deals, stop))
+        click.echo(f"HTTP API: http://{settings.api_host}:{settings.api_port}/docs")
         if demo:
-            from starter.deals import DealClient
             from starter.demo import run_demo
 
-            ui_base = f"http://127.0.0.1:{settings.ui_port}" if ui else None
-            await run_demo(
-                DealClient(client, task_queue=settings.task_queue, ui_base=ui_base),
-                load_pipeline(settings.pipeline),
-                echo=True,
-            )
+            await run_demo(deals, load_pipeline(settings.pipeline), echo=True)
         click.echo("running; Ctrl-C stops")
         await stop.wait()
         await worker_task
+        await api_task

@@ -1,0 +1,158 @@
+"""The FastAPI application: ``create_app(settings, deal_client, store)``.
+
+Routers: deals (api/deals.py), lead intake and the payment webhook (api/intake.py), and
+whatever other packages list in ``api.routers.EXTRA_ROUTERS`` (analytics). Handlers find
+what they need on ``request.app.state``: ``settings``, ``deal_client``, ``store`` (the funnel
+store) and ``intake`` (the API's own tables).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI, HTTPException, status
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import deals, intake
+from api.intake_store import IntakeStore
+from api.routers import extra_routers
+from api.schemas import Health, Problem
+from funnel.settings import Settings
+from funnel.store import Store
+from starter.deals import DealClient
+
+HEALTH_TIMEOUT_SECONDS = 3.0
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, whether announced by
+    Content-Length or streamed in chunks, before any handler buffers them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(send)
+                return
+        seen = 0
+        started = refused = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit and not refused:
+                    # Answer 413 now and tell the app the client went away: raising here
+                    # would be caught by FastAPI's body parsing and turned into a 400.
+                    refused = True
+                    if not started:
+                        await self._refuse(send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 is the answer; drop whatever the app still sends
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body larger than {self.limit} bytes"},
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def create_app(settings: Settings, deal_client: DealClient, store: Store) -> FastAPI:
+    intake_store = IntakeStore(store.url.render_as_string(hide_password=False))
+    intake_store.create_schema()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        intake_store.dispose()
+
+    app = FastAPI(
+        title="Sales funnel API",
+        version="1.0.0",
+        description=(
+            "Start deals and turn outside events (web-form leads, payments, managers' moves)"
+            " into messages of the deals' Temporal workflows. Every endpoint but"
+            " /healthz and the signed /webhooks/payments needs 'Authorization: Bearer"
+            " <token>' with the scope named in its description."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.deal_client = deal_client
+    app.state.store = store
+    app.state.intake = intake_store
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+
+    app.include_router(deals.router)
+    app.include_router(intake.router)
+    for router in extra_routers():
+        app.include_router(router)
+
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        responses={503: {"model": Problem, "description": "Temporal or the database is down"}},
+        summary="Answers 200 only when the Temporal server and the database answer",
+    )
+    async def healthz() -> Health:
+        temporal, database = await asyncio.gather(
+            _check_temporal(deal_client), _check_database(store, intake_store)
+        )
+        if temporal != "ok" or database != "ok":
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                detail=f"temporal: {temporal}; database: {database}",
+                headers={"Retry-After": "5"},
+            )
+        return Health(status="ok", temporal=temporal, database=database)
+
+    return app
+
+
+async def _check_temporal(deal_client: DealClient) -> str:
+    try:
+        service = deal_client.temporal_client.service_client
+        ok = await asyncio.wait_for(
+            service.check_health(timeout=timedelta(seconds=HEALTH_TIMEOUT_SECONDS)),
+            HEALTH_TIMEOUT_SECONDS + 0.5,
+        )
+    except Exception as exc:  # any failure means "not healthy"; say which
+        return f"unreachable ({type(exc).__name__}: {exc})"
+    return "ok" if ok else "not serving"
+
+
+async def _check_database(store: Store, intake_store: IntakeStore) -> str:
+    def ping() -> None:
+        store.ping()
+        intake_store.ping()
+
+    try:
+        await asyncio.wait_for(asyncio.to_thread(ping), HEALTH_TIMEOUT_SECONDS)
+    except Exception as exc:
+        return f"unreachable ({type(exc).__name__})"
+    return "ok"

@@ -1,0 +1,71 @@
+"""Robot runs read from the deal's Temporal event history.
+
+Every robot is an activity, and Temporal records each one: scheduled (with the robot's title
+as the summary and its input), started (with the attempt number), and how it ended. That is
+a complete, tamper-proof log of every robot run, so the API reads it instead of keeping a
+second one.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+from typing import Any
+
+from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+
+from api.schemas import RobotRun, RunResult
+
+_ENDED: dict[EventType.ValueType, tuple[RunResult, str]] = {
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: ("completed", "activity_task_completed"),
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: ("failed", "activity_task_failed"),
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: ("timed_out", "activity_task_timed_out"),
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: ("canceled", "activity_task_canceled"),
+}
+
+
+def _json(payload: Payload) -> Any:
+    try:
+        return json.loads(payload.data)
+    except (ValueError, UnicodeDecodeError):
+        return None  # not JSON (an encrypted or binary payload): leave it out
+
+
+def robot_runs(history: WorkflowHistory) -> list[RobotRun]:
+    runs: dict[int, RobotRun] = {}
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs = event.activity_task_scheduled_event_attributes
+            summary = None
+            if event.HasField("user_metadata") and event.user_metadata.HasField("summary"):
+                decoded = _json(event.user_metadata.summary)
+                summary = decoded if isinstance(decoded, str) else None
+            first = _json(attrs.input.payloads[0]) if attrs.input.payloads else None
+            key = first.get("key") if isinstance(first, dict) else None
+            runs[event.event_id] = RobotRun(
+                activity=attrs.activity_type.name,
+                summary=summary,
+                key=key if isinstance(key, str) else None,
+                scheduled_at=event.event_time.ToDatetime(tzinfo=UTC),
+                finished_at=None,
+                result="running",
+            )
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started = event.activity_task_started_event_attributes
+            run = runs.get(started.scheduled_event_id)
+            if run is not None:
+                run.attempts = started.attempt
+        elif event.event_type in _ENDED:
+            result, field = _ENDED[event.event_type]
+            attrs = getattr(event, f"{field}_event_attributes")
+            run = runs.get(attrs.scheduled_event_id)
+            if run is None:
+                continue
+            run.result = result
+            run.finished_at = event.event_time.ToDatetime(tzinfo=UTC)
+            # Canceled activities carry no failure field at all (HasField would raise).
+            if "failure" in attrs.DESCRIPTOR.fields_by_name and attrs.HasField("failure"):
+                run.error = attrs.failure.message
+    return list(runs.values())

@@ -1,0 +1,242 @@
+"""Outside events over HTTP: web-form leads (``POST /leads``) and the signed payment
+webhook (``POST /webhooks/payments``).
+
+The webhook signature is HMAC-SHA256 with FUNNEL_PAYMENT_WEBHOOK_SECRET over
+``f"{timestamp}.".encode() + raw_body``, sent as ``X-Funnel-Signature: sha256=<hex>`` with
+``X-Funnel-Timestamp: <unix seconds>``. Signing the timestamp with the body means a captured
+delivery cannot be replayed later with a fresh timestamp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from api.auth import LEADS_WRITE, require_scope
+from api.errors import DEAL_ERRORS, temporal
+from api.intake_store import IntakeStore
+from api.schemas import (
+    DealOut,
+    LeadIn,
+    LeadOut,
+    PaymentAck,
+    PaymentEvent,
+    Problem,
+    normal_email,
+    normal_phone,
+)
+from funnel.models import Contact, DealInput, InvoicePaid
+from funnel.pipeline_loader import load_pipeline
+from funnel.settings import Settings
+from starter.deals import DealClient
+
+REPLAY_WINDOW_SECONDS = 300
+SIGNATURE_HEADER = "X-Funnel-Signature"
+TIMESTAMP_HEADER = "X-Funnel-Timestamp"
+
+router = APIRouter()
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature header value a sender computes (also used by the tests and docs)."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def _state(request: Request) -> tuple[Settings, DealClient, IntakeStore]:
+    s = request.app.state
+    return s.settings, s.deal_client, s.intake
+
+
+# --- leads -------------------------------------------------------------------------------
+
+
+@router.post(
+    "/leads",
+    tags=["intake"],
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(require_scope(LEADS_WRITE))],
+    responses={
+        200: {"model": LeadOut, "description": "a duplicate of an earlier lead: no new deal"},
+        **DEAL_ERRORS,
+    },
+    summary="Take a web-form lead and start a deal (deduplicated by e-mail/phone)",
+)
+async def take_lead(request: Request, response: Response, lead: LeadIn) -> LeadOut:
+    settings, deals, intake = _state(request)
+    email, phone = normal_email(lead.email), normal_phone(lead.phone)
+    lead_id = uuid.uuid4().hex
+    deal_id = f"lead-{lead_id[:12]}"
+    earlier = await asyncio.to_thread(
+        intake.claim_lead,
+        lead_id=lead_id,
+        deal_id=deal_id,
+        email=email,
+        phone=phone,
+        name=lead.name,
+        company=lead.company,
+        source=lead.source,
+        window=timedelta(hours=settings.lead_dedup_hours),
+    )
+    if earlier is not None:
+        response.status_code = status.HTTP_200_OK
+        return LeadOut(
+            lead_id=earlier.lead_id,
+            deal_id=earlier.deal_id,
+            duplicate=True,
+            ui_link=deals.ui_link(earlier.deal_id),
+            deal=None,
+        )
+    fields: dict[str, str | int | float | bool | None] = {"lead_id": lead_id}
+    if lead.source:
+        fields["source"] = lead.source
+    if lead.comment:
+        fields["comment"] = lead.comment
+    deal = DealInput(
+        deal_id=deal_id,
+        contact=Contact(name=lead.name, company=lead.company, phone=lead.phone, email=lead.email),
+        responsible=settings.lead_responsible,
+        department_head=settings.lead_department_head,
+        service=lead.service or settings.lead_service,
+        amount=Decimal(0),
+        fields=fields,
+    )
+    try:
+        state = await temporal(request, deals.start(deal, load_pipeline(settings.pipeline)))
+    except BaseException:
+        # No deal: forget the lead, so that the form sent again is not taken for a duplicate
+        # of a deal that does not exist.
+        await asyncio.to_thread(intake.drop_lead, lead_id)
+        raise
+    await asyncio.to_thread(intake.lead_started, lead_id)
+    out = DealOut(**dict(state), ui_link=deals.ui_link(deal_id))
+    return LeadOut(lead_id=lead_id, deal_id=deal_id, duplicate=False, ui_link=out.ui_link, deal=out)
+
+
+# --- payments ----------------------------------------------------------------------------
+
+
+def _payment_body_spec() -> dict[str, object]:
+    # The handler reads the raw body (the signature covers its exact bytes), so FastAPI does
+    # not see a body parameter: describe it in the spec by hand.
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PaymentEvent.model_json_schema()}},
+        }
+    }
+
+
+@router.post(
+    "/webhooks/payments",
+    tags=["intake"],
+    openapi_extra=_payment_body_spec(),
+    responses={
+        401: {"model": Problem, "description": "bad or missing signature, or a replay"},
+        404: {"model": Problem, "description": "unknown invoice or deal"},
+        409: {"model": Problem, "description": "the deal is closed"},
+        503: {"model": Problem, "description": "webhook not configured, or Temporal down"},
+    },
+    summary="A payment system reports a paid invoice (HMAC-SHA256 signed)",
+)
+async def payment_webhook(
+    request: Request,
+    x_funnel_signature: Annotated[str | None, Header(max_length=200)] = None,
+    x_funnel_timestamp: Annotated[str | None, Header(max_length=20)] = None,
+) -> PaymentAck:
+    settings, deals, intake = _state(request)
+    if settings.payment_webhook_secret is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="the payment webhook is off: set FUNNEL_PAYMENT_WEBHOOK_SECRET",
+        )
+    body = await request.body()
+    _verify(
+        settings.payment_webhook_secret.get_secret_value(),
+        body,
+        x_funnel_signature,
+        x_funnel_timestamp,
+    )
+    try:
+        event = PaymentEvent.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from exc
+
+    previous = await asyncio.to_thread(intake.payment, event.payment_id)
+    if previous is not None:
+        return PaymentAck(
+            payment_id=event.payment_id,
+            deal_id=previous["deal_id"],
+            invoice_id=previous["invoice_id"],
+            duplicate=True,
+        )
+    deal_id = event.deal_id or await _deal_of_invoice(intake, event.invoice_id)
+    paid = InvoicePaid(invoice_id=event.invoice_id, amount=event.amount, paid_at=event.paid_at)
+    # Signal first, record second: if Temporal is down nothing is recorded and the payment
+    # system's retry applies it. The workflow ignores a second payment of a paid invoice,
+    # so two concurrent deliveries that both get here change the deal once.
+    await temporal(request, deals.invoice_paid(deal_id, paid))
+    first = await asyncio.to_thread(
+        intake.record_payment,
+        payment_id=event.payment_id,
+        invoice_id=event.invoice_id,
+        deal_id=deal_id,
+        amount=event.amount,
+        currency=event.currency,
+        paid_at=event.paid_at,
+    )
+    return PaymentAck(
+        payment_id=event.payment_id,
+        deal_id=deal_id,
+        invoice_id=event.invoice_id,
+        duplicate=not first,
+    )
+
+
+def _verify(secret: str, body: bytes, signature: str | None, timestamp: str | None) -> None:
+    def refuse(why: str) -> HTTPException:
+        return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=why)
+
+    if not signature or not timestamp:
+        raise refuse(f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header")
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        raise refuse(f"{TIMESTAMP_HEADER} is not a unix time in seconds") from None
+    if not hmac.compare_digest(sign(secret, timestamp, body), signature.strip()):
+        raise refuse("bad signature: expected sha256=HMAC-SHA256(secret, timestamp + '.' + body)")
+    # Checked after the signature, so that an attacker learns nothing from the clock check.
+    age = time.time() - sent_at
+    if abs(age) > REPLAY_WINDOW_SECONDS:
+        raise refuse(
+            f"timestamp {'older' if age > 0 else 'newer'} than {REPLAY_WINDOW_SECONDS} s:"
+            " refused as a possible replay"
+        )
+
+
+async def _deal_of_invoice(intake: IntakeStore, invoice_id: str) -> str:
+    found = await asyncio.to_thread(intake.deals_of_invoice, invoice_id)
+    if not found:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            detail=f"no deal issued invoice {invoice_id!r}; send its deal_id with the payment",
+        )
+    if len(found) > 1:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"invoice {invoice_id!r} belongs to several deals ({', '.join(found)});"
+            " send deal_id with the payment",
+        )
+    return found[0]

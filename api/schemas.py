@@ -1,0 +1,221 @@
+"""What the HTTP API takes and returns. Requests forbid unknown fields, so that a typo in a
+client is a 422 naming the field instead of a value silently dropped."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from funnel.models import (
+    DEAL_ID_PATTERN,
+    DealState,
+    FieldValue,
+    InvoiceView,
+    ReportEventView,
+    RobotFailure,
+    StageVisit,
+    TaskView,
+    WaitingRobot,
+)
+
+_IN = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    """The body of every error answer (besides FastAPI's own 422 list of bad fields)."""
+
+    detail: str
+
+
+# --- deals ------------------------------------------------------------------------------
+
+
+class DealOut(DealState):
+    """The deal's state as the workflow reports it, plus where to see it in the Web UI."""
+
+    ui_link: str | None = Field(description="the deal's workflow in the Temporal Web UI")
+
+
+class DealSummaryOut(BaseModel):
+    deal_id: str
+    stage: str | None
+    responsible: str | None
+    amount: float | None
+    breached: bool | None
+    status: str = Field(description="the workflow's status: running, completed, ...")
+    ui_link: str | None
+
+
+class DealPage(BaseModel):
+    deals: list[DealSummaryOut]
+    next_page_token: str | None = Field(
+        description="pass as page_token for the next page; null on the last page"
+    )
+
+
+RunResult = Literal["running", "completed", "failed", "timed_out", "canceled"]
+
+
+class RobotRun(BaseModel):
+    """One robot activity of the deal as Temporal's event history recorded it."""
+
+    activity: str
+    summary: str | None
+    key: str | None = Field(description="the robot's business key deal:seq:robot, if any")
+    scheduled_at: datetime
+    finished_at: datetime | None
+    result: RunResult
+    attempts: int = 1
+    error: str | None = None
+
+
+class HistoryOut(BaseModel):
+    deal_id: str
+    ui_link: str | None
+    visits: list[StageVisit] = Field(description="stage entries and exits, oldest first")
+    robot_runs: list[RobotRun]
+    escalations: list[ReportEventView] = Field(description="deadline breaches written")
+    failures: list[RobotFailure]
+
+
+class PlanOut(BaseModel):
+    """What is going to happen to the deal while it stays in its current stage."""
+
+    deal_id: str
+    ui_link: str | None
+    stage: str
+    status: str
+    deadline_at: datetime | None
+    breached: bool
+    waiting: list[WaitingRobot] = Field(description="delayed robots armed, soonest first")
+    open_tasks: list[TaskView]
+    unpaid_invoices: list[InvoiceView]
+
+
+class AcceptBody(BaseModel):
+    model_config = _IN
+    by: str | None = None
+
+
+class MoveBody(BaseModel):
+    model_config = _IN
+    stage: str = Field(min_length=1, max_length=64)
+    reason: str | None = None
+    by: str | None = None
+
+
+class InvoicePaidBody(BaseModel):
+    model_config = _IN
+    amount: Decimal | None = Field(default=None, ge=0)
+    paid_at: AwareDatetime | None = None
+
+
+class TaskCompleteBody(BaseModel):
+    model_config = _IN
+    by: str | None = None
+
+
+class RunTemplateBody(BaseModel):
+    model_config = _IN
+    by: str | None = None
+
+
+class FieldsBody(BaseModel):
+    """Custom fields to set on the deal (the workflow's ``set_fields`` update)."""
+
+    model_config = _IN
+    fields: dict[str, FieldValue] = Field(min_length=1)
+    by: str | None = None
+
+
+class Sent(BaseModel):
+    """A message the deal's workflow takes asynchronously: it was delivered, not applied
+    yet; read the deal to see its effect."""
+
+    deal_id: str
+    sent: bool = True
+    ui_link: str | None
+
+
+class TasksOut(BaseModel):
+    deal_id: str
+    tasks: list[TaskView]
+    ui_link: str | None
+
+
+# --- leads ------------------------------------------------------------------------------
+
+
+class LeadIn(BaseModel):
+    """A web-form submission (the form trigger of Bitrix24)."""
+
+    model_config = _IN
+
+    name: str = Field(min_length=1, max_length=200)
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    company: str | None = Field(default=None, max_length=200)
+    comment: str | None = Field(default=None, max_length=5000)
+    source: str | None = Field(default=None, max_length=200, description="form, landing, ...")
+    service: str | None = Field(
+        default=None, min_length=1, max_length=100, description="default: FUNNEL_LEAD_SERVICE"
+    )
+
+    @model_validator(mode="after")
+    def _reachable(self) -> LeadIn:
+        if not normal_email(self.email) and not normal_phone(self.phone):
+            raise ValueError("a lead needs an e-mail or a phone number with digits")
+        return self
+
+
+def normal_email(email: str | None) -> str | None:
+    return (email.strip().lower() or None) if email else None
+
+
+def normal_phone(phone: str | None) -> str | None:
+    """Digits only, so that "+7 (900) 1-2" and "+79001 2" are one phone."""
+    digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    return digits or None
+
+
+class LeadOut(BaseModel):
+    lead_id: str
+    deal_id: str
+    duplicate: bool = Field(description="true: an earlier lead with this e-mail or phone")
+    ui_link: str | None
+    deal: DealOut | None = Field(description="the deal started (null for a duplicate)")
+
+
+# --- payments ---------------------------------------------------------------------------
+
+
+class PaymentEvent(BaseModel):
+    """What a payment system posts to /webhooks/payments (signed, see docs/http-api.md)."""
+
+    model_config = _IN
+
+    payment_id: str = Field(min_length=1, max_length=200)
+    invoice_id: str = Field(min_length=1, max_length=200)
+    deal_id: str | None = Field(
+        default=None, pattern=DEAL_ID_PATTERN, description="default: the deal of the invoice"
+    )
+    status: Literal["paid"] = "paid"
+    amount: Decimal | None = Field(default=None, ge=0)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    paid_at: AwareDatetime | None = None
+
+
+class PaymentAck(BaseModel):
+    payment_id: str
+    deal_id: str
+    invoice_id: str
+    duplicate: bool = Field(description="true: this payment was already applied, nothing changed")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    temporal: str
+    database: str

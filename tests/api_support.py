@@ -1,0 +1,136 @@
+"""The real stack for the API tests: the session's Temporal dev server, a worker on its own
+task queue, a SQLite store, and the FastAPI app served by uvicorn on a free port of
+127.0.0.1, called over real HTTP with httpx."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from api.intake import sign
+from api.server import running_api
+from funnel.settings import Settings
+from funnel.store import Store
+from starter.deals import DealClient
+from tests.temporal_fixtures import new_deal_id, new_task_queue, running_worker
+
+WRITE = "tok-write"
+READ = "tok-read"
+LEADS = "tok-leads"
+SECRET = "whsec-test"
+TOKENS = {
+    WRITE: ["deals:read", "deals:write", "leads:write"],
+    READ: ["deals:read"],
+    LEADS: ["leads:write"],
+}
+UI_BASE = "http://127.0.0.1:8233"
+
+
+@dataclass
+class Stack:
+    base_url: str
+    http: httpx.AsyncClient  # authorised with the WRITE token
+    anon: httpx.AsyncClient  # no token
+    store: Store
+    deals: DealClient
+    settings: Settings
+
+    async def wait_for(
+        self, deal_id: str, check: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Poll GET /deals/{id} until ``check`` holds (signals act asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            deal: dict[str, Any] = (await self.http.get(f"/deals/{deal_id}")).json()
+            if check(deal):
+                return deal
+            if time.monotonic() > deadline:
+                raise AssertionError(f"deal {deal_id} never reached the expected state: {deal}")
+            await asyncio.sleep(0.05)
+
+    async def in_stage(self, deal_id: str, stage: str) -> dict[str, Any]:
+        return await self.wait_for(deal_id, lambda d: d.get("stage") == stage)
+
+
+def api_settings(tmp: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "home": tmp,
+        "database_url": f"sqlite:///{tmp / 'funnel.db'}",
+        "api_tokens": TOKENS,
+        "payment_webhook_secret": SECRET,
+        "api_max_body_bytes": 64 * 1024,
+        "api_temporal_timeout": 10.0,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def serve(settings: Settings, deals: DealClient, store: Store) -> AsyncIterator[str]:
+    """The app on a port the OS picks; yields its base URL."""
+    app = create_app(settings, deals, store)
+    async with running_api(app, "127.0.0.1", 0) as server:
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.asynccontextmanager
+async def api_stack(env: WorkflowEnvironment, tmp: Path, **overrides: Any) -> AsyncIterator[Stack]:
+    settings = api_settings(tmp, **overrides)
+    store = Store(settings.effective_database_url)
+    store.create_schema()
+    task_queue = new_task_queue()
+    deals = DealClient(env.client, task_queue=task_queue, ui_base=UI_BASE)
+    async with (
+        running_worker(env.client, store, task_queue),
+        serve(settings, deals, store) as base_url,
+        httpx.AsyncClient(
+            base_url=base_url, headers={"Authorization": f"Bearer {WRITE}"}, timeout=30
+        ) as http,
+        httpx.AsyncClient(base_url=base_url, timeout=30) as anon,
+    ):
+        yield Stack(base_url, http, anon, store, deals, settings)
+    store.dispose()
+
+
+def deal_body(deal_id: str | None = None, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "deal_id": deal_id or new_deal_id("API"),
+        "contact": {
+            "name": "Anna Petrova",
+            "company": "Romashka LLC",
+            "phone": "+7 900 1",
+            "email": "anna@romashka.example",
+        },
+        "responsible": "ivanov",
+        "department_head": "smirnova",
+        "sales_team": ["petrov"],
+        "service": "website",
+        "amount": "250000",
+        "currency": "RUB",
+    }
+    body.update(changes)
+    return body
+
+
+def signed(
+    payload: dict[str, Any], *, secret: str = SECRET, age: float = 0
+) -> tuple[bytes, dict[str, str]]:
+    """A webhook delivery as a payment system sends it: raw body plus signature headers."""
+    body = json.dumps(payload).encode()
+    timestamp = str(int(time.time() - age))
+    return body, {
+        "Content-Type": "application/json",
+        "X-Funnel-Timestamp": timestamp,
+        "X-Funnel-Signature": sign(secret, timestamp, body),
+    }
