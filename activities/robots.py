@@ -20,6 +20,7 @@ from funnel.activity_io import (
     CreatedTask,
     CreateInvoiceCall,
     CreateTaskCall,
+    DeadlineBreach,
     DueTimesCall,
     InvoicePaidCall,
     NotifyCall,
@@ -67,6 +68,7 @@ class RobotActivities:
             self.complete_deal,
             self.record_invoice_paid,
             self.record_task_status,
+            self.record_deadline_breach,
             compute_due_times,
         ]
 
@@ -217,6 +219,12 @@ class RobotActivities:
     @activity.defn(name=ActivityName.RECORD_TASK_STATUS)
     def record_task_status(self, call: TaskStatusCall) -> None:
         self._store.set_task_status(call.key, call.status.value, by=call.by, at=call.at)
+
+    @activity.defn(name=ActivityName.RECORD_BREACH)
+    def record_deadline_breach(self, call: DeadlineBreach) -> None:
+        # The flag lets reports and lists find deals whose current stage is overdue even
+        # when a pipeline's escalation writes no report event of its own.
+        self._store.update_deal(call.deal_id, breached=True)
 
     @staticmethod
     def _event(

@@ -138,6 +138,13 @@ class TaskStatusCall(BaseModel):
     at: datetime
 
 
+class DeadlineBreach(BaseModel):
+    deal_id: str
+    stage: str
+    seq: int
+    deadline_at: datetime
+
+
 class DueTimesCall(BaseModel):
     """Working-time arithmetic runs in a local activity so that its results are recorded
     in history: a later upgrade of the holiday data never changes a replayed due time."""
@@ -162,3 +169,4 @@ class ActivityName:
     RECORD_INVOICE_PAID = "record_invoice_paid"
     RECORD_TASK_STATUS = "record_task_status"
     DUE_TIMES = "compute_due_times"
+    RECORD_BREACH = "record_deadline_breach"

@@ -11,6 +11,7 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowHistory,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
@@ -124,6 +125,18 @@ class DealClient:
     ) -> DealState:
         try:
             return await handle.query(DealWorkflow.state)
+        except RPCError as exc:
+            raise _translate(exc, deal_id) from exc
+
+    async def history(self, deal_id: str) -> WorkflowHistory:
+        try:
+            return await self._handle(deal_id).fetch_history()
+        except RPCError as exc:
+            raise _translate(exc, deal_id) from exc
+
+    async def result(self, deal_id: str) -> DealResult:
+        try:
+            return await self._handle(deal_id).result()
         except RPCError as exc:
             raise _translate(exc, deal_id) from exc
 

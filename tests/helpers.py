@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from pathlib import Path
 
 from funnel.models import Contact, DealInput, DealState
 from starter.deals import DealClient
@@ -47,3 +49,17 @@ async def in_stage(client: DealClient, deal_id: str, stage: str) -> DealState:
 
 
 Step = Callable[[], Awaitable[object]]
+
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def keep_history(deals: DealClient, deal_id: str, name: str) -> None:
+    """With FUNNEL_RECORD_HISTORIES=1, save the deal's history as a replay fixture:
+    `tests/test_replay.py` replays every saved history on the current workflow code, so a
+    change that would break running deals fails CI."""
+    if os.environ.get("FUNNEL_RECORD_HISTORIES") != "1":
+        return
+    history = await deals.history(deal_id)
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / f"{name}.json").write_text(history.to_json())

@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from funnel.pipeline import Pipeline
 from funnel.store import Store
-from tests.helpers import eventually, sample_deal
+from tests.helpers import eventually, keep_history, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 
 DEADLINE_STAGES = ["new", "in_progress", "proposal", "negotiation", "contract", "payment", "final"]
@@ -45,8 +45,11 @@ async def test_deadline_breach_escalates(
         # ...just after it, the escalation robots have run.
         await ts_env.sleep(timedelta(minutes=2))
         state = await deals.state(deal_id)
+        await keep_history(deals, deal_id, f"pusk_breach_in_{stage}")
 
     assert state.breached and state.visits[-1].breached and state.breach_count == 1
+    record = store.get_deal(deal_id)
+    assert record is not None and record.breached
     breaches = [e for e in store.report_events(deal_id=deal_id) if e.kind == "deadline_breached"]
     assert len(breaches) == 1 and breaches[0].stage == stage
     head_notes = [n for n in store.inbox("smirnova") if n.deal_id == deal_id]

@@ -12,7 +12,7 @@ from funnel.models import CloseInput, DealStatus, InvoicePaid, Outcome, TaskComp
 from funnel.pipeline import Pipeline
 from funnel.store import Store
 from starter.deals import DealRejected
-from tests.helpers import eventually, in_stage, sample_deal
+from tests.helpers import eventually, in_stage, keep_history, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 
 SEVEN = ["new", "in_progress", "proposal", "negotiation", "contract", "payment", "final"]
@@ -59,7 +59,8 @@ async def test_deal_walks_all_seven_stages_to_won(
         for task in tasks:
             await deals.task_completed(deal_id, TaskCompleted(task_id=task.task_id))
         state = await in_stage(deals, deal_id, "won")
-        result = await deals._handle(deal_id).result()
+        result = await deals.result(deal_id)
+        await keep_history(deals, deal_id, "pusk_all_stages_won")
 
     assert result.status is DealStatus.WON
     assert [v.stage for v in state.visits] == [*SEVEN, "won"]
@@ -136,6 +137,7 @@ async def test_move_back_and_reentry_runs_the_stage_again(
         await deals.move(deal_id, "proposal")
         await deals.move(deal_id, "in_progress", reason="client changed the brief")
         state = await deals.move(deal_id, "proposal")
+        await keep_history(deals, deal_id, "pusk_move_back_reentry")
     assert [v.stage for v in state.visits] == ["new", "proposal", "in_progress", "proposal"]
     proposal_tasks = [t for t in state.tasks if t.stage == "proposal"]
     assert [t.task_id for t in proposal_tasks] == [
@@ -157,7 +159,8 @@ async def test_lost_from_any_stage(
         if stage != "new":
             await deals.move(deal_id, stage)
         state = await deals.move(deal_id, "lost", reason="budget cut")
-        result = await deals._handle(deal_id).result()
+        result = await deals.result(deal_id)
+        await keep_history(deals, deal_id, f"pusk_lost_from_{stage}")
     assert result.status is DealStatus.LOST and result.lost_reason == "budget cut"
     assert state.visits[-2].stage == stage
     record = store.get_deal(deal_id)
@@ -185,7 +188,7 @@ async def test_invalid_updates_are_rejected_before_history(
         await deals.close(deal_id, CloseInput(outcome=Outcome.WON))
         with pytest.raises(DealRejected, match="closed"):
             await deals.move(deal_id, "new")
-        history = await deals._handle(deal_id).fetch_history()
+        history = await deals.history(deal_id)
     accepted_updates = [
         e
         for e in history.events

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         CreatedTask,
         CreateInvoiceCall,
         CreateTaskCall,
+        DeadlineBreach,
         DueTimesCall,
         InvoicePaidCall,
         NotifyCall,
@@ -259,6 +260,14 @@ class DealWorkflow:
         self._state.breached = True
         self._state.breach_count += 1
         workflow.upsert_search_attributes([DEAL_BREACHED.value_set(True)])
+        await self._call(
+            ActivityName.RECORD_BREACH,
+            DeadlineBreach(
+                deal_id=self._deal.deal_id, stage=stage.id, seq=seq, deadline_at=deadline_at
+            ),
+            None,
+            summary=f"Mark the deal overdue in {stage.name}",
+        )
         assert stage.deadline is not None
         for robot in stage.deadline.escalate:
             await self._run_robot(seq, stage, robot)
