@@ -331,8 +331,10 @@ def inbox(user: str, unread: bool, as_json: bool) -> None:
 
 # The HTTP API's command lives with the API (api/cli.py).
 from api.cli import api_command  # noqa: E402
+from analytics.cli import report as report_command  # noqa: E402
 
 main.add_command(api_command)
+main.add_command(report_command)
 
 
 if __name__ == "__main__":

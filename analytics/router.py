@@ -1,0 +1,103 @@
+"""HTTP face of the reports: ``GET /reports/{kind}`` (JSON) and ``GET /dashboard`` (HTML).
+
+The app that includes this router provides the :class:`Analytics` instance through the
+``get_analytics`` dependency (``app.dependency_overrides[get_analytics] = ...``) or by
+setting ``app.state.analytics``; by default one is built from the settings on first use.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from analytics.cli import filters_for
+from analytics.models import (
+    DisciplineReport,
+    Filters,
+    FunnelReport,
+    Report,
+    ReportKind,
+    SpeedReport,
+)
+from analytics.render import duration, pct
+from analytics.service import Analytics
+
+router = APIRouter(tags=["analytics"])
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html", "jinja"]),
+)
+_templates.filters["duration"] = duration
+_templates.filters["pct"] = pct
+
+
+def get_analytics(request: Request) -> Analytics:
+    found: Analytics | None = getattr(request.app.state, "analytics", None)
+    if found is None:
+        from funnel.pipeline_loader import load_pipeline
+        from funnel.settings import Settings
+
+        settings = Settings()
+        found = Analytics(settings.effective_database_url, load_pipeline(settings.pipeline),
+                          ui_base=f"http://127.0.0.1:{settings.ui_port}")
+        request.app.state.analytics = found
+    return found
+
+
+AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]
+
+
+def _filters(
+    analytics: AnalyticsDep,
+    date_from: Annotated[date | None, Query(alias="from", description="first day")] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="last day, included")] = None,
+    by: Literal["week", "month"] = "month",
+    pipeline: str | None = None,
+    responsible: str | None = None,
+    department: str | None = None,
+) -> Filters:
+    if date_from and date_to and date_from > date_to:
+        raise HTTPException(422, f"from ({date_from}) is after to ({date_to})")
+    return filters_for(analytics, date_from=date_from, date_to=date_to, by=by,
+                       pipeline=pipeline, responsible=responsible, department=department)
+
+
+FiltersDep = Annotated[Filters, Depends(_filters)]
+
+
+@router.get("/reports/{kind}", response_model=None)
+def get_report(kind: ReportKind, analytics: AnalyticsDep, filters: FiltersDep) -> Report:
+    """One report as JSON; the same figures as ``funnel report KIND --json``."""
+    return analytics.report(kind, filters)
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard(analytics: AnalyticsDep, filters: FiltersDep) -> HTMLResponse:
+    """The head of sales' morning page: funnel, time in stage, breaches."""
+    funnel = analytics.report("funnel", filters)
+    speed = analytics.report("speed", filters)
+    discipline = analytics.report("discipline", filters)
+    assert isinstance(funnel, FunnelReport)
+    assert isinstance(speed, SpeedReport)
+    assert isinstance(discipline, DisciplineReport)
+    html = _templates.get_template("dashboard.html.jinja").render(**_view(funnel, speed,
+                                                                        discipline))
+    return HTMLResponse(html)
+
+
+def _view(funnel: FunnelReport, speed: SpeedReport,
+          discipline: DisciplineReport) -> dict[str, Any]:
+    """Bar geometry for the charts: widths as percentages of the largest value."""
+    shown = [s for s in funnel.stages if s.entered or s.semantics in ("process", "success")]
+    top = max((s.entered for s in shown), default=0) or 1
+    bars = [{"s": s, "width": 100 * s.entered / top, "lost": 100 * s.lost / top} for s in shown]
+    longest = max((s.calendar.median or 0 for s in speed.stages), default=0) or 1
+    timing = [{"s": s, "cal": 100 * (s.calendar.median or 0) / longest,
+               "work": 100 * (s.working.median or 0) / longest} for s in speed.stages]
+    return {"funnel": funnel, "speed": speed, "discipline": discipline, "bars": bars,
+            "timing": timing}
