@@ -1,0 +1,1 @@
+"""Benchmarks against a bare Temporal workflow of the same shape (see docs/performance.md)."""

@@ -1,0 +1,260 @@
+"""Drives deals through the seven PUSK stages by messages, for ours and for the bare
+workflow alike, reads what their histories cost, and checks that a deal left exactly what
+it should in the store.
+
+The path: start -> accept -> move proposal -> move negotiation -> move contract -> the head
+confirms the contract task -> invoice paid -> (in final) run the task template -> the three
+tasks done -> won. Every update carries an id derived from the deal and the step, so a
+driver that retries after a fault (server down, worker killed) never applies a step twice:
+Temporal deduplicates updates by id, and our signals are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from funnel.models import (
+    AcceptInput,
+    DealState,
+    DealWorkflowInput,
+    InvoicePaid,
+    MoveInput,
+    RunTemplateInput,
+    TaskCompleted,
+    TaskView,
+    workflow_id_for,
+)
+from funnel.pipeline import Pipeline
+from funnel.store import Store
+from tests.helpers import sample_deal
+
+T = TypeVar("T")
+
+STAGES = ["new", "in_progress", "proposal", "negotiation", "contract", "payment", "final", "won"]
+CONTRACT_SEQ, FINAL_SEQ = 5, 7  # the stage entry numbers of contract and final on this path
+TEMPLATE_TASKS = ("kickoff", "design", "launch")  # the `website` task set
+ROBOT_TYPES = {
+    "notify",
+    "set_deal_title",
+    "create_task",
+    "write_report_event",
+    "create_invoice",
+    "complete_deal",
+    "bare_robot",
+}
+# What one deal of this path leaves in the store: notify_new (1), notify_paid (responsible
+# and the two of the sales team), notify_won (responsible and head).
+EXPECTED_NOTIFICATIONS = 6
+EXPECTED_TASKS = 5  # the proposal, the contract, three from the template
+
+
+@dataclass
+class Deal:
+    """One deal to drive; ``kind`` is ``ours`` or ``bare``."""
+
+    client: Client
+    kind: str
+    deal_id: str
+    task_queue: str
+    pipeline: Pipeline | None = None
+    retry: bool = False  # keep retrying a step through server and worker outages
+    retries: int = 0
+    invoice_sent_at: float | None = None
+
+    @property
+    def handle(self) -> WorkflowHandle[Any, Any]:
+        return self.client.get_workflow_handle(workflow_id_for(self.deal_id))
+
+    async def _try(self, step: Callable[[], Awaitable[T]]) -> T:
+        while True:
+            try:
+                return await step()
+            except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError):
+                if not self.retry:
+                    raise
+                self.retries += 1
+                await asyncio.sleep(0.5)
+
+    async def start(self) -> None:
+        if self.kind == "ours":
+            assert self.pipeline is not None
+            arg: Any = DealWorkflowInput(deal=sample_deal(self.deal_id), pipeline=self.pipeline)
+            workflow = "DealWorkflow"
+        else:
+            from bench.bare import BareInput
+
+            arg, workflow = BareInput(deal_id=self.deal_id), "BareDeal"
+
+        async def start() -> None:
+            # A retry of a start that reached the server finds the deal already there.
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await self.client.start_workflow(
+                    workflow, arg, id=workflow_id_for(self.deal_id), task_queue=self.task_queue
+                )
+
+        await self._try(start)
+
+    async def update(self, step: str, name: str, arg: Any) -> Any:
+        result_type: Any = str
+        if self.kind == "ours":
+            result_type = list[TaskView] if name == "run_template" else DealState
+        return await self._try(
+            lambda: self.handle.execute_update(
+                name, arg, id=f"{self.deal_id}:{step}", result_type=result_type
+            )
+        )
+
+    async def signal(self, name: str, arg: Any) -> None:
+        await self._try(lambda: self.handle.signal(name, arg))
+
+    async def stage(self) -> str:
+        if self.kind == "ours":
+            state = await self._try(lambda: self.handle.query("state", result_type=DealState))
+            current: str = state.stage
+            return current
+        stage: str = await self._try(lambda: self.handle.query("stage", result_type=str))
+        return stage
+
+    async def wait_stage(self, stage: str, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while await self.stage() != stage:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"deal {self.deal_id} never reached {stage}")
+            await asyncio.sleep(0.02)
+
+    async def to_payment(self) -> None:
+        await self.start()
+        await self.update("accept", "accept", AcceptInput(by="ivanov"))
+        for stage in ("proposal", "negotiation", "contract"):
+            await self.update(stage, "move_to_stage", MoveInput(stage=stage, by="ivanov"))
+        await self.signal(
+            "task_completed",
+            TaskCompleted(task_id=f"{CONTRACT_SEQ}-signed_contract_task", by="smirnova"),
+        )
+
+    async def pay(self) -> None:
+        self.invoice_sent_at = time.time()
+        await self.signal("invoice_paid", InvoicePaid(invoice_id=f"{self.deal_id}-{CONTRACT_SEQ}"))
+
+    async def finish(self) -> None:
+        await self.wait_stage("final")
+        await self.update("template", "run_template", RunTemplateInput(by="ivanov"))
+        for name in TEMPLATE_TASKS:
+            await self.signal(
+                "task_completed", TaskCompleted(task_id=f"{FINAL_SEQ}-{name}", by="ivanov")
+            )
+        await self._try(lambda: self.handle.result())
+
+    async def run(self, *, wait_for_payment: bool = False) -> None:
+        """The whole path; with ``wait_for_payment`` the invoice is paid only once the deal
+        is in ``payment`` (the reaction benchmark times from that signal)."""
+        await self.to_payment()
+        if wait_for_payment:
+            await self.wait_stage("payment")
+        await self.pay()
+        await self.finish()
+
+
+async def run_all(deals: list[Deal], concurrency: int, **kwargs: Any) -> float:
+    """Drive every deal, ``concurrency`` at a time; returns the wall time in seconds."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(deal: Deal) -> None:
+        async with gate:
+            await deal.run(**kwargs)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one(d) for d in deals))
+    return time.perf_counter() - began
+
+
+# --- what a history costs -------------------------------------------------------------------
+
+
+@dataclass
+class HistoryCost:
+    events: int
+    bytes: int
+    largest_event_bytes: int
+    largest_event_type: str
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+async def history_cost(client: Client, deal_id: str) -> HistoryCost:
+    history = await client.get_workflow_handle(workflow_id_for(deal_id)).fetch_history()
+    largest = max(history.events, key=lambda e: e.ByteSize())
+    counts = Counter(
+        EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events
+    )
+    return HistoryCost(
+        events=len(history.events),
+        bytes=sum(e.ByteSize() for e in history.events),
+        largest_event_bytes=largest.ByteSize(),
+        largest_event_type=EventType.Name(largest.event_type).removeprefix("EVENT_TYPE_"),
+        by_type=dict(counts.most_common()),
+    )
+
+
+async def reaction_seconds(client: Client, deal_id: str, sent_at: float) -> float:
+    """From ``invoice_paid`` sent to the first robot of the next stage started (the
+    activity's ActivityTaskStarted in history; driver and server share this machine's clock)."""
+    history = await client.get_workflow_handle(workflow_id_for(deal_id)).fetch_history()
+    signalled = False
+    robots: set[int] = set()
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            signalled = (
+                signalled
+                or event.workflow_execution_signaled_event_attributes.signal_name == "invoice_paid"
+            )
+        elif signalled and event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs = event.activity_task_scheduled_event_attributes
+            if attrs.activity_type.name in ROBOT_TYPES:
+                robots.add(event.event_id)
+        elif (
+            event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+            and event.activity_task_started_event_attributes.scheduled_event_id in robots
+        ):
+            return event.event_time.ToNanoseconds() / 1e9 - sent_at
+    raise AssertionError(f"no robot started after invoice_paid in deal {deal_id}")
+
+
+# --- exactly once -----------------------------------------------------------------------------
+
+
+def store_problems(store: Store, deal_ids: list[str]) -> list[str]:
+    """What is missing or doubled in the store for deals driven to ``won``; empty if every
+    notification, task, invoice and report row is there exactly once."""
+    problems: list[str] = []
+    inbox: Counter[str] = Counter()
+    for person in ("ivanov", "smirnova", "petrov", "sidorova"):
+        inbox.update(n.deal_id for n in store.inbox(person))
+    for deal_id in deal_ids:
+        record = store.get_deal(deal_id)
+        if record is None or record.status != "won" or record.stage != "won":
+            problems.append(f"{deal_id}: deal record {record and (record.stage, record.status)}")
+        if inbox[deal_id] != EXPECTED_NOTIFICATIONS:
+            problems.append(f"{deal_id}: {inbox[deal_id]} notifications")
+        tasks = store.tasks(deal_id=deal_id)
+        if len(tasks) != EXPECTED_TASKS or any(t.status != "done" for t in tasks):
+            problems.append(f"{deal_id}: tasks {[(t.key, t.status) for t in tasks]}")
+        invoices = [(i.invoice_id, i.status) for i in store.invoices(deal_id)]
+        if invoices != [(f"{deal_id}-{CONTRACT_SEQ}", "paid")]:
+            problems.append(f"{deal_id}: invoices {invoices}")
+        events = store.report_events(deal_id=deal_id)
+        entered = [e.stage for e in events if e.kind == "stage_entered"]
+        exited = [e.stage for e in events if e.kind == "stage_exited"]
+        if entered != STAGES or exited != STAGES[:-1]:
+            problems.append(f"{deal_id}: entered {entered}, exited {exited}")
+    return problems

@@ -1,0 +1,89 @@
+"""Throughput: complete seven-stage deals per second driven by messages, ours / bare, on
+the embedded dev server persisted in SQLite; plus what a completed deal's history costs.
+
+    .venv/bin/python bench/throughput.py [--deals 200] [--concurrency 50] [--rounds 2]
+        [--no-pragmas] [--ours-extra "--cache 2000"] [--db URL]
+
+Rounds alternate bare and ours on one server, so the ratio holds on a noisy machine; the
+figure is the median of the rounds. Each deal takes 11 messages (4 moves, 1 template run as
+updates; 5 task/invoice signals; a start) and one query loop to see it reach `final`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.driver import HistoryCost, history_cost, run_all
+from bench.system import report, system
+
+
+async def main(args: argparse.Namespace) -> None:
+    rates: dict[str, list[float]] = {"bare": [], "ours": []}
+    async with system(
+        pragmas=not args.no_pragmas, db_url=args.db, ours_extra=shlex.split(args.ours_extra)
+    ) as sys_:
+        for round_ in range(args.rounds):
+            for kind in ("bare", "ours"):
+                deals = sys_.deals(kind, args.deals, f"tp{round_}")
+                seconds = await run_all(deals, args.concurrency)
+                rates[kind].append(args.deals / seconds)
+                print(f"round {round_} {kind}: {args.deals / seconds:.2f} deals/s", flush=True)
+        costs: dict[str, HistoryCost] = {}
+        for kind in ("bare", "ours"):
+            one = sys_.deals(kind, 1, "hist")
+            await run_all(one, 1)
+            costs[kind] = await history_cost(sys_.client, one[0].deal_id)
+    ours, bare = statistics.median(rates["ours"]), statistics.median(rates["bare"])
+    rows = [
+        ("figure", "ours", "bare", "ours/bare"),
+        ("deals/s (median of rounds)", f"{ours:.2f}", f"{bare:.2f}", f"{ours / bare:.2f}"),
+        (
+            "history events per deal",
+            str(costs["ours"].events),
+            str(costs["bare"].events),
+            f"{costs['ours'].events / costs['bare'].events:.2f}",
+        ),
+        (
+            "history bytes per deal",
+            str(costs["ours"].bytes),
+            str(costs["bare"].bytes),
+            f"{costs['ours'].bytes / costs['bare'].bytes:.1f}",
+        ),
+        (
+            "largest event (bytes, type)",
+            f"{costs['ours'].largest_event_bytes} {costs['ours'].largest_event_type}",
+            f"{costs['bare'].largest_event_bytes} {costs['bare'].largest_event_type}",
+            "",
+        ),
+    ]
+    report(
+        "throughput",
+        rows,
+        {
+            "deals": args.deals,
+            "concurrency": args.concurrency,
+            "pragmas": not args.no_pragmas,
+            "ours_extra": args.ours_extra,
+            "deals_per_s": {"ours": rates["ours"], "bare": rates["bare"]},
+            "ratio": round(ours / bare, 3),
+            "history": {k: vars(v) for k, v in costs.items()},
+        },
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--deals", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--no-pragmas", action="store_true", help="SQLite defaults on the server")
+    parser.add_argument("--ours-extra", default="", help="flags for bench/run_worker.py ours")
+    parser.add_argument("--db", default=None, help="store URL (default: SQLite in the temp dir)")
+    asyncio.run(main(parser.parse_args()))
