@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import FastAPI, HTTPException, status
+from fastapi import Depends, FastAPI, HTTPException, status
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import deals, intake
+from api.auth import require_scope
 from api.intake_store import IntakeStore
 from api.routers import extra_routers
 from api.schemas import Health, Problem
@@ -110,8 +111,8 @@ def create_app(settings: Settings, deal_client: DealClient, store: Store) -> Fas
 
     app.include_router(deals.router)
     app.include_router(intake.router)
-    for router in extra_routers():
-        app.include_router(router)
+    for router, scope in extra_routers():
+        app.include_router(router, dependencies=[Depends(require_scope(scope))])
 
     @app.get(
         "/healthz",

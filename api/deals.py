@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, status
@@ -17,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from api.auth import DEALS_READ, DEALS_WRITE, require_scope
 from api.errors import DEAL_ERRORS, temporal
-from api.history import robot_runs
+from api.history import robot_runs, run_histories
 from api.schemas import (
     AcceptBody,
     DealOut,
@@ -49,7 +52,7 @@ from funnel.settings import Settings
 from starter.deals import DealClient
 
 # The update a workflow needs for POST /deals/{id}/fields (see set_fields below).
-SET_FIELDS_UPDATE = "set_fields"
+SET_FIELDS_UPDATE = "update_fields"
 
 DealId = Annotated[str, Path(pattern=DEAL_ID_PATTERN, description="the deal's id")]
 Ref = Annotated[str, Path(min_length=1, max_length=200)]
@@ -99,10 +102,12 @@ async def list_deals(
         clauses.append(f"DealResponsible = {_quote(responsible)}")
     if breached is not None:
         clauses.append(f"DealDeadlineBreached = {str(breached).lower()}")
-    token = _decode_token(page_token) if page_token else None
+    settings: Settings = request.app.state.settings
+    query = " AND ".join(clauses)
+    token = _decode_token(settings, query, page_token) if page_token else None
     deals = _deals(request)
     executions = deals.temporal_client.list_workflows(
-        " AND ".join(clauses), page_size=page_size, next_page_token=token
+        query, page_size=page_size, next_page_token=token
     )
     await temporal(request, executions.fetch_next_page())
     summaries = []
@@ -123,7 +128,7 @@ async def list_deals(
     following = executions.next_page_token
     return DealPage(
         deals=summaries,
-        next_page_token=base64.urlsafe_b64encode(following).decode() if following else None,
+        next_page_token=_encode_token(settings, query, following) if following else None,
     )
 
 
@@ -131,14 +136,41 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _decode_token(token: str) -> bytes:
+# Page tokens carry Temporal's visibility token with a MAC over it and the query: the server
+# fails with a retried "Unknown" error on a token it cannot parse, so a forged or corrupted
+# token, or one from another filter, must be refused here with 400.
+_MAC_SIZE = 16
+
+
+def _token_key(settings: Settings) -> bytes:
+    # Derived from the configured secrets, so that every API replica with the same settings
+    # accepts the tokens of the others.
+    secret = settings.payment_webhook_secret
+    material = json.dumps(
+        [sorted(settings.api_tokens), secret.get_secret_value() if secret else None]
+    )
+    return hashlib.sha256(b"funnel-page-token:" + material.encode()).digest()
+
+
+def _encode_token(settings: Settings, query: str, token: bytes) -> str:
+    mac = hmac.new(_token_key(settings), query.encode() + b"\0" + token, hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()[:_MAC_SIZE] + token).decode()
+
+
+def _decode_token(settings: Settings, query: str, page_token: str) -> bytes:
     try:
-        return base64.urlsafe_b64decode(token.encode("ascii"))
-    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+        raw = base64.urlsafe_b64decode(page_token.encode("ascii"))
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raw = b""
+    mac, token = raw[:_MAC_SIZE], raw[_MAC_SIZE:]
+    expected = hmac.new(_token_key(settings), query.encode() + b"\0" + token, hashlib.sha256)
+    if not token or not hmac.compare_digest(mac, expected.digest()[:_MAC_SIZE]):
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
-            detail="page_token is not a token this API returned (use next_page_token as is)",
-        ) from exc
+            detail="page_token is not one this API returned for these filters: pass"
+            " next_page_token as is, with the same stage/responsible/breached",
+        )
+    return token
 
 
 @router.get("/{deal_id}", dependencies=read, summary="The deal's state")
@@ -154,15 +186,13 @@ async def get_deal(request: Request, deal_id: DealId) -> DealOut:
 async def deal_history(request: Request, deal_id: DealId) -> HistoryOut:
     deals = _deals(request)
     state = await temporal(request, deals.state(deal_id))
-    handle = deals.temporal_client.get_workflow_handle(workflow_id_for(deal_id))
-    history = await temporal(request, handle.fetch_history())
+    histories = await temporal(request, run_histories(deals.temporal_client, deal_id))
     return HistoryOut(
         deal_id=deal_id,
         ui_link=deals.ui_link(deal_id),
         visits=state.visits,
-        robot_runs=robot_runs(history),
+        robot_runs=[run for history in histories for run in robot_runs(history)],
         escalations=[e for e in state.report_events if e.kind == "deadline_breached"],
-        failures=state.failures,
     )
 
 
@@ -272,7 +302,7 @@ async def complete_task(
 @router.post(
     "/{deal_id}/fields",
     dependencies=write,
-    responses={501: {"description": "the deal's workflow cannot change fields yet"}},
+    responses={409: {"description": "refused, or the deal's workflow has no update_fields"}},
     summary="Set custom fields of the deal",
 )
 async def set_fields(request: Request, deal_id: DealId, body: FieldsBody) -> DealOut:
@@ -288,8 +318,10 @@ async def set_fields(request: Request, deal_id: DealId, body: FieldsBody) -> Dea
         cause = exc.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
         if "not found" in message and SET_FIELDS_UPDATE in message:
+            # 409, not 501: this deal's workflow refuses the change (a workflow version
+            # without the update); a 5xx would wrongly say the API is broken.
             raise HTTPException(
-                status.HTTP_501_NOT_IMPLEMENTED,
+                status.HTTP_409_CONFLICT,
                 detail=f"the workflow of deal {deal_id} has no {SET_FIELDS_UPDATE!r} update:"
                 " this version of the funnel cannot change fields of a running deal",
             ) from exc

@@ -14,9 +14,10 @@ from typing import Any
 
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHistory
+from temporalio.client import Client, WorkflowHistory
 
-from api.schemas import RobotRun, RunResult
+from api.schemas import ActivityRun, RunResult
+from funnel.models import workflow_id_for
 
 _ENDED: dict[EventType.ValueType, tuple[RunResult, str]] = {
     EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: ("completed", "activity_task_completed"),
@@ -33,8 +34,29 @@ def _json(payload: Payload) -> Any:
         return None  # not JSON (an encrypted or binary payload): leave it out
 
 
-def robot_runs(history: WorkflowHistory) -> list[RobotRun]:
-    runs: dict[int, RobotRun] = {}
+MAX_RUNS = 50  # continue-as-new chains longer than this are cut (oldest runs left out)
+
+
+async def run_histories(client: Client, deal_id: str) -> list[WorkflowHistory]:
+    """The event histories of every run of the deal's workflow, oldest first: a long deal
+    continues as new, and each run's history holds only its own robot runs."""
+    histories: list[WorkflowHistory] = []
+    run_id: str | None = None
+    while len(histories) < MAX_RUNS:
+        handle = client.get_workflow_handle(workflow_id_for(deal_id), run_id=run_id)
+        history = await handle.fetch_history()
+        histories.insert(0, history)
+        first = history.events[0] if history.events else None
+        if first is None or first.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            break
+        run_id = first.workflow_execution_started_event_attributes.continued_execution_run_id
+        if not run_id:
+            break
+    return histories
+
+
+def robot_runs(history: WorkflowHistory) -> list[ActivityRun]:
+    runs: dict[int, ActivityRun] = {}
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
@@ -44,7 +66,7 @@ def robot_runs(history: WorkflowHistory) -> list[RobotRun]:
                 summary = decoded if isinstance(decoded, str) else None
             first = _json(attrs.input.payloads[0]) if attrs.input.payloads else None
             key = first.get("key") if isinstance(first, dict) else None
-            runs[event.event_id] = RobotRun(
+            runs[event.event_id] = ActivityRun(
                 activity=attrs.activity_type.name,
                 summary=summary,
                 key=key if isinstance(key, str) else None,

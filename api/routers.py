@@ -1,8 +1,9 @@
 """Routers of other packages that the API serves next to its own.
 
-To add yours, append one line to ``EXTRA_ROUTERS``: ``"package.module:attribute"`` naming an
-``APIRouter``. Protect its endpoints with ``api.auth.require_scope`` (e.g. "reports:read");
-handlers find the settings, the deal client and the store on ``request.app.state``.
+To add yours, append one line to ``EXTRA_ROUTERS``: ``("package.module:attribute", scope)``
+naming an ``APIRouter`` and the token scope every endpoint of it needs (the API adds the
+bearer check when it includes the router). Handlers find the settings, the deal client and
+the store on ``request.app.state``.
 
 Names are imported lazily, so that a package still being written does not break the API:
 a listed module that does not exist yet is skipped (an import error inside an existing
@@ -16,14 +17,14 @@ import importlib.util
 
 from fastapi import APIRouter
 
-EXTRA_ROUTERS: list[str] = [
-    "analytics.router:router",
+EXTRA_ROUTERS: list[tuple[str, str]] = [
+    ("analytics.router:router", "reports:read"),
 ]
 
 
-def extra_routers() -> list[APIRouter]:
+def extra_routers() -> list[tuple[APIRouter, str]]:
     routers = []
-    for name in EXTRA_ROUTERS:
+    for name, scope in EXTRA_ROUTERS:
         module_name, _, attribute = name.partition(":")
         try:
             present = importlib.util.find_spec(module_name) is not None
@@ -34,5 +35,5 @@ def extra_routers() -> list[APIRouter]:
         router = getattr(importlib.import_module(module_name), attribute or "router")
         if not isinstance(router, APIRouter):
             raise TypeError(f"{name} in api.routers.EXTRA_ROUTERS is not an APIRouter")
-        routers.append(router)
+        routers.append((router, scope))
     return routers

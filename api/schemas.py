@@ -15,7 +15,6 @@ from funnel.models import (
     FieldValue,
     InvoiceView,
     ReportEventView,
-    RobotFailure,
     StageVisit,
     TaskView,
     WaitingRobot,
@@ -59,7 +58,7 @@ class DealPage(BaseModel):
 RunResult = Literal["running", "completed", "failed", "timed_out", "canceled"]
 
 
-class RobotRun(BaseModel):
+class ActivityRun(BaseModel):
     """One robot activity of the deal as Temporal's event history recorded it."""
 
     activity: str
@@ -76,9 +75,10 @@ class HistoryOut(BaseModel):
     deal_id: str
     ui_link: str | None
     visits: list[StageVisit] = Field(description="stage entries and exits, oldest first")
-    robot_runs: list[RobotRun]
+    robot_runs: list[ActivityRun] = Field(
+        description="every robot activity and its result, oldest first (a failure has its error)"
+    )
     escalations: list[ReportEventView] = Field(description="deadline breaches written")
-    failures: list[RobotFailure]
 
 
 class PlanOut(BaseModel):
@@ -124,7 +124,7 @@ class RunTemplateBody(BaseModel):
 
 
 class FieldsBody(BaseModel):
-    """Custom fields to set on the deal (the workflow's ``set_fields`` update)."""
+    """Custom fields to set on the deal (the workflow's ``update_fields`` update)."""
 
     model_config = _IN
     fields: dict[str, FieldValue] = Field(min_length=1)
