@@ -14,8 +14,9 @@ from funnel.pipeline_loader import PipelineError, load_pipeline
 from funnel.settings import Settings
 
 
-def filters_for(analytics: Analytics, *, date_from: date | None, date_to: date | None,
-                **rest: Any) -> Filters:
+def filters_for(
+    analytics: Analytics, *, date_from: date | None, date_to: date | None, **rest: Any
+) -> Filters:
     """Dates are calendar days in the pipeline calendar's zone; ``to`` is inclusive."""
     from datetime import timedelta
 
@@ -32,31 +33,52 @@ def _day(_ctx: Any, _param: Any, value: datetime | None) -> date | None:
 
 @click.command("report")
 @click.argument("kind", type=click.Choice(KINDS), default="funnel")
-@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), callback=_day,
-              help="first day (YYYY-MM-DD, company calendar)")
-@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), callback=_day,
-              help="last day, included")
-@click.option("--by", type=click.Choice(["week", "month"]), default="month",
-              help="trend periods")
+@click.option(
+    "--from",
+    "date_from",
+    type=click.DateTime(["%Y-%m-%d"]),
+    callback=_day,
+    help="first day (YYYY-MM-DD, company calendar)",
+)
+@click.option(
+    "--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), callback=_day, help="last day, included"
+)
+@click.option("--by", type=click.Choice(["week", "month"]), default="month", help="trend periods")
 @click.option("--pipeline", help="pipeline id (default: the current pipeline file's)")
 @click.option("--responsible", help="only this manager's deals")
 @click.option("--department", help="only deals of this department head")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def report(kind: ReportKind, date_from: date | None, date_to: date | None, by: str,
-           pipeline: str | None, responsible: str | None, department: str | None,
-           as_json: bool) -> None:
+def report(
+    kind: ReportKind,
+    date_from: date | None,
+    date_to: date | None,
+    by: str,
+    pipeline: str | None,
+    responsible: str | None,
+    department: str | None,
+    as_json: bool,
+) -> None:
     """Funnel analytics: funnel, speed, discipline, managers or trend."""
     settings = Settings()
     try:
         pipeline_def = load_pipeline(settings.pipeline)
     except PipelineError as exc:
         raise click.ClickException(str(exc)) from exc
-    analytics = Analytics(settings.effective_database_url, pipeline_def,
-                          ui_base=f"http://127.0.0.1:{settings.ui_port}")
+    analytics = Analytics(
+        settings.effective_database_url,
+        pipeline_def,
+        ui_base=f"http://127.0.0.1:{settings.ui_port}",
+    )
     try:
-        filters = filters_for(analytics, date_from=date_from, date_to=date_to, by=by,
-                              pipeline=pipeline, responsible=responsible,
-                              department=department)
+        filters = filters_for(
+            analytics,
+            date_from=date_from,
+            date_to=date_to,
+            by=by,
+            pipeline=pipeline,
+            responsible=responsible,
+            department=department,
+        )
         result = analytics.report(kind, filters)
     finally:
         analytics.dispose()

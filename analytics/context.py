@@ -38,9 +38,7 @@ class Ctx:
     def order(self, stage: Any) -> Expr:
         """Position of a stage in the current pipeline: process stages 0..n-1, won last,
         lost and retired stages NULL (they are not "further" than anything)."""
-        whens: dict[str, int] = {
-            sid: i for i, sid in enumerate(self.stage_ids(Semantics.PROCESS))
-        }
+        whens: dict[str, int] = {sid: i for i, sid in enumerate(self.stage_ids(Semantics.PROCESS))}
         whens.update({sid: SUCCESS_ORDER for sid in self.stage_ids(Semantics.SUCCESS)})
         return sa.case(whens, value=stage, else_=sa.null())
 
@@ -95,9 +93,7 @@ def percentiles(
             name: percentile_cols(ctx.d, base.c[col], {name: p})[name]
             for name, (col, p) in values.items()
         }
-        return sa.select(base.c[key], *(c.label(n) for n, c in cols.items())).group_by(
-            base.c[key]
-        )
+        return sa.select(base.c[key], *(c.label(n) for n, c in cols.items())).group_by(base.c[key])
     columns = sorted({col for col, _ in values.values()})
     ranked = sa.select(
         base.c[key],
@@ -112,7 +108,8 @@ def percentiles(
     ).subquery("ranked")
     out = []
     for name, (col, p) in values.items():
-        expr = percentile_cols(ctx.d, ranked.c[col], {name: p}, ranked.c[f"rank_{col}"],
-                               ranked.c.n)[name]
+        expr = percentile_cols(
+            ctx.d, ranked.c[col], {name: p}, ranked.c[f"rank_{col}"], ranked.c.n
+        )[name]
         out.append(expr.label(name))
     return sa.select(ranked.c[key], *out).group_by(ranked.c[key])

@@ -68,8 +68,7 @@ def funnel(conn: sa.Connection, ctx: Ctx) -> FunnelReport:
             sa.func.sum(sa.case((deals.c.status == "won", one), else_=0)).label("won"),
             sa.func.sum(p.lost_here).label("lost"),
             sa.func.sum(
-                sa.case((sa.and_(deals.c.status == "open", deals.c.stage == p.stage), one),
-                        else_=0)
+                sa.case((sa.and_(deals.c.status == "open", deals.c.stage == p.stage), one), else_=0)
             ).label("open_now"),
         )
         .select_from(per_stage.join(deals, deals.c.deal_id == p.deal_id))
@@ -91,8 +90,11 @@ def funnel(conn: sa.Connection, ctx: Ctx) -> FunnelReport:
     d = deals.c
     totals_q = (
         sa.select(d.status, sa.func.count())
-        .where(d.pipeline_id == ctx.pipeline_id, *ctx.time_range(d.started_at),
-               *ctx.people(d.responsible, d.department_head))
+        .where(
+            d.pipeline_id == ctx.pipeline_id,
+            *ctx.time_range(d.started_at),
+            *ctx.people(d.responsible, d.department_head),
+        )
         .group_by(d.status)
     )
     totals = {status: n for status, n in conn.execute(totals_q)}
@@ -126,9 +128,11 @@ def speed(conn: sa.Connection, ctx: Ctx) -> SpeedReport:
         *ctx.epoch_range(v.exited_epoch),
         *ctx.people(v.responsible, v.department_head),
     ]
-    base = sa.select(
-        v.stage, v.calendar_seconds.label("cal"), v.working_seconds.label("work")
-    ).where(*where).subquery("finished")
+    base = (
+        sa.select(v.stage, v.calendar_seconds.label("cal"), v.working_seconds.label("work"))
+        .where(*where)
+        .subquery("finished")
+    )
     pcts = percentiles(ctx, base, "stage", {
         "cal_median": ("cal", 0.5), "cal_p90": ("cal", 0.9),
         "work_median": ("work", 0.5), "work_p90": ("work", 0.9),
@@ -151,8 +155,12 @@ def speed(conn: sa.Connection, ctx: Ctx) -> SpeedReport:
     now_q = (
         sa.select(v.stage, sa.func.count())
         .select_from(visits.join(deals, deals.c.deal_id == v.deal_id))
-        .where(v.pipeline_id == ctx.pipeline_id, v.exited_epoch.is_(None),
-               deals.c.status == "open", *ctx.people(v.responsible, v.department_head))
+        .where(
+            v.pipeline_id == ctx.pipeline_id,
+            v.exited_epoch.is_(None),
+            deals.c.status == "open",
+            *ctx.people(v.responsible, v.department_head),
+        )
         .group_by(v.stage)
     )
     now = {stage: n for stage, n in conn.execute(now_q)}
@@ -160,8 +168,11 @@ def speed(conn: sa.Connection, ctx: Ctx) -> SpeedReport:
     def timing(r: Any, prefix: str) -> Timing:
         if r is None:
             return Timing(median=None, p90=None, mean=None)
-        return Timing(median=_f(getattr(r, f"{prefix}_median")),
-                      p90=_f(getattr(r, f"{prefix}_p90")), mean=_f(getattr(r, f"{prefix}_mean")))
+        return Timing(
+            median=_f(getattr(r, f"{prefix}_median")),
+            p90=_f(getattr(r, f"{prefix}_p90")),
+            mean=_f(getattr(r, f"{prefix}_mean")),
+        )
 
     stages = [
         SpeedStage(stage=sid, name=ctx.names.get(sid, sid),
@@ -170,10 +181,15 @@ def speed(conn: sa.Connection, ctx: Ctx) -> SpeedReport:
         for sid in process + sorted(set(stats) - set(process))
     ]  # fmt: skip
     timed = [s for s in stages if s.working.median is not None]
-    bottleneck = max(timed, key=lambda s: (s.working.median or 0, s.working.mean or 0),
-                     default=None)
-    return SpeedReport(filters=ctx.filters, pipeline=ctx.pipeline_id,
-                       bottleneck=bottleneck.stage if bottleneck else None, stages=stages)
+    bottleneck = max(
+        timed, key=lambda s: (s.working.median or 0, s.working.mean or 0), default=None
+    )
+    return SpeedReport(
+        filters=ctx.filters,
+        pipeline=ctx.pipeline_id,
+        bottleneck=bottleneck.stage if bottleneck else None,
+        stages=stages,
+    )
 
 
 def _f(value: Any) -> float | None:

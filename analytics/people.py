@@ -42,8 +42,12 @@ def discipline(conn: sa.Connection, ctx: Ctx) -> DisciplineReport:
     breaches = (
         sa.select(e.stage, d.responsible, sa.func.count())
         .select_from(on_deal(report_events, d.deal_id == e.deal_id))
-        .where(e.kind == BREACH, e.pipeline_id == ctx.pipeline_id, *ctx.time_range(e.at),
-               *_deal_filters(ctx))
+        .where(
+            e.kind == BREACH,
+            e.pipeline_id == ctx.pipeline_id,
+            *ctx.time_range(e.at),
+            *_deal_filters(ctx),
+        )
         .group_by(e.stage, d.responsible)
     )
     n = notifications.c
@@ -94,8 +98,12 @@ def discipline(conn: sa.Connection, ctx: Ctx) -> DisciplineReport:
     recent_q = (
         sa.select(e.deal_id, d.title, e.stage, e.at, d.responsible)
         .select_from(on_deal(report_events, d.deal_id == e.deal_id))
-        .where(e.kind == BREACH, e.pipeline_id == ctx.pipeline_id, *ctx.time_range(e.at),
-               *_deal_filters(ctx))
+        .where(
+            e.kind == BREACH,
+            e.pipeline_id == ctx.pipeline_id,
+            *ctx.time_range(e.at),
+            *_deal_filters(ctx),
+        )
         .order_by(e.at.desc(), e.id.desc())
         .limit(RECENT_BREACHES)
     )
@@ -104,14 +112,20 @@ def discipline(conn: sa.Connection, ctx: Ctx) -> DisciplineReport:
                responsible=r.responsible, web_ui=ctx.link(r.deal_id))
         for r in conn.execute(recent_q)
     ]  # fmt: skip
-    return DisciplineReport(filters=ctx.filters, pipeline=ctx.pipeline_id,
-                            totals=_row("all", total), stages=stages, managers=managers,
-                            recent_breaches=recent)
+    return DisciplineReport(
+        filters=ctx.filters,
+        pipeline=ctx.pipeline_id,
+        totals=_row("all", total),
+        stages=stages,
+        managers=managers,
+        recent_breaches=recent,
+    )
 
 
 def _row(key: str, vals: list[int]) -> DisciplineRow:
-    return DisciplineRow(key=key, breaches=vals[0], escalations=vals[1], tasks_overdue=vals[2],
-                         tasks_late=vals[3])
+    return DisciplineRow(
+        key=key, breaches=vals[0], escalations=vals[1], tasks_overdue=vals[2], tasks_late=vals[3]
+    )
 
 
 def _outcomes(ctx: Ctx, key: Any, where: list[Any], closed_in_period: bool) -> sa.Select[Any]:
@@ -180,8 +194,7 @@ def _period(ctx: Ctx, cid: str) -> tuple[Any, Any]:
         label = ctx.d.day_label(day - (day + 3) % 7)
     else:
         label = ctx.d.month_label(day)
-    join = deals.join(c, sa.and_(c.c.calendar_id == cid,
-                                 c.c.day == ctx.d.floor_div(started, DAY)))
+    join = deals.join(c, sa.and_(c.c.calendar_id == cid, c.c.day == ctx.d.floor_div(started, DAY)))
     return label, join
 
 
@@ -214,8 +227,9 @@ def trend(conn: sa.Connection, ctx: Ctx, cid: str) -> TrendReport:
         for r in rows
     ]  # fmt: skip
     periods.sort(key=lambda p: p.period)
-    return TrendReport(filters=ctx.filters, pipeline=ctx.pipeline_id, by=ctx.filters.by,
-                       periods=periods)
+    return TrendReport(
+        filters=ctx.filters, pipeline=ctx.pipeline_id, by=ctx.filters.by, periods=periods
+    )
 
 
 def _pairs(conn: sa.Connection, query: sa.Select[Any]) -> dict[Any, Any]:

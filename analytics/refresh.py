@@ -23,7 +23,7 @@ REREAD = 10_000
 _LOCK = 7_146_815_302  # advisory lock id: one refresh at a time on PostgreSQL
 
 
-def working_clock(d: Dialect, epoch: Expr, c: sa.Table | sa.Subquery | sa.Alias) -> Expr:
+def working_clock(d: Dialect, epoch: Expr, c: sa.FromClause) -> Expr:
     """W(t): working seconds since the clock's origin, from the clock row of t's UTC day."""
     return (
         c.c.cum
@@ -78,15 +78,30 @@ def refresh(conn: sa.Connection, spec: CalendarSpec) -> int:
         .outerjoin(c, on_clock)
         .where(batch, e.kind == "stage_entered")
     )  # fmt: skip
-    names = ["deal_id", "seq", "stage", "pipeline_id", "pipeline_version", "responsible",
-             "department_head", "started_epoch", "entered_at", "entered_epoch", "entered_w"]
+    names = [
+        "deal_id",
+        "seq",
+        "stage",
+        "pipeline_id",
+        "pipeline_version",
+        "responsible",
+        "department_head",
+        "started_epoch",
+        "entered_at",
+        "entered_epoch",
+        "entered_w",
+    ]
     insert = (postgresql.insert if d.pg else sqlite.insert)(visits)
     conn.execute(insert.from_select(names, entered).on_conflict_do_nothing())
 
     exited = (
         sa.select(
-            e.deal_id.label("deal_id"), seq.label("seq"), e.at.label("at"), at.label("ep"),
-            working_clock(d, at, c).label("w"), e.details["to"].as_string().label("to"),
+            e.deal_id.label("deal_id"),
+            seq.label("seq"),
+            e.at.label("at"),
+            at.label("ep"),
+            working_clock(d, at, c).label("w"),
+            e.details["to"].as_string().label("to"),
         )
         .select_from(report_events)
         .outerjoin(c, on_clock)

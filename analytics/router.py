@@ -43,8 +43,11 @@ def get_analytics(request: Request) -> Analytics:
         from funnel.settings import Settings
 
         settings = Settings()
-        found = Analytics(settings.effective_database_url, load_pipeline(settings.pipeline),
-                          ui_base=f"http://127.0.0.1:{settings.ui_port}")
+        found = Analytics(
+            settings.effective_database_url,
+            load_pipeline(settings.pipeline),
+            ui_base=f"http://127.0.0.1:{settings.ui_port}",
+        )
         request.app.state.analytics = found
     return found
 
@@ -63,8 +66,15 @@ def _filters(
 ) -> Filters:
     if date_from and date_to and date_from > date_to:
         raise HTTPException(422, f"from ({date_from}) is after to ({date_to})")
-    return filters_for(analytics, date_from=date_from, date_to=date_to, by=by,
-                       pipeline=pipeline, responsible=responsible, department=department)
+    return filters_for(
+        analytics,
+        date_from=date_from,
+        date_to=date_to,
+        by=by,
+        pipeline=pipeline,
+        responsible=responsible,
+        department=department,
+    )
 
 
 FiltersDep = Annotated[Filters, Depends(_filters)]
@@ -85,19 +95,30 @@ def dashboard(analytics: AnalyticsDep, filters: FiltersDep) -> HTMLResponse:
     assert isinstance(funnel, FunnelReport)
     assert isinstance(speed, SpeedReport)
     assert isinstance(discipline, DisciplineReport)
-    html = _templates.get_template("dashboard.html.jinja").render(**_view(funnel, speed,
-                                                                        discipline))
+    html = _templates.get_template("dashboard.html.jinja").render(
+        **_view(funnel, speed, discipline)
+    )
     return HTMLResponse(html)
 
 
-def _view(funnel: FunnelReport, speed: SpeedReport,
-          discipline: DisciplineReport) -> dict[str, Any]:
+def _view(funnel: FunnelReport, speed: SpeedReport, discipline: DisciplineReport) -> dict[str, Any]:
     """Bar geometry for the charts: widths as percentages of the largest value."""
     shown = [s for s in funnel.stages if s.entered or s.semantics in ("process", "success")]
     top = max((s.entered for s in shown), default=0) or 1
     bars = [{"s": s, "width": 100 * s.entered / top, "lost": 100 * s.lost / top} for s in shown]
     longest = max((s.calendar.median or 0 for s in speed.stages), default=0) or 1
-    timing = [{"s": s, "cal": 100 * (s.calendar.median or 0) / longest,
-               "work": 100 * (s.working.median or 0) / longest} for s in speed.stages]
-    return {"funnel": funnel, "speed": speed, "discipline": discipline, "bars": bars,
-            "timing": timing}
+    timing = [
+        {
+            "s": s,
+            "cal": 100 * (s.calendar.median or 0) / longest,
+            "work": 100 * (s.working.median or 0) / longest,
+        }
+        for s in speed.stages
+    ]
+    return {
+        "funnel": funnel,
+        "speed": speed,
+        "discipline": discipline,
+        "bars": bars,
+        "timing": timing,
+    }

@@ -52,12 +52,18 @@ class Analytics:
             self._ready = True
             return refresh(conn, self.pipeline.calendar)
 
-    def report(self, kind: ReportKind, filters: Filters | None = None, *,
-               now: datetime | None = None) -> Report:
+    def report(
+        self, kind: ReportKind, filters: Filters | None = None, *, now: datetime | None = None
+    ) -> Report:
         filters = filters or Filters()
         self.refresh()
-        ctx = Ctx(Dialect(self._engine.dialect.name), self.pipeline, filters,
-                  ui_base=self.ui_base, now=now)
+        ctx = Ctx(
+            Dialect(self._engine.dialect.name),
+            self.pipeline,
+            filters,
+            ui_base=self.ui_base,
+            now=now,
+        )
         with self._tx(write=False) as conn:
             if kind == "funnel":
                 return funnel_speed.funnel(conn, ctx)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 Expr = ColumnElement[Any]
-_PG_EPOCH_DATE = sa.literal_column("DATE '1970-01-01'")
+_PG_EPOCH_DATE: ColumnElement[Any] = sa.literal_column("DATE '1970-01-01'")
 
 
 class Dialect:
@@ -56,9 +56,7 @@ def percentile_cols(
     group's row count) and this picks the two neighbouring ranks and interpolates exactly as
     percentile_cont does: position 1 + p*(n-1)."""
     if d.pg:
-        return {
-            name: sa.func.percentile_cont(p).within_group(value) for name, p in ps.items()
-        }
+        return {name: sa.func.percentile_cont(p).within_group(value) for name, p in ps.items()}
     assert rank is not None and n is not None
     out: dict[str, Expr] = {}
     for name, p in ps.items():

@@ -64,8 +64,9 @@ def _windows(spec: CalendarSpec, first: date, last: date) -> Iterator[tuple[floa
         day += timedelta(days=1)
 
 
-def clock_rows(spec: CalendarSpec, first_year: int = FIRST_YEAR,
-               last_year: int = LAST_YEAR) -> list[ClockRow]:
+def clock_rows(
+    spec: CalendarSpec, first_year: int = FIRST_YEAR, last_year: int = LAST_YEAR
+) -> list[ClockRow]:
     zone = ZoneInfo(spec.timezone)
     # One local day of margin on each side so the first and last UTC days are complete.
     windows = list(_windows(spec, date(first_year - 1, 12, 31), date(last_year + 1, 1, 1)))
@@ -91,10 +92,19 @@ def clock_rows(spec: CalendarSpec, first_year: int = FIRST_YEAR,
         split = float(hi)
         if local_lo.date() != local_hi.date():
             split = _epoch(datetime.combine(local_hi.date(), time(0), tzinfo=zone))
-        rows.append(ClockRow(
-            day=day, cum=cum, s1=parts[0][0], e1=parts[0][1], s2=parts[1][0], e2=parts[1][1],
-            split=split, off_a=_offset(local_lo), off_b=_offset(local_hi),
-        ))
+        rows.append(
+            ClockRow(
+                day=day,
+                cum=cum,
+                s1=parts[0][0],
+                e1=parts[0][1],
+                s2=parts[1][0],
+                e2=parts[1][1],
+                split=split,
+                off_a=_offset(local_lo),
+                off_b=_offset(local_hi),
+            )
+        )
         cum += sum(e - s for s, e in parts)
     return rows
 

@@ -24,10 +24,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analytics.models import KINDS, Filters  # noqa: E402
-from analytics.service import Analytics  # noqa: E402
-from funnel.pipeline_loader import load_pipeline  # noqa: E402
-from funnel.store import Store, deals, notifications, report_events, tasks  # noqa: E402
+from analytics.models import KINDS, Filters
+from analytics.service import Analytics
+from funnel.pipeline_loader import load_pipeline
+from funnel.store import Store, deals, notifications, report_events, tasks
 
 PIPELINE = Path(__file__).resolve().parent.parent / "pipelines" / "pusk.yaml"
 PROCESS = ["new", "in_progress", "proposal", "negotiation", "contract", "payment", "final"]
@@ -69,23 +69,58 @@ def generate(n_deals: int, seed: int = 7) -> tuple[list[dict[str, Any]], ...]:
             else:
                 path.append(PROCESS[here + 1])
         previous: str | None = None
-        seq = 0
-        for stage in path:
-            seq += 1
+        for seq, stage in enumerate(path, start=1):
             if previous is not None:
-                events.append(_event(deal_id, seq, "exit", previous, "stage_exited", at, version,
-                                     {"cause": "moved", "seq": seq - 1, "to": stage}))
-            events.append(_event(deal_id, seq, "enter", stage, "stage_entered", at, version,
-                                 {"cause": "moved", "seq": seq, "from": previous}))
-            if stage in PROCESS and rng.random() < 0.2:
+                events.append(
+                    _event(
+                        deal_id,
+                        seq,
+                        "exit",
+                        previous,
+                        "stage_exited",
+                        at,
+                        version,
+                        {"cause": "moved", "seq": seq - 1, "to": stage},
+                    )
+                )
+            events.append(
+                _event(
+                    deal_id,
+                    seq,
+                    "enter",
+                    stage,
+                    "stage_entered",
+                    at,
+                    version,
+                    {"cause": "moved", "seq": seq, "from": previous},
+                )
+            )
+            if stage in PROCESS and rng.random() < 0.32:
                 due = at + timedelta(hours=rng.randrange(1, 72))
-                events.append(_event(deal_id, seq, "breach_report", stage, "deadline_breached",
-                                     due, version, {"text": stage}))
+                events.append(
+                    _event(
+                        deal_id,
+                        seq,
+                        "breach_report",
+                        stage,
+                        "deadline_breached",
+                        due,
+                        version,
+                        {"text": stage},
+                    )
+                )
                 for person in (who, head):
-                    notes.append({"key": f"{deal_id}:{seq}:breach_notify:{person}",
-                                  "deal_id": deal_id, "stage": stage, "recipient": person,
-                                  "message": "Deadline breached", "created_at": due,
-                                  "read": False})
+                    notes.append(
+                        {
+                            "key": f"{deal_id}:{seq}:breach_notify:{person}",
+                            "deal_id": deal_id,
+                            "stage": stage,
+                            "recipient": person,
+                            "message": "Deadline breached",
+                            "created_at": due,
+                            "read": False,
+                        }
+                    )
             if stage == "proposal":
                 deadline = at + timedelta(days=2)
                 done = at + timedelta(hours=rng.randrange(1, 96)) if rng.random() < 0.8 else None
@@ -113,11 +148,27 @@ def generate(n_deals: int, seed: int = 7) -> tuple[list[dict[str, Any]], ...]:
     return deal_rows, events, notes, task_rows
 
 
-def _event(deal_id: str, seq: int, what: str, stage: str, kind: str, at: datetime,
-           version: str, details: dict[str, Any]) -> dict[str, Any]:
-    return {"key": f"{deal_id}:{seq}:{what}", "deal_id": deal_id, "pipeline_id": "pusk",
-            "pipeline_version": version, "stage": stage, "kind": kind, "at": at,
-            "actor": None, "details": details}
+def _event(
+    deal_id: str,
+    seq: int,
+    what: str,
+    stage: str,
+    kind: str,
+    at: datetime,
+    version: str,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "key": f"{deal_id}:{seq}:{what}",
+        "deal_id": deal_id,
+        "pipeline_id": "pusk",
+        "pipeline_version": version,
+        "stage": stage,
+        "kind": kind,
+        "at": at,
+        "actor": None,
+        "details": details,
+    }
 
 
 def load(url: str, data: tuple[list[dict[str, Any]], ...]) -> float:
@@ -139,24 +190,35 @@ def load(url: str, data: tuple[list[dict[str, Any]], ...]) -> float:
 
 
 def bench(name: str, url: str, data: tuple[list[dict[str, Any]], ...]) -> dict[str, Any]:
-    print(f"[{name}] loading {len(data[1]):,} report events, {len(data[0]):,} deals ...",
-          file=sys.stderr)
+    print(
+        f"[{name}] loading {len(data[1]):,} report events, {len(data[0]):,} deals ...",
+        file=sys.stderr,
+    )
     load_s = load(url, data)
     analytics = Analytics(url, load_pipeline(PIPELINE))
     began = time.perf_counter()
     analytics.refresh()
     fold_s = time.perf_counter() - began
-    if analytics._engine.dialect.name == "sqlite":  # noqa: SLF001 - bench only
-        with analytics._engine.connect() as conn:  # noqa: SLF001
+    if analytics._engine.dialect.name == "sqlite":
+        with analytics._engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
-    result: dict[str, Any] = {"backend": name, "events": len(data[1]), "deals": len(data[0]),
-                              "load_s": round(load_s, 2), "first_fold_s": round(fold_s, 2)}
+    result: dict[str, Any] = {
+        "backend": name,
+        "events": len(data[1]),
+        "deals": len(data[0]),
+        "load_s": round(load_s, 2),
+        "first_fold_s": round(fold_s, 2),
+    }
     began = time.perf_counter()
     analytics.refresh()
     result["refresh_nothing_new_s"] = round(time.perf_counter() - began, 4)
-    filters = {"all": Filters(), "one_month": Filters(
-        date_from=datetime(2025, 3, 1, tzinfo=UTC), date_to=datetime(2025, 4, 1, tzinfo=UTC)),
-        "one_manager": Filters(responsible="manager7")}
+    filters = {
+        "all": Filters(),
+        "one_month": Filters(
+            date_from=datetime(2025, 3, 1, tzinfo=UTC), date_to=datetime(2025, 4, 1, tzinfo=UTC)
+        ),
+        "one_manager": Filters(responsible="manager7"),
+    }
     for label, f in filters.items():
         for kind in KINDS:
             best = min(_timed(analytics, kind, f) for _ in range(3))
@@ -205,8 +267,10 @@ def _print(results: list[dict[str, Any]]) -> None:
     print(f"{'figure':32}" + "".join(f"{r['backend']:>14}" for r in results))
     for key in keys:
         print(f"{key:32}" + "".join(f"{r[key]!s:>14}" for r in results))
-    worst = {r["backend"]: max(v for k, v in r.items() if k.endswith("_s") and
-                               k.split("_")[0] in KINDS) for r in results}
+    worst = {
+        r["backend"]: max(v for k, v in r.items() if k.endswith("_s") and k.split("_")[0] in KINDS)
+        for r in results
+    }
     print(json.dumps({"bench": "analytics", "results": results, "worst_report_s": worst}))
 
 

@@ -49,8 +49,12 @@ DEALS = {  # responsible, head, version, amount, status, lost reason
     "D6": ("ivanov", "smirnova", "x1", "999", "open", None),
 }
 
-BREACHES = [("D1", "contract", 7, t(14, 14)), ("D2", "in_progress", 2, t(12, 15)),
-            ("D4", "in_progress", 2, t(14, 8)), ("D6", "in_progress", 2, t(12, 8))]
+BREACHES = [
+    ("D1", "contract", 7, t(14, 14)),
+    ("D2", "in_progress", 2, t(12, 15)),
+    ("D4", "in_progress", 2, t(14, 8)),
+    ("D6", "in_progress", 2, t(12, 8)),
+]
 
 
 def load(store: Store) -> None:
@@ -66,18 +70,41 @@ def load(store: Store) -> None:
         ))  # fmt: skip
         previous: str | None = None
         for seq, (stage, at) in enumerate(path, start=1):
-            def event(key: str, stage: str, kind: str, details: dict[str, object]) -> None:
-                store.add_report_event(ReportEventIn(
-                    key=key, deal_id=deal_id, pipeline_id=pipeline, pipeline_version=version,
-                    stage=stage, kind=kind, at=at, actor=who, details=details,
-                ))  # fmt: skip
+            common = {
+                "deal_id": deal_id,
+                "pipeline_id": pipeline,
+                "pipeline_version": version,
+                "at": at,
+                "actor": who,
+            }
+
+            def event(
+                key: str,
+                stage: str,
+                kind: str,
+                details: dict[str, object],
+                common: dict[str, object] = common,
+            ) -> None:
+                store.add_report_event(
+                    ReportEventIn.model_validate(
+                        {**common, "key": key, "stage": stage, "kind": kind, "details": details}
+                    )
+                )
 
             cause = "start" if previous is None else "moved"
             if previous is not None:
-                event(f"{deal_id}:{seq}:exit", previous, "stage_exited",
-                      {"cause": cause, "reason": reason, "seq": seq - 1, "to": stage})
-            event(f"{deal_id}:{seq}:enter", stage, "stage_entered",
-                  {"cause": cause, "reason": reason, "seq": seq, "from": previous})
+                event(
+                    f"{deal_id}:{seq}:exit",
+                    previous,
+                    "stage_exited",
+                    {"cause": cause, "reason": reason, "seq": seq - 1, "to": stage},
+                )
+            event(
+                f"{deal_id}:{seq}:enter",
+                stage,
+                "stage_entered",
+                {"cause": cause, "reason": reason, "seq": seq, "from": previous},
+            )
             previous = stage
         if status != "open":
             store.update_deal(deal_id, status=status, closed_at=path[-1][1], lost_reason=reason)

@@ -4,6 +4,8 @@ no browser download, no websocket library, only Debian's ``chromium``."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -13,8 +15,15 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = os.environ.get("FUNNEL_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--remote-debugging-pipe"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--remote-debugging-pipe",
+]
 
 
 def chromium_path() -> str | None:
@@ -26,6 +35,12 @@ class Browser:
         self._profile = tempfile.TemporaryDirectory(prefix="funnel-chromium-")
         to_chrome_r, self._to_chrome = os.pipe()
         self._from_chrome, from_chrome_w = os.pipe()
+        # Above 4, so that placing them at 3 and 4 in the child cannot overwrite each other.
+        high_r = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10)
+        high_w = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
+        for fd in (to_chrome_r, from_chrome_w):
+            os.close(fd)
+        to_chrome_r, from_chrome_w = high_r, high_w
 
         def child_fds() -> None:  # the protocol's fixed descriptors: 3 in, 4 out
             os.dup2(to_chrome_r, 3)
@@ -33,7 +48,8 @@ class Browser:
 
         self._proc = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"],
-            preexec_fn=child_fds, pass_fds=(to_chrome_r, from_chrome_w),
+            # 3 and 4 are listed so that close_fds, which runs after preexec_fn, keeps them.
+            preexec_fn=child_fds, pass_fds=(3, 4),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         os.close(to_chrome_r)
@@ -81,32 +97,37 @@ class Browser:
     def open(self, url: str, width: int = 1200, height: int = 1400) -> str:
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         session: str = self.call("Target.attachToTarget", targetId=target, flatten=True)[
-            "sessionId"]
+            "sessionId"
+        ]
         self.call("Page.enable", session)
-        self.call("Emulation.setDeviceMetricsOverride", session, width=width, height=height,
-                  deviceScaleFactor=1, mobile=False)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            session,
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         self.call("Page.navigate", session, url=url)
         self.wait_event("Page.loadEventFired")
         return session
 
     def evaluate(self, session: str, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", session, expression=expression,
-                           returnByValue=True)
+        result = self.call("Runtime.evaluate", session, expression=expression, returnByValue=True)
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
     def screenshot(self, session: str, path: Path) -> None:
-        data = self.call("Page.captureScreenshot", session, format="png",
-                         captureBeyondViewport=True)["data"]
+        data = self.call(
+            "Page.captureScreenshot", session, format="png", captureBeyondViewport=True
+        )["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):
             self.call("Browser.close")
-        except RuntimeError:
-            pass
         try:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
