@@ -10,11 +10,18 @@ The HTTP API (see docs/http-api.md): ``FUNNEL_API_HOST``, ``FUNNEL_API_PORT``,
 ``FUNNEL_PAYMENT_WEBHOOK_SECRET``, ``FUNNEL_LEAD_DEDUP_HOURS`` and the defaults of deals
 started from web-form leads ``FUNNEL_LEAD_RESPONSIBLE``, ``FUNNEL_LEAD_DEPARTMENT_HEAD``,
 ``FUNNEL_LEAD_SERVICE``.
+
+Operations (see infra/README.md): the payload codec ``FUNNEL_CODEC_KEYS`` (JSON:
+``{"key id": "base64 AES key"}``) and ``FUNNEL_CODEC_ACTIVE_KEY``; its HTTP server for the Web
+UI ``FUNNEL_CODEC_SERVER_HOST``, ``FUNNEL_CODEC_SERVER_PORT``, ``FUNNEL_CODEC_SERVER_TOKEN``,
+``FUNNEL_CODEC_CORS_ORIGINS``; ``FUNNEL_METRICS_PORT`` (Prometheus), ``FUNNEL_LOG_FORMAT``,
+``FUNNEL_LOG_LEVEL``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +62,31 @@ class Settings(BaseSettings):
     lead_department_head: str = "sales-head"
     lead_service: str = "default"
 
+    # --- operations: payload encryption, codec server, metrics, logs ---------------------------
+    codec_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="key id -> base64 AES key; empty: payloads are stored unencrypted",
+    )
+    codec_active_key: str | None = Field(
+        default=None, description="key id that encrypts new payloads (optional with one key)"
+    )
+    codec_server_host: str = "127.0.0.1"
+    codec_server_port: int = Field(default=8234, ge=1, le=65535)
+    codec_server_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token the codec server requires; unset: loopback host only",
+    )
+    codec_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="browser origins of the Web UI; empty: the embedded UI on FUNNEL_UI_PORT",
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Prometheus /metrics port; unset: off"
+    )
+    metrics_host: str = "0.0.0.0"
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     temporal_address: str | None = Field(
         default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "FUNNEL_TEMPORAL_ADDRESS")
     )
@@ -71,6 +103,17 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = Field(
         default=None, validation_alias=AliasChoices("TEMPORAL_TLS_KEY")
     )
+
+    @property
+    def codec_keys_plain(self) -> dict[str, str]:
+        return {k: v.get_secret_value() for k, v in self.codec_keys.items()}
+
+    @property
+    def effective_codec_cors_origins(self) -> list[str]:
+        return self.codec_cors_origins or [
+            f"http://127.0.0.1:{self.ui_port}",
+            f"http://localhost:{self.ui_port}",
+        ]
 
     @property
     def effective_database_url(self) -> str:

@@ -100,6 +100,7 @@ deals = Table(
     Column("closed_at", UTCDateTime),
     Column("lost_reason", sa.Text),
     Column("breached", sa.Boolean, nullable=False, default=False),
+    sa.Index(None, "status", "responsible"),  # migration 0002
 )  # fmt: skip
 
 notifications = Table(

@@ -1,0 +1,1 @@
+"""Alembic migrations of the funnel database (see funnel/migrate.py: no alembic.ini needed)."""
