@@ -1,18 +1,39 @@
 """One place that knows how to reach Temporal: address, namespace, API key or mTLS, and the
-pydantic data converter every client and worker of this project must share."""
+data converter every client and worker of this project must share (pydantic, plus the
+AES-GCM payload codec when FUNNEL_CODEC_KEYS is set)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
+from funnel.codec import codec_from_settings
 from funnel.settings import Settings
 
+# Without a codec: for replaying committed histories and for callers that have no settings.
 DATA_CONVERTER = pydantic_data_converter
 
 
-async def connect(settings: Settings) -> Client:
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic converter, plus the payload codec when keys are configured. With the codec,
+    failure messages and stack traces are encrypted too: a robot's error text may quote a
+    contact (e.g. a bad e-mail address)."""
+    codec = codec_from_settings(settings.codec_keys_plain, settings.codec_active_key)
+    if codec is None:
+        return DATA_CONVERTER
+    return dataclasses.replace(
+        DATA_CONVERTER,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(
@@ -26,7 +47,8 @@ async def connect(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key,
         tls=tls,
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(settings),
+        runtime=runtime,
     )
 
 
