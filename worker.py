@@ -17,6 +17,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.robots import RobotActivities
+from funnel.logging_setup import configure_logging
+from funnel.metrics import MetricsInterceptor, runtime_for
+from funnel.migrate import upgrade
 from funnel.settings import Settings
 from funnel.store import Store
 from funnel.temporal_client import connect
@@ -35,14 +38,18 @@ def build_worker(
         activities=RobotActivities(store).all(),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
+        # Deals started and failed activity attempts (funnel/metrics.py).
+        interceptors=[MetricsInterceptor()],
         # Let robots that are running finish on shutdown instead of cutting them off.
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
 
 async def run_worker(client: Client, settings: Settings, stop: asyncio.Event) -> None:
+    # Migrations, not create_schema: a deployed database must reach the schema the code
+    # expects through reviewed revisions (several workers at once take turns on a lock).
+    upgrade(settings.effective_database_url)
     store = Store(settings.effective_database_url)
-    store.create_schema()
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, store, task_queue=settings.task_queue, executor=executor)
         async with worker:
@@ -51,9 +58,12 @@ async def run_worker(client: Client, settings: Settings, stop: asyncio.Event) ->
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
-    client = await connect(settings)
+    configure_logging(settings)
+    client = await connect(settings, runtime=runtime_for(settings))
+    logging.getLogger("funnel.worker").info(
+        "worker on task queue %s at %s", settings.task_queue, settings.effective_temporal_address
+    )
     stop = asyncio.Event()
     # SIGTERM (docker stop, systemd) and Ctrl-C stop taking new work and let running
     # robots finish within the graceful shutdown timeout.

@@ -7,8 +7,11 @@ Protocol (the one the UI speaks): ``POST /decode`` and ``POST /encode`` with a J
 UI's origin, so CORS allows exactly the configured UI origins.
 
 Authorisation: with FUNNEL_CODEC_SERVER_TOKEN set every call needs ``Authorization: Bearer
-<token>``. Without a token the server refuses to listen on anything but a loopback address:
-anyone who reaches it can decrypt every deal.
+<token>`` (the ``temporal`` CLI: ``--codec-auth "Bearer <token>"``). Without a token the
+server refuses to listen on anything but a loopback address, since anyone who reaches it can
+decrypt every deal, unless FUNNEL_CODEC_SERVER_ALLOW_NO_TOKEN says that the network in front
+of it authenticates: the Web UI sends no token of its own (only, with
+TEMPORAL_CODEC_PASS_ACCESS_TOKEN, its users' OIDC token, which a proxy can check).
 """
 
 from __future__ import annotations
@@ -111,10 +114,12 @@ def app_from_settings(settings: Settings) -> FastAPI:
             " `funnel codec-key` prints a new key"
         )
     token = settings.codec_server_token.get_secret_value() if settings.codec_server_token else None
-    if token is None and not is_loopback(settings.codec_server_host):
+    open_ok = settings.codec_server_allow_no_token
+    if token is None and not open_ok and not is_loopback(settings.codec_server_host):
         raise CodecConfigError(
             f"FUNNEL_CODEC_SERVER_HOST={settings.codec_server_host} is reachable from other"
-            " machines: set FUNNEL_CODEC_SERVER_TOKEN, or listen on 127.0.0.1"
+            " machines: set FUNNEL_CODEC_SERVER_TOKEN, or listen on 127.0.0.1 (or, behind an"
+            " authenticating proxy or VPN, FUNNEL_CODEC_SERVER_ALLOW_NO_TOKEN=true)"
         )
     return create_app(codec, token=token, cors_origins=settings.effective_codec_cors_origins)
 

@@ -14,8 +14,8 @@ started from web-form leads ``FUNNEL_LEAD_RESPONSIBLE``, ``FUNNEL_LEAD_DEPARTMEN
 Operations (see infra/README.md): the payload codec ``FUNNEL_CODEC_KEYS`` (JSON:
 ``{"key id": "base64 AES key"}``) and ``FUNNEL_CODEC_ACTIVE_KEY``; its HTTP server for the Web
 UI ``FUNNEL_CODEC_SERVER_HOST``, ``FUNNEL_CODEC_SERVER_PORT``, ``FUNNEL_CODEC_SERVER_TOKEN``,
-``FUNNEL_CODEC_CORS_ORIGINS``; ``FUNNEL_METRICS_PORT`` (Prometheus), ``FUNNEL_LOG_FORMAT``,
-``FUNNEL_LOG_LEVEL``.
+``FUNNEL_CODEC_CORS_ORIGINS``, ``FUNNEL_CODEC_SERVER_ALLOW_NO_TOKEN``; ``FUNNEL_METRICS_PORT``,
+``FUNNEL_METRICS_HOST`` (Prometheus), ``FUNNEL_LOG_FORMAT``, ``FUNNEL_LOG_LEVEL``.
 """
 
 from __future__ import annotations
@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     codec_server_token: SecretStr | None = Field(
         default=None,
         description="bearer token the codec server requires; unset: loopback host only",
+    )
+    codec_server_allow_no_token: bool = Field(
+        default=False,
+        description="serve a non-loopback host without a token: only where the network in"
+        " front authenticates (the Web UI sends no token of its own)",
     )
     codec_cors_origins: list[str] = Field(
         default_factory=list,

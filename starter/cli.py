@@ -101,7 +101,7 @@ def up(headless: bool, demo: bool) -> None:
         asyncio.run(run_system(Settings(), ui=not headless, demo=demo))
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
-    except (RuntimeError, PipelineError) as exc:
+    except (RuntimeError, PipelineError, ValueError) as exc:  # ValueError: bad codec keys
         raise Failure(str(exc)) from exc
 
 
@@ -334,6 +334,13 @@ from api.cli import api_command  # noqa: E402
 from analytics.cli import report as report_command  # noqa: E402
 
 main.add_command(api_command)
+
+# Operations: funnel doctor, funnel db upgrade, funnel codec-server, funnel codec-key.
+from starter.doctor import doctor_command  # noqa: E402
+from starter.ops_cli import codec_key_command, codec_server_command, db_group  # noqa: E402
+
+for _command in (doctor_command, db_group, codec_server_command, codec_key_command):
+    main.add_command(_command)
 main.add_command(report_command)
 
 

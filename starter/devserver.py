@@ -25,7 +25,13 @@ def search_attribute_flags() -> list[str]:
 
 
 def dev_server_command(
-    db_file: Path, *, port: int, ui_port: int, ui: bool = True, namespace: str = "default"
+    db_file: Path,
+    *,
+    port: int,
+    ui_port: int,
+    ui: bool = True,
+    namespace: str = "default",
+    codec_endpoint: str | None = None,
 ) -> list[str]:
     command = [
         temporal_cli(),
@@ -47,6 +53,9 @@ def dev_server_command(
         *search_attribute_flags(),
     ]
     command += ["--ui-port", str(ui_port)] if ui else ["--headless"]
+    if ui and codec_endpoint:
+        # The UI's browser code calls it to show encrypted payloads decrypted.
+        command += ["--ui-codec-endpoint", codec_endpoint]
     return command
 
 
@@ -58,7 +67,12 @@ def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
 
 @contextlib.asynccontextmanager
 async def dev_server(
-    home: Path, *, port: int = 7233, ui_port: int = 8233, ui: bool = True
+    home: Path,
+    *,
+    port: int = 7233,
+    ui_port: int = 8233,
+    ui: bool = True,
+    codec_endpoint: str | None = None,
 ) -> AsyncIterator[str]:
     """Run the dev server for the duration of the context; yields its address."""
     if port_is_open(port):
@@ -69,7 +83,9 @@ async def dev_server(
     home.mkdir(parents=True, exist_ok=True)
     log = (home / "temporal-server.log").open("ab")
     process = subprocess.Popen(
-        dev_server_command(home / "temporal.db", port=port, ui_port=ui_port, ui=ui),
+        dev_server_command(
+            home / "temporal.db", port=port, ui_port=ui_port, ui=ui, codec_endpoint=codec_endpoint
+        ),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -1,0 +1,256 @@
+"""``funnel doctor``: checks everything a worker needs and says what to do about what is wrong.
+
+One line per check, ``OK`` or ``FAIL`` (or ``WARN``); the exit status is 1 when anything
+failed. Checks run in order and a check whose precondition failed is skipped (no namespace
+check without a server), so the first FAIL is the one to fix first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from typing import Literal
+
+import click
+from pydantic import ValidationError
+
+from funnel.settings import Settings
+
+Status = Literal["OK", "WARN", "FAIL"]
+TEMPORAL_TIMEOUT = 5.0  # seconds: a reachable server answers far sooner
+RPC_TIMEOUT = timedelta(seconds=TEMPORAL_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.status:<4} {self.name}: {self.detail}"
+
+
+def check_settings(settings: Settings) -> list[Check]:
+    from funnel.codec import CodecConfigError, codec_from_settings
+    from funnel.codec_server import is_loopback
+
+    checks: list[Check] = []
+    try:
+        codec = codec_from_settings(settings.codec_keys_plain, settings.codec_active_key)
+    except CodecConfigError as exc:
+        checks.append(Check("payload codec", "FAIL", str(exc)))
+    else:
+        if codec is None:
+            checks.append(
+                Check(
+                    "payload codec",
+                    "WARN",
+                    "off: contacts are stored in clear text on the Temporal server; set"
+                    " FUNNEL_CODEC_KEYS (`funnel codec-key` makes a key)",
+                )
+            )
+        else:
+            detail = f"AES-GCM, active key {codec.active_key_id!r} of {len(codec.key_ids)}"
+            checks.append(Check("payload codec", "OK", detail))
+            exposed = not is_loopback(settings.codec_server_host)
+            if exposed and not (
+                settings.codec_server_token or settings.codec_server_allow_no_token
+            ):
+                checks.append(
+                    Check(
+                        "codec server",
+                        "FAIL",
+                        f"listens on {settings.codec_server_host} without a token: set"
+                        " FUNNEL_CODEC_SERVER_TOKEN or FUNNEL_CODEC_SERVER_HOST=127.0.0.1",
+                    )
+                )
+    cert, key = settings.temporal_tls_cert, settings.temporal_tls_key
+    if (cert is None) != (key is None):
+        checks.append(
+            Check("TLS", "FAIL", "set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY, or neither")
+        )
+    for path in (p for p in (cert, key) if p is not None):
+        if not path.is_file():
+            checks.append(Check("TLS", "FAIL", f"{path} does not exist or is not a file"))
+    if settings.api_port in (settings.codec_server_port, settings.metrics_port):
+        checks.append(
+            Check(
+                "ports",
+                "FAIL",
+                f"port {settings.api_port} is used twice: give FUNNEL_API_PORT,"
+                " FUNNEL_CODEC_SERVER_PORT and FUNNEL_METRICS_PORT different values",
+            )
+        )
+    if not any(c.status == "FAIL" for c in checks):
+        checks.append(Check("settings", "OK", f"task queue {settings.task_queue!r}"))
+    return checks
+
+
+def check_pipeline(settings: Settings) -> Check:
+    from funnel.pipeline_loader import PipelineError, load_pipeline
+
+    try:
+        loaded = load_pipeline(settings.pipeline)
+    except PipelineError as exc:
+        return Check("pipeline", "FAIL", f"{exc}; fix the file or point FUNNEL_PIPELINE elsewhere")
+    return Check("pipeline", "OK", f"{settings.pipeline}: {loaded.id} version {loaded.version}")
+
+
+def check_database(settings: Settings) -> list[Check]:
+    import sqlalchemy as sa
+
+    from funnel.migrate import schema_status
+
+    url = settings.effective_database_url
+    shown = sa.make_url(url).render_as_string(hide_password=True)
+    try:
+        status = schema_status(url)
+    except (sa.exc.SQLAlchemyError, ValueError) as exc:
+        reason = str(exc).splitlines()[0]
+        return [
+            Check(
+                "database",
+                "FAIL",
+                f"{shown} unreachable ({reason}); start it or fix FUNNEL_DATABASE_URL",
+            )
+        ]
+    checks = [Check("database", "OK", f"{shown} reachable")]
+    if status.at_head:
+        checks.append(Check("database schema", "OK", f"at revision {status.head} (head)"))
+    else:
+        checks.append(
+            Check(
+                "database schema",
+                "FAIL",
+                f"at revision {status.current or 'none'}, the code needs {status.head}:"
+                " run `funnel db upgrade`",
+            )
+        )
+    return checks
+
+
+async def check_temporal(settings: Settings) -> list[Check]:
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+    from temporalio.service import RPCError
+
+    from funnel.search_attributes import ALL_KEYS
+    from funnel.temporal_client import connect
+
+    address, namespace = settings.effective_temporal_address, settings.temporal_namespace
+    try:
+        # Without the codec: these checks read no payloads, and bad keys have their own line.
+        plain = settings.model_copy(update={"codec_keys": {}, "codec_active_key": None})
+        client = await asyncio.wait_for(connect(plain), TEMPORAL_TIMEOUT)
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        return [
+            Check(
+                "Temporal server",
+                "FAIL",
+                f"{address} unreachable ({exc or 'timed out'}); start it (`funnel up`) or"
+                " set TEMPORAL_ADDRESS (and TEMPORAL_API_KEY or TEMPORAL_TLS_* for Cloud)",
+            )
+        ]
+    checks = [Check("Temporal server", "OK", f"{address} reachable")]
+    try:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace),
+            timeout=RPC_TIMEOUT,
+        )
+    except RPCError as exc:
+        checks.append(
+            Check(
+                "namespace",
+                "FAIL",
+                f"{namespace!r}: {exc.message}; create it (`temporal operator namespace create"
+                f" --namespace {namespace}`) or fix TEMPORAL_NAMESPACE",
+            )
+        )
+        return checks
+    checks.append(Check("namespace", "OK", namespace))
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace),
+            timeout=RPC_TIMEOUT,
+        )
+    except RPCError as exc:  # Temporal Cloud does not serve the operator API to an API key
+        checks.append(
+            Check(
+                "search attributes",
+                "WARN",
+                f"cannot list them ({exc.message}); check in the Cloud UI that"
+                " DealStage, DealResponsible (Keyword), DealAmount (Double) and"
+                " DealDeadlineBreached (Bool) exist",
+            )
+        )
+        return checks
+    have = dict(listed.custom_attributes)
+    for key in ALL_KEYS:
+        want = int(key.indexed_value_type)
+        kind = _type_name(want)
+        if key.name not in have:
+            checks.append(
+                Check(
+                    f"search attribute {key.name}",
+                    "FAIL",
+                    f"missing: `temporal operator search-attribute create --namespace"
+                    f" {namespace} --name {key.name} --type {kind}`",
+                )
+            )
+        elif int(have[key.name]) != want:
+            got = _type_name(have[key.name])
+            checks.append(
+                Check(
+                    f"search attribute {key.name}",
+                    "FAIL",
+                    f"is {got}, the workflow needs {kind}: remove it and create it"
+                    " again with the right type (or use another namespace)",
+                )
+            )
+        else:
+            checks.append(Check(f"search attribute {key.name}", "OK", kind))
+    return checks
+
+
+def _type_name(value: int) -> str:
+    """INDEXED_VALUE_TYPE_KEYWORD -> Keyword, as the CLI and the UI spell it."""
+    from temporalio.api.enums.v1 import IndexedValueType
+
+    name = IndexedValueType.Name(IndexedValueType.ValueType(value))
+    return name.removeprefix("INDEXED_VALUE_TYPE_").capitalize()
+
+
+async def run_checks(settings: Settings) -> list[Check]:
+    checks = check_settings(settings)
+    checks.append(check_pipeline(settings))
+    checks += await asyncio.to_thread(check_database, settings)
+    checks += await check_temporal(settings)
+    return checks
+
+
+def _load_settings() -> Settings | Check:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return Check("settings", "FAIL", f"{problems} (FUNNEL_<NAME> in the environment or .env)")
+
+
+@click.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def doctor_command(as_json: bool) -> None:
+    """Check server, namespace, search attributes, database schema, pipeline and settings."""
+    loaded = _load_settings()
+    checks = [loaded] if isinstance(loaded, Check) else asyncio.run(run_checks(loaded))
+    if as_json:
+        click.echo(json.dumps([asdict(c) for c in checks], indent=2))
+    else:
+        for check in checks:
+            click.echo(check.line())
+    if any(c.status == "FAIL" for c in checks):
+        raise SystemExit(1)

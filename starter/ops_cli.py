@@ -1,0 +1,116 @@
+"""Operations commands: ``funnel db upgrade|current``, ``funnel codec-server``,
+``funnel codec-key`` (``funnel doctor`` is in starter/doctor.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+import sqlalchemy as sa
+
+from funnel.settings import Settings
+
+
+def _fail(message: str) -> click.ClickException:
+    from starter.cli import Failure
+
+    return Failure(message)
+
+
+@click.group("db")
+def db_group() -> None:
+    """The funnel database: schema migrations (Alembic)."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="target revision")
+def db_upgrade(revision: str) -> None:
+    """Bring FUNNEL_DATABASE_URL to the schema this code needs (safe to run again)."""
+    from alembic.util.exc import CommandError
+
+    from funnel.migrate import schema_status, upgrade
+
+    url = Settings().effective_database_url
+    shown = sa.make_url(url).render_as_string(hide_password=True)
+    try:
+        upgrade(url, revision)
+        status = schema_status(url)
+    except sa.exc.OperationalError as exc:
+        raise _fail(f"cannot reach the database {shown}: {str(exc).splitlines()[0]}") from exc
+    except CommandError as exc:
+        raise _fail(f"migration failed: {exc}") from exc
+    click.echo(f"database {shown} at revision {status.current} (head {status.head})")
+
+
+@db_group.command("current")
+def db_current() -> None:
+    """Print the database's revision and the code's; exit 1 when they differ."""
+    from funnel.migrate import schema_status
+
+    url = Settings().effective_database_url
+    try:
+        status = schema_status(url)
+    except sa.exc.OperationalError as exc:
+        raise _fail(f"cannot reach the database: {str(exc).splitlines()[0]}") from exc
+    click.echo(f"database at {status.current or 'none'}, code needs {status.head}")
+    if not status.at_head:
+        raise SystemExit(1)
+
+
+@db_group.command("revision")
+@click.option("-m", "--message", required=True, help="what the revision changes")
+def db_revision(message: str) -> None:
+    """Write a new revision from what the tables in code have that the head revision lacks
+    (Alembic autogenerate against a scratch SQLite database). Review it before committing:
+    autogenerate misses renames and renders our column types by their class names."""
+    import tempfile
+
+    from alembic import command
+
+    from funnel.migrate import alembic_config, upgrade
+
+    with tempfile.TemporaryDirectory() as scratch:
+        url = f"sqlite:///{scratch}/scratch.db"
+        upgrade(url)
+        command.revision(alembic_config(url), message=message, autogenerate=True)
+
+
+@click.command("codec-server")
+@click.option("--host", help="address to listen on (default FUNNEL_CODEC_SERVER_HOST)")
+@click.option("--port", type=int, help="port (default FUNNEL_CODEC_SERVER_PORT, 8234)")
+def codec_server_command(host: str | None, port: int | None) -> None:
+    """Serve /encode and /decode for the Temporal Web UI and CLI (--codec-endpoint)."""
+    from funnel.codec import CodecConfigError
+    from funnel.codec_server import serve_codec
+
+    overrides: dict[str, object] = {}
+    if host:
+        overrides["codec_server_host"] = host
+    if port:
+        overrides["codec_server_port"] = port
+    settings = Settings().model_copy(update=overrides)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        click.echo(
+            f"codec server on http://{settings.codec_server_host}:{settings.codec_server_port}"
+            f" for origins {', '.join(settings.effective_codec_cors_origins)}"
+        )
+        await serve_codec(settings, stop)
+
+    try:
+        asyncio.run(run())
+    except (CodecConfigError, RuntimeError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+@click.command("codec-key")
+def codec_key_command() -> None:
+    """Print a new random 256-bit key for FUNNEL_CODEC_KEYS."""
+    from funnel.codec import generate_key
+
+    click.echo(generate_key())
