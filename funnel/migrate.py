@@ -3,7 +3,8 @@ and the worker call :func:`upgrade`; ``funnel doctor`` calls :func:`schema_statu
 
 The revisions live in the ``migrations`` package (installed with the project, so the Docker
 image has them). They cover every table of the funnel database: the store's (funnel/store.py),
-the HTTP API's (api/intake_store.py) and the analytics tables (analytics/schema.py). A change
+the robots' outbox and documents (funnel/deliveries.py), the HTTP API's (api/intake_store.py)
+and the analytics tables (analytics/schema.py). A change
 to one of those tables needs a new revision: tests/test_migrations.py fails until the
 migrated schema matches the tables in code again. Make one with
 ``funnel db revision -m "what changed"`` and review what it generated.
@@ -11,6 +12,7 @@ migrated schema matches the tables in code again. Make one with
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +35,21 @@ def target_metadata() -> list[sa.MetaData]:
     from api.intake_store import metadata as api_metadata
     from funnel.store import metadata as store_metadata
 
-    return [store_metadata, api_metadata, analytics_metadata]
+    tables = [store_metadata, api_metadata, analytics_metadata]
+    # The robots' outbox and documents (funnel/deliveries.py, revision 0003).
+    if importlib.util.find_spec("funnel.deliveries") is not None:
+        from funnel.deliveries import metadata as deliveries_metadata
+
+        tables.append(deliveries_metadata)
+    return tables
+
+
+def include_object(
+    obj: object, name: str | None, kind: str, reflected: bool, compare_to: object
+) -> bool:
+    """Compare only the tables the code knows: a table in the database that no code defines
+    (another tool's, or one whose module is not installed) is neither reported nor dropped."""
+    return not (kind == "table" and reflected and compare_to is None)
 
 
 def alembic_config(url: str) -> Config:
@@ -87,10 +103,10 @@ def schema_status(url: str) -> SchemaStatus:
     """Where the database is; raises SQLAlchemy's OperationalError if it is unreachable."""
     parsed = make_url(url)
     db = parsed.database
-    if parsed.get_backend_name() == "sqlite" and db and not db.startswith("file:"):
-        if db != ":memory:" and not Path(db).exists():
-            # Do not create an empty file just by looking: nothing is there yet.
-            return SchemaStatus(current=None, head=head_revision())
+    is_file = parsed.get_backend_name() == "sqlite" and db and db != ":memory:"
+    if is_file and db and not db.startswith("file:") and not Path(db).exists():
+        # Do not create an empty file just by looking: nothing is there yet.
+        return SchemaStatus(current=None, head=head_revision())
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
@@ -107,7 +123,8 @@ def schema_differences(url: str) -> list[object]:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            opts = {"compare_type": True, "include_object": include_object}
+            context = MigrationContext.configure(conn, opts=opts)
             # A list of MetaData works (Alembic's env.py takes one too); its stub says one.
             return list(compare_metadata(context, target_metadata()))  # type: ignore[arg-type]
     finally:

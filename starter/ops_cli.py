@@ -68,12 +68,19 @@ def db_revision(message: str) -> None:
 
     from alembic import command
 
-    from funnel.migrate import alembic_config, upgrade
+    from funnel.migrate import alembic_config, head_revision, upgrade
 
     with tempfile.TemporaryDirectory() as scratch:
         url = f"sqlite:///{scratch}/scratch.db"
         upgrade(url)
-        command.revision(alembic_config(url), message=message, autogenerate=True)
+        head = head_revision()
+        # Numbered revisions (0001, 0002, ...) read in order in the folder.
+        rev_id = f"{int(head) + 1:04d}" if head.isdigit() else None
+        written = command.revision(
+            alembic_config(url), message=message, autogenerate=True, rev_id=rev_id
+        )
+    if not written:
+        click.echo("the tables in code match the head revision: no revision written")
 
 
 @click.command("codec-server")

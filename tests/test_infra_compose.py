@@ -150,21 +150,27 @@ def test_every_command_is_a_funnel_command(compose: dict[str, Any]) -> None:
 
 
 def test_ports_are_the_ones_the_code_listens_on(compose: dict[str, Any]) -> None:
-    port_settings = ("FUNNEL_API_PORT", "FUNNEL_CODEC_SERVER_PORT", "FUNNEL_METRICS_PORT")
+    # What each `funnel` command listens on, and the setting that says where.
+    listens = {
+        ("api",): ("FUNNEL_API_PORT", "FUNNEL_API_HOST"),
+        ("codec-server",): ("FUNNEL_CODEC_SERVER_PORT", "FUNNEL_CODEC_SERVER_HOST"),
+        ("worker",): ("FUNNEL_METRICS_PORT", "FUNNEL_METRICS_HOST"),
+    }
     defaults = Settings.model_validate({})
     for name, service in funnel_services(compose).items():
         env = environment(service)
-        listening = {int(env[k]) for k in port_settings if env.get(k)}
-        for k in port_settings:  # a default the code uses when the file says nothing
-            field = k.removeprefix("FUNNEL_").lower()
-            if k not in env and getattr(defaults, field) is not None and name != "migrate":
-                listening.add(int(getattr(defaults, field)))
-        for spec in [*service.get("ports", []), *service.get("expose", [])]:
-            port = container_port(spec)
-            assert port in listening, f"{name}: port {port} is not where it listens"
-        if "FUNNEL_API_HOST" in env or "FUNNEL_CODEC_SERVER_HOST" in env:
-            host = env.get("FUNNEL_API_HOST") or env.get("FUNNEL_CODEC_SERVER_HOST")
-            assert host == "0.0.0.0", f"{name}: a published port needs 0.0.0.0 in the container"
+        published = [*service.get("ports", []), *service.get("expose", [])]
+        setting = listens.get(tuple(service["command"][1:]))
+        if setting is None:
+            assert not published, f"{name}: `{service['command']}` listens on no port"
+            continue
+        port_var, host_var = setting
+        field = port_var.removeprefix("FUNNEL_").lower()
+        port = env.get(port_var) or getattr(defaults, field)
+        for spec in published:
+            assert container_port(spec) == int(port), f"{name}: {spec} but listens on {port}"
+        host = env.get(host_var) or getattr(defaults, host_var.removeprefix("FUNNEL_").lower())
+        assert host == "0.0.0.0", f"{name}: a published port needs {host_var}=0.0.0.0"
     # Our services reach the server on the port the temporal service listens on.
     temporal_port = container_port(compose["services"]["temporal"]["ports"][0])
     for name, service in funnel_services(compose).items():

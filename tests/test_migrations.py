@@ -19,6 +19,7 @@ from funnel.store import Store
 ALL_TABLES = {
     "deals", "notifications", "tasks", "invoices", "report_events",
     "api_leads", "api_payments", "analytics_visits", "analytics_clock", "analytics_state",
+    "deliveries", "documents",
 }  # fmt: skip
 
 
@@ -46,7 +47,11 @@ def test_upgrade_from_empty_database(db_url: str) -> None:
     assert tables >= ALL_TABLES
     # The migrated schema is exactly the tables in code (a model change without a revision
     # fails here).
-    assert schema_differences(db_url) == []
+    differences = schema_differences(db_url)
+    assert not differences, (
+        f"tables in code differ from the migrated schema: {differences}; add a revision with"
+        " `funnel db revision -m 'what changed'` (see funnel/migrate.py)"
+    )
     # The store works on it, and a second upgrade is a no-op.
     store = Store(db_url)
     try:
