@@ -14,6 +14,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.dispatch import Dispatcher
+from activities.integrations import IntegrationActivities, build_integrations
 from funnel.activity_io import (
     ActivityName,
     CompleteDealCall,
@@ -22,6 +24,7 @@ from funnel.activity_io import (
     CreateTaskCall,
     DeadlineBreach,
     DueTimesCall,
+    DeliveryRef,
     InvoicePaidCall,
     NotifyCall,
     NotifyResult,
@@ -53,8 +56,11 @@ def compute_due_times(call: DueTimesCall) -> dict[str, datetime]:
 
 
 class RobotActivities:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, integrations: IntegrationActivities | None = None) -> None:
         self._store = store
+        # Default: channels, directory and documents as the environment configures them.
+        self._integrations = integrations or build_integrations(store)
+        self._dispatch: Dispatcher = self._integrations.dispatcher
 
     def all(self) -> list[Any]:
         return [
@@ -70,6 +76,8 @@ class RobotActivities:
             self.record_task_status,
             self.record_deadline_breach,
             compute_due_times,
+            self._integrations.deliver,
+            self._integrations.render_document,
         ]
 
     @activity.defn(name=ActivityName.REGISTER_DEAL)
@@ -124,12 +132,22 @@ class RobotActivities:
             )
         )
         self._store.update_deal(ctx.deal.deal_id, stage=ctx.stage_id, breached=False)
+        self._sync(self._dispatch.plan_deal_update(call.key, ctx, at=call.at))
 
     @activity.defn(name=ActivityName.SET_TITLE)
     def set_deal_title(self, call: SetTitleCall) -> str:
         title = _render(call.template, call.context)
         self._store.update_deal(call.context.deal.deal_id, title=title)
+        at = activity.info().scheduled_time
+        self._sync(self._dispatch.plan_deal_update(call.key, call.context, title=title, at=at))
         return title
+
+    def _sync(self, refs: list[DeliveryRef]) -> None:
+        """Mirror a store change to Bitrix24 in this activity. A refusal is written to the
+        report log by the dispatcher and does not fail the robot: the store, which the
+        deal's state follows, already has the change."""
+        if refs:
+            self._dispatch.run_inline(refs, attempt=activity.info().attempt)
 
     @activity.defn(name=ActivityName.NOTIFY)
     def notify(self, call: NotifyCall) -> NotifyResult:
@@ -137,6 +155,8 @@ class RobotActivities:
         delivered: list[str] = []
         already: list[str] = []
         for recipient in call.recipients:
+            if "inapp" not in self._dispatch.channels_of(recipient, call.channels):
+                continue
             created = self._store.add_notification(
                 NotificationIn(
                     key=f"{call.key}:{recipient}",
@@ -148,7 +168,17 @@ class RobotActivities:
                 )
             )
             (delivered if created else already).append(recipient)
-        return NotifyResult(delivered=delivered, already_delivered=already)
+        refs = self._dispatch.plan_notice(
+            call.key, call.context, call.recipients, message, call.channels, call.at
+        )
+        if call.deliver_inline and refs:
+            refused = self._dispatch.run_inline(refs, attempt=activity.info().attempt)
+            if refused:
+                raise ApplicationError(
+                    "; ".join(refused), type="DeliveryRejected", non_retryable=True
+                )
+            refs = []
+        return NotifyResult(delivered=delivered, already_delivered=already, deliveries=refs)
 
     @activity.defn(name=ActivityName.CREATE_TASK)
     def create_task(self, call: CreateTaskCall) -> CreatedTask:
@@ -172,8 +202,20 @@ class RobotActivities:
                 created_at=call.at,
             )
         )
+        task = {**call.model_dump(include={"responsible", "co_executors", "observers"}),
+                "created_by": call.created_by, "needs_confirmation": call.needs_confirmation,
+                "title": title, "description": _render(call.description, call.context),
+                "deadline_at": deadline_at}  # fmt: skip
+        refs = self._dispatch.plan_task(call.key, call.context, task, call.at)
+        if call.deliver_inline:
+            self._sync(refs)
+            refs = []
         return CreatedTask(
-            task_id=call.task_id, title=title, deadline_at=deadline_at, created=created
+            task_id=call.task_id,
+            title=title,
+            deadline_at=deadline_at,
+            created=created,
+            deliveries=refs,
         )
 
     @activity.defn(name=ActivityName.WRITE_REPORT_EVENT)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from funnel.calendar_spec import CalendarSpec
 from funnel.durations import Duration
 from funnel.models import DealInput, DealStatus, TaskStatus
+from funnel.models import DocumentView as DocumentView  # the result of RENDER_DOCUMENT
 
 
 class RobotContext(BaseModel):
@@ -64,17 +65,41 @@ class SetTitleCall(BaseModel):
     template: str
 
 
+class DeliveryRef(BaseModel):
+    """One external delivery in the outbox (funnel.deliveries): a robot run to one
+    recipient on one channel. The ``deliver`` activity sends it at most once."""
+
+    key: str
+    channel: str
+    recipient: str
+
+
+class DeliveryResult(BaseModel):
+    key: str
+    channel: str
+    recipient: str
+    status: Literal["sent", "already_sent"]
+    external_id: str | None = None
+
+
 class NotifyCall(BaseModel):
     key: str
     context: RobotContext
     recipients: list[str] = Field(min_length=1)
     message: str
     at: datetime
+    # The robot's channels (inapp, webhook, email, bitrix24); None: each person's own.
+    channels: list[str] | None = None
+    # True: the activity also sends the external deliveries (retrying as a whole, the
+    # outbox keeps sent ones from going twice). False: it only writes them to the outbox and
+    # returns them in NotifyResult.deliveries for the workflow to run `deliver` on each.
+    deliver_inline: bool = True
 
 
 class NotifyResult(BaseModel):
-    delivered: list[str]
+    delivered: list[str]  # in-app notifications written by this call
     already_delivered: list[str]
+    deliveries: list[DeliveryRef] = Field(default_factory=list)  # pending external ones
 
 
 class CreateTaskCall(BaseModel):
@@ -91,6 +116,8 @@ class CreateTaskCall(BaseModel):
     created_by: str
     needs_confirmation: bool = False
     at: datetime
+    observers: list[str] = Field(default_factory=list)
+    deliver_inline: bool = True  # mirror to Bitrix24 in this activity (see NotifyCall)
 
 
 class CreatedTask(BaseModel):
@@ -98,6 +125,15 @@ class CreatedTask(BaseModel):
     title: str
     deadline_at: datetime | None
     created: bool
+    deliveries: list[DeliveryRef] = Field(default_factory=list)
+
+
+class RenderDocumentCall(BaseModel):
+    key: str
+    context: RobotContext
+    template: str  # file name under templates/documents/, e.g. "proposal.html.j2"
+    name: str  # document name shown with the deal, e.g. "Commercial proposal"
+    at: datetime
 
 
 class ReportEventCall(BaseModel):
@@ -170,3 +206,5 @@ class ActivityName:
     RECORD_TASK_STATUS = "record_task_status"
     DUE_TIMES = "compute_due_times"
     RECORD_BREACH = "record_deadline_breach"
+    DELIVER = "deliver"
+    RENDER_DOCUMENT = "render_document"

@@ -85,6 +85,20 @@ class TaskCompleted(BaseModel):
     by: str | None = None
 
 
+class TaskAction(StrEnum):
+    COMPLETE = "complete"  # the executor reports the work done
+    CONFIRM = "confirm"  # the creator accepts a task that needs confirmation
+    RETURN = "return"  # the creator sends it back to the executor
+
+
+class TaskEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    task_id: str = Field(min_length=1)
+    action: TaskAction
+    by: str | None = None
+    comment: str | None = None
+
+
 class RunTemplateInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     by: str | None = None
@@ -173,6 +187,14 @@ class RobotFailure(BaseModel):
     robot_id: str
     error: str
     at: datetime
+class DocumentView(BaseModel):
+    """A document rendered for the deal (commercial proposal, contract)."""
+
+    name: str
+    path: str  # the HTML file under FUNNEL_HOME/documents
+    sha256: str
+    created: datetime
+    pdf_path: str | None = None
 
 
 class DealState(BaseModel):

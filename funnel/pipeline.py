@@ -47,6 +47,9 @@ class NotifyRobot(RobotBase):
     type: Literal["notify"]
     to: list[str] = Field(min_length=1, description="roles or employee ids")
     message: str = Field(min_length=1, description="jinja2 template")
+    channels: list[Literal["inapp", "webhook", "email", "bitrix24"]] | None = Field(
+        default=None, description="override each person's channels from the directory"
+    )
 
 
 class CreateTaskRobot(RobotBase):
@@ -74,6 +77,15 @@ class CreateInvoiceRobot(RobotBase):
     type: Literal["create_invoice"]
 
 
+class RenderDocumentRobot(RobotBase):
+    """Render a document (commercial proposal, contract) from templates/documents/ and keep
+    it with the deal."""
+
+    type: Literal["render_document"]
+    template: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", description="file name")
+    document_name: str = Field(min_length=1)
+
+
 class CompleteDealRobot(RobotBase):
     """Close the deal record as won or lost (the outcome follows the stage's semantics)."""
 
@@ -86,7 +98,8 @@ Robot = Annotated[
     | CreateTaskRobot
     | ReportEventRobot
     | CreateInvoiceRobot
-    | CompleteDealRobot,
+    | CompleteDealRobot
+    | RenderDocumentRobot,
     Field(discriminator="type"),
 ]
 

@@ -27,6 +27,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PIPELINE = Path(__file__).resolve().parent.parent / "pipelines" / "pusk.yaml"
+DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "directory.yaml"
 
 
 class Settings(BaseSettings):
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
     )
     pipeline: Path = Field(default=DEFAULT_PIPELINE, description="the pipeline file new deals use")
     task_queue: str = "sales-funnel"
+    directory: Path = Field(
+        default=DEFAULT_DIRECTORY, description="employee directory (YAML, see directory.yaml)"
+    )
     ui_port: int = 8233
     temporal_port: int = 7233
 

@@ -13,7 +13,7 @@ pool; the engine's connection pool is shared by those threads.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -236,6 +236,11 @@ class Store:
     @property
     def dialect(self) -> str:
         return self._engine.dialect.name
+
+    def transaction(self, *, write: bool = False) -> AbstractContextManager[Connection]:
+        """A transaction on this store's engine, for modules that keep their own tables in
+        the same database (funnel.deliveries) and must share its SQLite write locking."""
+        return self._tx(write=write)
 
     @contextmanager
     def _tx(self, *, write: bool = False) -> Iterator[Connection]:

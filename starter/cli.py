@@ -310,19 +310,26 @@ async def deal_list(
 @main.command()
 @click.argument("user")
 @click.option("--unread", is_flag=True, help="only unread notifications")
+@click.option("--read", "read_ids", type=int, multiple=True, help="mark notification ID read")
 @json_option
-def inbox(user: str, unread: bool, as_json: bool) -> None:
-    """The in-app notifications of an employee."""
+def inbox(user: str, unread: bool, read_ids: tuple[int, ...], as_json: bool) -> None:
+    """The in-app notifications of an employee (unread ones marked *, with their ids)."""
     from funnel.store import Store
 
     store = Store(Settings().effective_database_url)
     store.create_schema()
+    mine = {n.id for n in store.inbox(user)}
+    for notification_id in read_ids:
+        if notification_id not in mine:
+            raise Failure(f"{user} has no notification {notification_id}")
+        store.mark_read(notification_id)
     notes = store.inbox(user, unread_only=unread)
 
     def human() -> None:
         for n in notes:
             unread = "  " if n.read else "* "
-            click.echo(f"{n.created_at:%Y-%m-%d %H:%M} {unread}[{n.deal_id}/{n.stage}] {n.message}")
+            when = f"{n.created_at:%Y-%m-%d %H:%M}"
+            click.echo(f"{n.id:>5} {when} {unread}[{n.deal_id}/{n.stage}] {n.message}")
         if not notes:
             click.echo(f"no notifications for {user}")
 
@@ -342,6 +349,9 @@ from starter.ops_cli import codec_key_command, codec_server_command, db_group  #
 for _command in (doctor_command, db_group, codec_server_command, codec_key_command):
     main.add_command(_command)
 main.add_command(report_command)
+from starter.task_cli import task_group  # noqa: E402
+
+main.add_command(task_group)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,287 @@
+"""From a robot run to external deliveries, each sent at most once.
+
+``plan_*`` write the deliveries a robot run needs into the outbox (funnel.deliveries) and
+return references to them; ``deliver`` sends one (or finds it sent); ``run_inline`` sends a
+robot run's deliveries inside the robot's own activity. A delivery that fails for now is
+left pending and the activity raises a retryable error, so Temporal's retry policy is the
+backoff; the outbox keeps the deliveries that did go out from going again on that retry.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from temporalio.exceptions import ApplicationError
+
+from activities.channels import Bitrix24, EmailSender, Refused, Transient, WebhookSender
+from funnel.activity_io import DeliveryRef, DeliveryResult, RobotContext
+from funnel.deliveries import Delivery, DeliveryIn, DeliveryKind, DeliveryStore
+from funnel.directory import Channel, Directory
+from funnel.integration_settings import IntegrationSettings
+from funnel.records import ReportEventIn
+from funnel.store import Store
+
+log = logging.getLogger(__name__)
+
+BITRIX_DEAL_FIELD = "bitrix24_deal_id"  # custom deal field with the deal's id in Bitrix24
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        outbox: DeliveryStore,
+        directory: Directory,
+        config: IntegrationSettings,
+    ) -> None:
+        self._store = store
+        self.outbox = outbox
+        self.directory = directory
+        self.config = config
+        # One pooled client for all worker threads (httpx.Client is thread-safe).
+        self._http = httpx.Client(headers={"User-Agent": "sales-funnel/0.1"})
+        self._webhook = WebhookSender(config, self._http)
+        self._email = EmailSender(config)
+        self._bitrix = Bitrix24(config, self._http)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- planning -------------------------------------------------------------------------
+
+    def channels_of(self, recipient: str, robot_channels: list[str] | None) -> list[Channel]:
+        return self.directory.channels_for(recipient, robot_channels)
+
+    def _configured(self, channel: Channel, recipient: str) -> bool:
+        c = self.config
+        employee = self.directory.get(recipient)
+        ok = {
+            "inapp": True,
+            "webhook": c.webhook_url is not None or bool(employee and employee.webhook_url),
+            "email": c.smtp_host is not None,
+            "bitrix24": c.bitrix24_webhook_url is not None,
+        }[channel]
+        if not ok:
+            log.warning("channel %s is not configured: %s not notified there", channel, recipient)
+        return ok
+
+    def plan_notice(
+        self,
+        key: str,
+        ctx: RobotContext,
+        recipients: list[str],
+        message: str,
+        robot_channels: list[str] | None,
+        at: datetime,
+    ) -> list[DeliveryRef]:
+        payload = {
+            **_where(ctx),
+            "message": message,
+            "subject": f"{ctx.title}: {ctx.stage_name}",
+            "title": ctx.title,
+        }
+        refs = []
+        for recipient in recipients:
+            for channel in self.channels_of(recipient, robot_channels):
+                if channel != "inapp" and self._configured(channel, recipient):
+                    refs.append(self._enqueue(key, channel, recipient, "notice", ctx, payload, at))
+        return refs
+
+    def plan_task(
+        self, key: str, ctx: RobotContext, task: dict[str, Any], at: datetime
+    ) -> list[DeliveryRef]:
+        """Mirror a task to Bitrix24 (tasks.task.add) when it is configured and the
+        responsible has a Bitrix24 user id."""
+        if not (self.config.bitrix24_webhook_url and self.config.bitrix24_tasks):
+            return []
+        ids = self._bitrix_ids
+        responsible = ids([task["responsible"]])
+        if not responsible:
+            log.warning(
+                "task %s not mirrored: %s has no bitrix24_user_id", key, task["responsible"]
+            )
+            return []
+        fields: dict[str, Any] = {
+            "TITLE": task["title"],
+            "DESCRIPTION": task["description"],
+            "RESPONSIBLE_ID": responsible[0],
+            "ACCOMPLICES": ids(task["co_executors"]),
+            "AUDITORS": ids(task["observers"]),
+            "TASK_CONTROL": "Y" if task["needs_confirmation"] else "N",
+            "TAGS": [key],  # found again by tasks.task.list on a retry (see deliver)
+        }
+        if creator := ids([task["created_by"]]):
+            fields["CREATED_BY"] = creator[0]
+        if task["deadline_at"] is not None:
+            fields["DEADLINE"] = task["deadline_at"].isoformat()
+        if (deal := _bitrix_deal(ctx)) is not None:
+            fields["UF_CRM_TASK"] = [f"D_{deal}"]
+        payload = {**_where(ctx), "fields": fields}
+        return [self._enqueue(key, "bitrix24", "task", "task", ctx, payload, at)]
+
+    def plan_deal_update(
+        self, key: str, ctx: RobotContext, *, title: str | None = None, at: datetime
+    ) -> list[DeliveryRef]:
+        """crm.deal.update of the title (``title`` given) or of the stage (mapped through
+        FUNNEL_BITRIX24_STAGES), for deals that carry a Bitrix24 deal id."""
+        deal = _bitrix_deal(ctx)
+        if self.config.bitrix24_webhook_url is None or deal is None:
+            return []
+        if title is not None:
+            fields = {"TITLE": title}
+        elif ctx.stage_id in self.config.bitrix24_stages:
+            fields = {"STAGE_ID": self.config.bitrix24_stages[ctx.stage_id]}
+        else:
+            return []
+        payload = {**_where(ctx), "bitrix24_deal_id": deal, "fields": fields}
+        return [self._enqueue(key, "bitrix24", "deal", "deal", ctx, payload, at)]
+
+    def _bitrix_ids(self, people: list[str]) -> list[int]:
+        found = [self.directory.get(p) for p in people]
+        return [e.bitrix24_user_id for e in found if e is not None and e.bitrix24_user_id]
+
+    def _enqueue(
+        self,
+        key: str,
+        channel: str,
+        recipient: str,
+        kind: DeliveryKind,
+        ctx: RobotContext,
+        payload: dict[str, Any],
+        at: datetime,
+    ) -> DeliveryRef:
+        self.outbox.enqueue(
+            DeliveryIn(
+                key=key,
+                channel=channel,
+                recipient=recipient,
+                deal_id=ctx.deal.deal_id,
+                kind=kind,
+                payload=payload,
+                created_at=at,
+            )
+        )
+        return DeliveryRef(key=key, channel=channel, recipient=recipient)
+
+    # --- sending --------------------------------------------------------------------------
+
+    def deliver(self, ref: DeliveryRef) -> DeliveryResult:
+        """Send one delivery unless it went out already. Raises Transient (try again) or
+        Refused (never again; the delivery is marked failed and written to the report)."""
+        row = self.outbox.get(ref.key, ref.channel, ref.recipient)
+        if row is None:
+            raise Refused(f"no delivery {ref.key} / {ref.channel} / {ref.recipient} in the outbox")
+        if row.status == "sent":
+            return self._result(ref, "already_sent", row.external_id)
+        if row.status == "failed":
+            raise Refused(row.last_error or "failed earlier")
+        self.outbox.start_attempt(row.id)
+        try:
+            external_id = self._send(row)
+        except Refused as exc:
+            self.give_up(row, str(exc))
+            raise
+        except Transient as exc:
+            self.outbox.note_error(row.id, str(exc))
+            raise
+        self.outbox.mark_sent(row.id, external_id)
+        return self._result(ref, "sent", external_id)
+
+    def _send(self, row: Delivery) -> str | None:
+        employee = self.directory.get(row.recipient)
+        if row.channel == "webhook":
+            return self._webhook.send(row, employee)
+        if row.channel == "email":
+            return self._email.send(row, employee)
+        if row.channel != "bitrix24":
+            raise Refused(f"unknown channel {row.channel!r}")
+        if row.kind == "notice":
+            if employee is None or employee.bitrix24_user_id is None:
+                raise Refused(f"employee {row.recipient!r} has no bitrix24_user_id")
+            return self._bitrix.notify(
+                employee.bitrix24_user_id, str(row.payload["message"]), row.delivery_key
+            )
+        if row.kind == "task":
+            # attempts > 0: an earlier attempt may have created the task before the worker
+            # died, and tasks.task.add has no idempotency key: look for its tag first.
+            if row.attempts > 0 and (found := self._bitrix.find_task(row.key)) is not None:
+                return found
+            return self._bitrix.add_task(dict(row.payload["fields"]))
+        self._bitrix.update_deal(int(row.payload["bitrix24_deal_id"]), dict(row.payload["fields"]))
+        return None
+
+    def give_up(self, row: Delivery, error: str) -> None:
+        """Mark the delivery failed for good and write it to the report log."""
+        self.outbox.mark_failed(row.id, error)
+        p = row.payload
+        log.error("delivery %s via %s to %s failed: %s", row.key, row.channel, row.recipient, error)
+        self._store.add_report_event(
+            ReportEventIn(
+                key=f"{row.key}:{row.channel}:{row.recipient}:failed",
+                deal_id=row.deal_id,
+                pipeline_id=str(p.get("pipeline_id", "")),
+                pipeline_version=str(p.get("pipeline_version", "")),
+                stage=str(p.get("stage", "")),
+                kind="delivery_failed",
+                at=datetime.now(UTC),
+                details={"channel": row.channel, "recipient": row.recipient, "error": error},
+            )
+        )
+
+    def run_inline(self, refs: list[DeliveryRef], *, attempt: int) -> list[str]:
+        """Send a robot run's deliveries in its own activity. Any still failing for now:
+        raise a retryable ApplicationError (the retry sends only those), until attempt
+        FUNNEL_DELIVERY_MAX_ATTEMPTS, where they are given up. Returns what was refused."""
+        refused: list[str] = []
+        failing: list[tuple[DeliveryRef, str]] = []
+        for ref in refs:
+            try:
+                self.deliver(ref)
+            except Refused as exc:
+                refused.append(f"{ref.channel} to {ref.recipient}: {exc}")
+            except Transient as exc:
+                failing.append((ref, str(exc)))
+        if failing and attempt < self.config.delivery_max_attempts:
+            raise ApplicationError(
+                "; ".join(f"{r.channel} to {r.recipient}: {e}" for r, e in failing),
+                type="DeliveryFailed",
+            )
+        for ref, error in failing:
+            row = self.outbox.get(ref.key, ref.channel, ref.recipient)
+            assert row is not None
+            message = f"gave up after {attempt} attempts: {error}"
+            self.give_up(row, message)
+            refused.append(f"{ref.channel} to {ref.recipient}: {message}")
+        return refused
+
+    @staticmethod
+    def _result(ref: DeliveryRef, status: Any, external_id: str | None) -> DeliveryResult:
+        return DeliveryResult(
+            key=ref.key,
+            channel=ref.channel,
+            recipient=ref.recipient,
+            status=status,
+            external_id=external_id,
+        )
+
+
+def _where(ctx: RobotContext) -> dict[str, Any]:
+    return {
+        "stage": ctx.stage_id,
+        "pipeline_id": ctx.pipeline_id,
+        "pipeline_version": ctx.pipeline_version,
+    }
+
+
+def _bitrix_deal(ctx: RobotContext) -> int | None:
+    value = ctx.deal.fields.get(BITRIX_DEAL_FIELD)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        log.warning("deal %s: %s=%r is not a number", ctx.deal.deal_id, BITRIX_DEAL_FIELD, value)
+        return None

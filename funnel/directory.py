@@ -1,0 +1,141 @@
+"""The employee directory: who people are and how each wants to be told.
+
+Robots address people by role or employee id; the workflow resolves roles to ids and the
+activities look the ids up here for a name, an e-mail address, a time zone and the channels
+to notify them on. The directory is a YAML file (``FUNNEL_DIRECTORY``, default
+``directory.yaml`` at the repository root) so that a company can keep it in version control
+next to its pipeline; a wrong file is refused at load time with the employee and the field.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+log = logging.getLogger(__name__)
+
+Channel = Literal["inapp", "webhook", "email", "bitrix24"]
+CHANNELS: tuple[Channel, ...] = ("inapp", "webhook", "email", "bitrix24")
+
+
+def _inapp_only() -> list[Channel]:
+    return ["inapp"]
+
+
+class DirectoryError(ValueError):
+    """The directory file cannot be read or is not valid; the message names the place."""
+
+
+class Employee(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    department: str = ""
+    head: str | None = Field(default=None, description="employee id of this person's head")
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    timezone: str = "Europe/Moscow"
+    channels: list[Channel] = Field(default_factory=_inapp_only, min_length=1)
+    webhook_url: str | None = Field(
+        default=None, description="overrides FUNNEL_WEBHOOK_URL for this person"
+    )
+    bitrix24_user_id: int | None = Field(
+        default=None, ge=1, description="USER_ID in the company's Bitrix24 portal"
+    )
+
+    @model_validator(mode="after")
+    def _addresses(self) -> Employee:
+        # A channel without an address would fail on every notice: refuse it at load time.
+        if "email" in self.channels and self.email is None:
+            raise ValueError("channel email needs an email address")
+        if "bitrix24" in self.channels and self.bitrix24_user_id is None:
+            raise ValueError("channel bitrix24 needs bitrix24_user_id")
+        return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    employees: list[Employee]
+
+
+class Directory:
+    def __init__(self, employees: list[Employee]) -> None:
+        self._by_id: dict[str, Employee] = {}
+        for e in employees:
+            if e.id in self._by_id:
+                raise DirectoryError(f"employee id {e.id!r} appears twice")
+            self._by_id[e.id] = e
+        for e in employees:
+            if e.head is not None and e.head not in self._by_id:
+                raise DirectoryError(f"employee {e.id!r}: head {e.head!r} is not in the directory")
+
+    @classmethod
+    def load(cls, path: Path) -> Directory:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise DirectoryError(f"{path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise DirectoryError(f"{path}: not valid YAML: {exc}") from exc
+        try:
+            parsed = _File.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(_where(raw, e["loc"]) + f": {e['msg']}" for e in exc.errors())
+            raise DirectoryError(f"{path}: {problems}") from exc
+        try:
+            return cls(parsed.employees)
+        except DirectoryError as exc:
+            raise DirectoryError(f"{path}: {exc}") from exc
+
+    def get(self, employee_id: str) -> Employee | None:
+        return self._by_id.get(employee_id)
+
+    def channels_for(self, employee_id: str, robot_channels: list[str] | None) -> list[Channel]:
+        """The robot's channels if it names any, else the employee's; an id the directory
+        does not know gets the in-app inbox only (logged), so a notice is never lost."""
+        employee = self.get(employee_id)
+        if employee is None:
+            log.warning(
+                "employee %r is not in the directory: in-app notification only", employee_id
+            )
+            return ["inapp"]
+        if robot_channels:
+            return [c for c in CHANNELS if c in robot_channels]
+        return list(employee.channels)
+
+    def __iter__(self) -> Iterator[Employee]:
+        return iter(self._by_id.values())
+
+
+def _where(raw: object, loc: tuple[int | str, ...]) -> str:
+    """'employee ivanov, field timezone' rather than 'employees.0.timezone'."""
+    if len(loc) >= 2 and loc[0] == "employees" and isinstance(loc[1], int):
+        try:
+            who = raw["employees"][loc[1]].get("id", f"#{loc[1] + 1}")  # type: ignore[index]
+        except (TypeError, KeyError, IndexError, AttributeError):
+            who = f"#{loc[1] + 1}"
+        rest = ".".join(str(p) for p in loc[2:])
+        return f"employee {who}" + (f", field {rest}" if rest else "")
+    return ".".join(str(p) for p in loc) or "(document)"

@@ -1,0 +1,102 @@
+"""``funnel task``: list tasks from the store; complete, confirm or return one.
+
+The deal workflow owns a task's state (it decides whether a completion needs the creator's
+confirmation and whether the stage can move on), so done/confirm/return send the workflow
+the ``task_event`` update and print the task as the workflow answers it; the store's copy
+follows through the workflow's activity.
+"""
+
+from __future__ import annotations
+
+import click
+
+from funnel.models import TaskAction, TaskEvent, TaskView
+from funnel.settings import Settings
+from starter.cli import Failure, _emit, deal_client, json_option, run_async
+from starter.deals import DealClient, DealRejected
+
+STATUSES = ["open", "awaiting_confirmation", "done", "cancelled"]
+
+
+# Annotated: starter.cli imports this module at its end (an import cycle mypy cannot type).
+task_group: click.Group = click.Group(
+    "task", help="Deal tasks: list them; done (executor), confirm or return (creator)."
+)
+
+
+@task_group.command("list")
+@click.option("--deal", "deal_id", help="only tasks of this deal")
+@click.option("--assignee", help="responsible or co-executor")
+@click.option("--status", type=click.Choice(STATUSES))
+@json_option
+def task_list(deal_id: str | None, assignee: str | None, status: str | None, as_json: bool) -> None:
+    """Tasks in the store, oldest first."""
+    from funnel.store import Store
+
+    store = Store(Settings().effective_database_url)
+    store.create_schema()
+    tasks = store.tasks(deal_id=deal_id, assignee=assignee, status=status)
+
+    def human() -> None:
+        for t in tasks:
+            due = f"{t.deadline_at:%Y-%m-%d %H:%M}Z" if t.deadline_at else "-"
+            team = f" +{','.join(t.co_executors)}" if t.co_executors else ""
+            task_id = t.key.split(":", 1)[-1]
+            click.echo(
+                f"{t.deal_id} {task_id} [{t.status}] {t.title} ({t.responsible}{team}; due {due})"
+            )
+        if not tasks:
+            click.echo("no tasks")
+
+    _emit(as_json, [t.model_dump(mode="json") for t in tasks], human)
+
+
+async def _send(client: DealClient, deal_id: str, event: TaskEvent) -> TaskView:
+    # DealClient.task_event is the lead's; until it exists, send the update by name.
+    method = getattr(client, "task_event", None)
+    if method is not None:
+        return TaskView.model_validate(await method(deal_id, event))
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.exceptions import ApplicationError
+
+    from funnel.models import workflow_id_for
+
+    handle = client.temporal_client.get_workflow_handle(workflow_id_for(deal_id))
+    try:
+        answer = await handle.execute_update("task_event", event, result_type=TaskView)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise DealRejected(message) from exc
+    return TaskView.model_validate(answer)
+
+
+def _event_command(action: TaskAction, help_text: str) -> click.Command:
+    @click.command(action.value if action is not TaskAction.COMPLETE else "done", help=help_text)
+    @click.argument("deal_id")
+    @click.argument("task_id")
+    @click.option("--by", required=True, help="employee id of who does it")
+    @click.option("--comment", help="why (shown to the executor when returned)")
+    @json_option
+    @run_async
+    async def command(
+        deal_id: str, task_id: str, by: str, comment: str | None, as_json: bool
+    ) -> None:
+        if action is TaskAction.RETURN and not (comment or "").strip():
+            raise Failure("returning a task needs --comment saying what is missing")
+        client = await deal_client(Settings())
+        task = await _send(
+            client, deal_id, TaskEvent(task_id=task_id, action=action, by=by, comment=comment)
+        )
+        _emit(as_json, task, lambda: click.echo(f"task {task.task_id}: {task.status.value}"))
+
+    return command
+
+
+task_group.add_command(_event_command(TaskAction.COMPLETE, "The executor reports the task done."))
+task_group.add_command(
+    _event_command(TaskAction.CONFIRM, "The creator confirms a task awaiting confirmation.")
+)
+task_group.add_command(
+    _event_command(TaskAction.RETURN, "The creator returns the task to the executor.")
+)
