@@ -1,0 +1,79 @@
+"""Deal documents from the templates, stored once per robot run; the employee directory
+refusing a wrong file with the employee and the field named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities.documents import DocumentRenderer
+from activities.integrations import IntegrationActivities
+from funnel.activity_io import RenderDocumentCall
+from funnel.directory import Directory, DirectoryError
+from funnel.settings import DEFAULT_DIRECTORY
+from tests.integration_fixtures import NOW, context
+
+
+def activities(dispatcher: object, tmp_path: Path) -> IntegrationActivities:
+    return IntegrationActivities(dispatcher, DocumentRenderer(tmp_path / "documents"))  # type: ignore[arg-type]
+
+
+def call(template: str, key: str = "D-1:3:proposal_document") -> RenderDocumentCall:
+    return RenderDocumentCall(
+        key=key, context=context(), template=template, name="Commercial proposal", at=NOW
+    )
+
+
+def test_proposal_and_contract_render_once_with_deal_fields(
+    dispatcher: object, tmp_path: Path
+) -> None:
+    acts = activities(dispatcher, tmp_path)
+    first = acts.render_document(call("proposal.html.j2"))
+    again = acts.render_document(call("proposal.html.j2"))  # a retried activity
+    assert again == first
+    html = Path(first.path).read_text()
+    assert "Romashka LLC" in html and "250000 RUB" in html and "Anna Petrova" in html
+    contract = acts.render_document(call("contract.html.j2", key="D-1:5:contract_document"))
+    assert Path(contract.path).exists() and "Customer" in Path(contract.path).read_text()
+    if contract.pdf_path is not None:  # xhtml2pdf installed
+        assert Path(contract.pdf_path).read_bytes().startswith(b"%PDF")
+    assert [d.key for d in dispatcher.outbox.documents("D-1")] == [  # type: ignore[attr-defined]
+        "D-1:3:proposal_document",
+        "D-1:5:contract_document",
+    ]
+
+
+def test_template_errors_are_reported_not_swallowed(dispatcher: object, tmp_path: Path) -> None:
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "bad.html.j2").write_text("<p>{{ deal.no_such_field }}</p>")
+    acts = IntegrationActivities(dispatcher, DocumentRenderer(tmp_path, tmp_path / "t"))  # type: ignore[arg-type]
+    with pytest.raises(ApplicationError, match="no_such_field") as bad:
+        acts.render_document(call("bad.html.j2"))
+    assert bad.value.type == "TemplateProblem" and bad.value.non_retryable
+    with pytest.raises(ApplicationError, match=r"'missing.html.j2' not found.*bad.html.j2"):
+        acts.render_document(call("missing.html.j2", key="D-1:3:other"))
+
+
+def test_demo_directory_has_the_four_people() -> None:
+    directory = Directory.load(DEFAULT_DIRECTORY)
+    assert [e.id for e in directory] == ["ivanov", "smirnova", "petrov", "sidorova"]
+    ivanov = directory.get("ivanov")
+    assert ivanov is not None and ivanov.head == "smirnova"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("employees: [{id: a, name: A, timezone: Mars/Base}]", "employee a, field timezone"),
+        ("employees: [{id: a, name: A, channels: [email]}]", "channel email needs an email"),
+        ("employees: [{id: a, name: A, channels: [fax]}]", "employee a, field channels.0"),
+        ("employees: [{id: a, name: A, head: b}]", "head 'b' is not in the directory"),
+    ],
+)
+def test_a_wrong_directory_names_what_is_wrong(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text(text)
+    with pytest.raises(DirectoryError, match=problem):
+        Directory.load(path)
