@@ -13,6 +13,7 @@ migrated schema matches the tables in code again. Make one with
 from __future__ import annotations
 
 import importlib.util
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import migrations
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 SCHEMA_LOCK = 7_146_815_310  # PostgreSQL advisory lock id: one migrator at a time
+_ALEMBIC_LOCK = threading.Lock()
 
 
 def target_metadata() -> list[sa.MetaData]:
@@ -76,11 +78,15 @@ def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database to ``revision``. A database whose tables were made by
     ``create_schema`` before migrations existed is adopted: the first revision creates only
     what is missing."""
-    command.upgrade(alembic_config(_prepare(url)), revision)
+    # Alembic keeps its `context`/`op` proxies in module globals: one run per process at a
+    # time. Between processes (several workers) the PostgreSQL advisory lock in env.py orders.
+    with _ALEMBIC_LOCK:
+        command.upgrade(alembic_config(_prepare(url)), revision)
 
 
 def downgrade(url: str, revision: str) -> None:
-    command.downgrade(alembic_config(_prepare(url)), revision)
+    with _ALEMBIC_LOCK:
+        command.downgrade(alembic_config(_prepare(url)), revision)
 
 
 def head_revision() -> str:

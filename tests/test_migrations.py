@@ -3,6 +3,12 @@ revision with data in it, and adopting a database made by create_schema before m
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
@@ -101,3 +107,19 @@ def test_adopts_a_database_made_by_create_schema(db_url: str) -> None:
     assert schema_status(db_url).at_head
     assert _inspect(db_url)[0] >= ALL_TABLES
     assert schema_differences(db_url) == []
+
+
+@pytest.mark.postgresql
+def test_workers_starting_together_take_turns(pg_url: str) -> None:
+    # Every worker process runs the migrations on start; the advisory lock makes one do the
+    # work while the others wait and then find the database at head.
+    funnel = str(Path(sys.executable).parent / "funnel")
+    env = {**os.environ, "FUNNEL_DATABASE_URL": pg_url}
+    runs = [
+        subprocess.Popen([funnel, "db", "upgrade"], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    for run in runs:
+        out, _ = run.communicate(timeout=60)
+        assert run.returncode == 0 and f"at revision {head_revision()}" in out
+    assert schema_status(pg_url).at_head
