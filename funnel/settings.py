@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="Prometheus /metrics port; unset: off"
     )
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = "127.0.0.1"  # containers set 0.0.0.0 (infra/temporal-docker-compose.yml)
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
