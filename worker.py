@@ -26,6 +26,7 @@ from funnel.temporal_client import connect
 from workflows.deal import DealWorkflow
 
 ACTIVITY_THREADS = 16
+log = logging.getLogger("funnel.worker")
 
 
 def build_worker(
@@ -50,6 +51,11 @@ async def run_worker(client: Client, settings: Settings, stop: asyncio.Event) ->
     # expects through reviewed revisions (several workers at once take turns on a lock).
     upgrade(settings.effective_database_url)
     store = Store(settings.effective_database_url)
+    log.info(
+        "worker on task queue %s at %s, database schema migrated",
+        settings.task_queue,
+        settings.effective_temporal_address,
+    )
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         worker = build_worker(client, store, task_queue=settings.task_queue, executor=executor)
         async with worker:
@@ -61,9 +67,6 @@ async def main() -> None:
     settings = Settings()
     configure_logging(settings)
     client = await connect(settings, runtime=runtime_for(settings))
-    logging.getLogger("funnel.worker").info(
-        "worker on task queue %s at %s", settings.task_queue, settings.effective_temporal_address
-    )
     stop = asyncio.Event()
     # SIGTERM (docker stop, systemd) and Ctrl-C stop taking new work and let running
     # robots finish within the graceful shutdown timeout.
