@@ -8,6 +8,7 @@ machine's shared cluster, which other test runs use at the same time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -55,6 +56,22 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks
+
+
+async def idle(pid: int, quiet: float = 3.0) -> None:
+    """Wait until the process has used no CPU for ``quiet`` seconds (its backlog is done)."""
+    last = cpu_seconds(pid)
+    while True:
+        await asyncio.sleep(quiet)
+        now = cpu_seconds(pid)
+        if now - last < 0.05:
+            return
+        last = now
 
 
 class DevServer:
@@ -152,6 +169,13 @@ class WorkerProcess:
             command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
         self.starts += 1
+
+    def ensure_running(self) -> bool:
+        """Start the worker again if it exited (as a supervisor would); True if it had."""
+        if self._process is not None and self._process.poll() is None:
+            return False
+        self.start()
+        return True
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, activities cut off mid-write."""

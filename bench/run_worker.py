@@ -30,6 +30,12 @@ def _tuning(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if args.cache is not None:
         options["max_cached_workflows"] = args.cache
+    if args.unsandboxed:
+        # Prices the sandbox: no per-run module isolation or proxying of the workflow's
+        # imports (the workflow code is deterministic without it; the sandbox is a guard).
+        from temporalio.worker import UnsandboxedWorkflowRunner
+
+        options["workflow_runner"] = UnsandboxedWorkflowRunner()
     if args.pollers is not None:
         options["max_concurrent_workflow_task_polls"] = args.pollers
         options["max_concurrent_activity_task_polls"] = args.pollers
@@ -93,4 +99,5 @@ if __name__ == "__main__":
     parser.add_argument("--cache", type=int, default=None, help="max_cached_workflows")
     parser.add_argument("--pollers", type=int, default=None, help="task pollers of each kind")
     parser.add_argument("--activity-threads", type=int, default=None)
+    parser.add_argument("--unsandboxed", action="store_true", help="no workflow sandbox")
     asyncio.run(main(parser.parse_args()))
