@@ -14,6 +14,12 @@ Names (Prometheus; counters get ``_total`` appended):
 - ``funnel_activity_failures`` (activity): every failed activity attempt (an interceptor)
 - ``funnel_invoice_paid_reaction_seconds`` (histogram): from the invoice_paid signal (or,
   for an invoice paid early, from entering the payment stage) to the deal's next stage
+
+Where DealWorkflow (workflows/deal.py) calls the ``record_*`` helpers, always with
+``workflow.metric_meter()``: ``_enter`` (stage transition; and, when the move's cause is
+``invoice_paid``, the reaction time), ``_watch_deadline`` after the breach is marked (deadline
+breach), the ``except ActivityError`` of ``_run_robot`` (robot failure, by ``robot.type``).
+They add no command to the history, so they need no ``workflow.patched``.
 """
 
 from __future__ import annotations
