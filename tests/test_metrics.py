@@ -7,14 +7,17 @@ import asyncio
 import json
 import logging
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from funnel.logging_setup import JsonFormatter, configure_logging
 from funnel.metrics import (
+    MetricsInterceptor,
     record_deadline_breach,
     record_invoice_paid_reaction,
     record_robot_failure,
@@ -27,6 +30,7 @@ from funnel.store import Store
 from funnel.temporal_client import DATA_CONVERTER
 from starter.deals import DealClient
 from tests.helpers import sample_deal
+from tests.metrics_support import FailingRobotWorkflow, always_fails
 from tests.temporal_fixtures import new_deal_id, new_task_queue, running_worker
 
 
@@ -82,6 +86,37 @@ async def test_sdk_and_funnel_metrics_on_the_prometheus_endpoint(
     # The SDK's own metrics come out of the same endpoint.
     assert "temporal_workflow_completed" in text or "temporal_workflow_task" in text
     assert "temporal_request" in text
+
+
+async def test_failed_activity_attempts_are_counted_by_type(dev_env: WorkflowEnvironment) -> None:
+    port = free_port()
+    client = await Client.connect(
+        dev_env.client.service_client.config.target_host,
+        namespace=dev_env.client.namespace,
+        runtime=telemetry_runtime(f"127.0.0.1:{port}"),
+    )
+    task_queue = new_task_queue()
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        async with Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[FailingRobotWorkflow],
+            activities=[always_fails],
+            activity_executor=executor,
+            interceptors=[MetricsInterceptor()],
+        ):
+            result = await client.execute_workflow(
+                FailingRobotWorkflow.run, id=f"fail-{task_queue}", task_queue=task_queue
+            )
+    assert result == "failed"
+    text = await scrape(f"http://127.0.0.1:{port}/metrics", until='activity="always_fails"')
+    failures = [
+        line for line in text.splitlines()
+        if line.startswith("funnel_activity_failures_total") and "always_fails" in line
+    ]  # fmt: skip
+    assert failures and failures[0].rsplit(" ", 1)[1] == "2", text  # both attempts
+    # Not a deal: no deal counted.
+    assert "funnel_deals_started_total{" not in text
 
 
 def test_json_log_lines_carry_the_deal_id() -> None:
