@@ -65,6 +65,12 @@ class BareInput:
     # Absolute deadline of the first stage (the timer benchmark shares one across deals);
     # None: one day, which never fires during a benchmark.
     first_deadline_at: datetime | None = None
+    # Variants that price a proposed change to DealWorkflow on the engine alone:
+    # store writes (register, transition, message records) as local activities;
+    # update results and activity inputs padded to the size ours carries.
+    local_store: bool = False
+    pad_update: int = 0
+    pad_activity: int = 0
 
 
 @activity.defn(name="bare_store")
@@ -111,9 +117,12 @@ class BareDeal:
         return self._stage
 
     async def _act(self, name: str, label: str) -> None:
-        await workflow.execute_activity(
-            name, f"{self._input.deal_id}:{label}", start_to_close_timeout=timedelta(seconds=30)
-        )
+        arg = f"{self._input.deal_id}:{label}" + " " * self._input.pad_activity
+        timeout = timedelta(seconds=30)
+        if name == "bare_store" and self._input.local_store:
+            await workflow.execute_local_activity(name, arg, start_to_close_timeout=timeout)
+        else:
+            await workflow.execute_activity(name, arg, start_to_close_timeout=timeout)
 
     async def _enter(self, stage: str) -> None:
         self._seq += 1
@@ -166,7 +175,7 @@ class BareDeal:
         self._next = stage
         target = self._seq + 1
         await workflow.wait_condition(lambda: self._entered >= target)
-        return self._stage
+        return self._stage + " " * self._input.pad_update
 
     @workflow.update
     async def accept(self, input: AcceptInput) -> str:
@@ -185,7 +194,7 @@ class BareDeal:
             self._tasks[f"{self._seq}-{name}"] = False
             await self._act("bare_robot", f"{self._seq}:template:{name}")
         self._check()
-        return self._stage
+        return self._stage + " " * self._input.pad_update
 
     @workflow.signal
     async def invoice_paid(self, input: InvoicePaid) -> None:

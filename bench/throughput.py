@@ -21,18 +21,26 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.driver import HistoryCost, history_cost, run_all
+from bench.harness import cpu_seconds
 from bench.system import report, system
 
 
 async def main(args: argparse.Namespace) -> None:
     rates: dict[str, list[float]] = {"bare": [], "ours": []}
+    # CPU seconds per deal of the worker and of the server: where the time goes.
+    cpu: dict[str, dict[str, list[float]]] = {k: {"worker": [], "server": []} for k in rates}
     async with system(
         pragmas=not args.no_pragmas, db_url=args.db, ours_extra=shlex.split(args.ours_extra)
     ) as sys_:
         for round_ in range(args.rounds):
             for kind in ("bare", "ours"):
                 deals = sys_.deals(kind, args.deals, f"tp{round_}")
+                worker = (sys_.ours if kind == "ours" else sys_.bare).pid
+                server = sys_.server.pid or 0
+                before = cpu_seconds(worker), cpu_seconds(server)
                 seconds = await run_all(deals, args.concurrency)
+                cpu[kind]["worker"].append((cpu_seconds(worker) - before[0]) / args.deals)
+                cpu[kind]["server"].append((cpu_seconds(server) - before[1]) / args.deals)
                 rates[kind].append(args.deals / seconds)
                 print(f"round {round_} {kind}: {args.deals / seconds:.2f} deals/s", flush=True)
         costs: dict[str, HistoryCost] = {}
@@ -40,10 +48,20 @@ async def main(args: argparse.Namespace) -> None:
             one = sys_.deals(kind, 1, "hist")
             await run_all(one, 1)
             costs[kind] = await history_cost(sys_.client, one[0].deal_id)
-    ours, bare = statistics.median(rates["ours"]), statistics.median(rates["bare"])
+    med = statistics.median
+    ours, bare = med(rates["ours"]), med(rates["bare"])
     rows = [
         ("figure", "ours", "bare", "ours/bare"),
         ("deals/s (median of rounds)", f"{ours:.2f}", f"{bare:.2f}", f"{ours / bare:.2f}"),
+        *(
+            (
+                f"{proc} CPU s per deal",
+                f"{med(cpu['ours'][proc]):.3f}",
+                f"{med(cpu['bare'][proc]):.3f}",
+                f"{med(cpu['ours'][proc]) / med(cpu['bare'][proc]):.2f}",
+            )
+            for proc in ("worker", "server")
+        ),
         (
             "history events per deal",
             str(costs["ours"].events),
@@ -73,6 +91,7 @@ async def main(args: argparse.Namespace) -> None:
             "ours_extra": args.ours_extra,
             "deals_per_s": {"ours": rates["ours"], "bare": rates["bare"]},
             "ratio": round(ours / bare, 3),
+            "cpu_s_per_deal": cpu,
             "history": {k: vars(v) for k, v in costs.items()},
         },
     )
