@@ -21,15 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from temporalio.client import Client
 
 from bench.driver import Deal, run_all, store_problems
-from bench.harness import DevServer, PrivatePostgres, WorkerProcess
+from bench.harness import DevServer, PrivatePostgres, WorkerProcess, connect
 from bench.system import report
 from funnel.pipeline_loader import load_pipeline
 from funnel.settings import DEFAULT_PIPELINE
 from funnel.store import Store
-from funnel.temporal_client import DATA_CONVERTER
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -42,7 +40,7 @@ async def main(args: argparse.Namespace) -> None:
         store = Store(db)
         store.create_schema()
         server = stack.enter_context(DevServer(home / "temporal"))
-        client = await Client.connect(server.address, data_converter=DATA_CONVERTER)
+        client = await connect(server.address)
         worker = stack.enter_context(
             WorkerProcess(
                 address=server.address, task_queue="faults", db_url=db, log=home / "w.log"

@@ -20,6 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from temporalio.client import Client
+
+from funnel.temporal_client import DATA_CONVERTER
 from starter.devserver import dev_server_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +75,19 @@ async def idle(pid: int, quiet: float = 3.0) -> None:
         if now - last < 0.05:
             return
         last = now
+
+
+async def connect(address: str, timeout: float = 60.0) -> Client:
+    """A client of a server that has just started: its port opens before its frontend is
+    healthy, and a loaded machine can take seconds in between."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await Client.connect(address, data_converter=DATA_CONVERTER)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 class DevServer:

@@ -23,12 +23,12 @@ if str(ROOT) not in sys.path:
 from temporalio.client import Client  # noqa: E402
 
 from bench.driver import Deal, run_all  # noqa: E402
-from bench.harness import DevServer, WorkerProcess  # noqa: E402
+from bench.harness import DevServer, WorkerProcess, connect  # noqa: E402
 from funnel.pipeline import Pipeline  # noqa: E402
 from funnel.pipeline_loader import load_pipeline  # noqa: E402
 from funnel.settings import DEFAULT_PIPELINE  # noqa: E402
 from funnel.store import Store  # noqa: E402
-from funnel.temporal_client import DATA_CONVERTER, register_search_attributes  # noqa: E402
+from funnel.temporal_client import register_search_attributes  # noqa: E402
 
 
 @dataclass
@@ -65,7 +65,7 @@ async def system(
         store = Store(db)
         store.create_schema()
         with DevServer(home, pragmas=pragmas) as server:
-            client = await Client.connect(server.address, data_converter=DATA_CONVERTER)
+            client = await connect(server.address)
             await register_search_attributes(client)
             ours = WorkerProcess(
                 address=server.address, task_queue="bench-ours", db_url=db, kind="ours",

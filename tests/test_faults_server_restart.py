@@ -7,13 +7,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from temporalio.client import Client
-
 from bench.driver import Deal, run_all, store_problems
-from bench.harness import DevServer, WorkerProcess
+from bench.harness import DevServer, WorkerProcess, connect
 from funnel.pipeline import Pipeline
 from funnel.store import Store
-from funnel.temporal_client import DATA_CONVERTER
 from tests.temporal_fixtures import new_deal_id, new_task_queue
 
 DEALS = 20
@@ -27,7 +24,7 @@ async def test_dev_server_restart_mid_run_loses_nothing(pusk: Pipeline, tmp_path
     server = DevServer(tmp_path / "temporal")
     server.start()
     try:
-        client = await Client.connect(server.address, data_converter=DATA_CONVERTER)
+        client = await connect(server.address)
         deals = [
             Deal(client, "ours", new_deal_id("S"), queue, pusk, retry=True) for _ in range(DEALS)
         ]
