@@ -23,7 +23,6 @@ from funnel.activity_io import (
     CreateInvoiceCall,
     CreateTaskCall,
     DeadlineBreach,
-    DueTimesCall,
     DeliveryRef,
     InvoicePaidCall,
     NotifyCall,
@@ -39,6 +38,7 @@ from funnel.calendar import WorkingCalendar
 from funnel.records import DealRecord, InvoiceIn, NotificationIn, ReportEventIn, TaskIn
 from funnel.store import Store
 from funnel.templates import TemplateProblem, render
+from funnel.timing import Due, DueRequest, compute_due
 
 
 def _render(source: str, context: RobotContext) -> str:
@@ -50,9 +50,8 @@ def _render(source: str, context: RobotContext) -> str:
 
 
 @activity.defn(name=ActivityName.DUE_TIMES)
-def compute_due_times(call: DueTimesCall) -> dict[str, datetime]:
-    calendar = WorkingCalendar(call.calendar)
-    return {key: calendar.add(call.start, d) for key, d in call.durations.items()}
+def compute_due_times(requests: list[DueRequest]) -> list[Due]:
+    return [compute_due(request) for request in requests]
 
 
 class RobotActivities:

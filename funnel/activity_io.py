@@ -181,15 +181,6 @@ class DeadlineBreach(BaseModel):
     deadline_at: datetime
 
 
-class DueTimesCall(BaseModel):
-    """Working-time arithmetic runs in a local activity so that its results are recorded
-    in history: a later upgrade of the holiday data never changes a replayed due time."""
-
-    calendar: CalendarSpec
-    start: datetime
-    durations: dict[str, Duration]
-
-
 class ActivityName:
     """Activity type names, shared by the workflow (which calls them by name so that it
     never imports the store) and the activity definitions."""

@@ -98,9 +98,51 @@ class WorkingCalendar:
             remaining -= available
             current = self._at(self._next_working_day(day), self._spec.work_start)
 
-    def _next_working_day(self, day: date) -> date:
+    def previous_working_moment(self, moment: datetime) -> datetime:
+        """``moment`` itself inside working time, else the end of the last working window
+        before it (the mirror of :meth:`next_working_moment`)."""
+        local = self._local(moment)
+        day = local.date()
+        if self.is_working_day(day):
+            if local.time() >= self._spec.work_end:
+                return self._at(day, self._spec.work_end)
+            if local.time() > self._spec.work_start:
+                return local.astimezone(UTC)
+        return self._at(self._next_working_day(day, step=-1), self._spec.work_end)
+
+    def subtract(self, end: datetime, duration: Duration) -> datetime:
+        """The moment ``duration`` before ``end``: "2 working days before contract_due"."""
+        if not duration.working:
+            return self._local(end).astimezone(UTC) - duration.as_timedelta()
+        finish = self.previous_working_moment(end)
+        if duration.unit is TimeUnit.DAYS:
+            local = finish.astimezone(self._zone)
+            day = local.date()
+            for _ in range(duration.amount):
+                day = self._next_working_day(day, step=-1)
+            return self._at(day, local.time())
+        remaining = duration.as_timedelta()
+        current = finish
+        while True:
+            day = current.astimezone(self._zone).date()
+            available = current - self._at(day, self._spec.work_start)
+            if remaining <= available:
+                return current - remaining
+            remaining -= available
+            current = self._at(self._next_working_day(day, step=-1), self._spec.work_end)
+
+    def at_time_of_day(self, moment: datetime, wall: time, *, working_day: bool) -> datetime:
+        """The first ``wall`` o'clock (calendar zone) at or after ``moment``, on a working
+        day when asked."""
+        local = self._local(moment)
+        day = local.date()
+        if local.time() > wall or (working_day and not self.is_working_day(day)):
+            day = self._next_working_day(day) if working_day else day + timedelta(days=1)
+        return self._at(day, wall)
+
+    def _next_working_day(self, day: date, step: int = 1) -> date:
         for offset in range(1, _SEARCH_LIMIT_DAYS + 1):
-            candidate = day + timedelta(days=offset)
+            candidate = day + timedelta(days=offset * step)
             if self.is_working_day(candidate):
                 return candidate
         raise ValueError(

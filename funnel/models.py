@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from funnel.pipeline import Pipeline
+from funnel.robot_rules import OnLeave, Timing
 
 DEAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 FieldValue = str | int | float | bool | None
@@ -55,6 +56,12 @@ class DealWorkflowInput(BaseModel):
 
     deal: DealInput
     pipeline: Pipeline
+    state: DealState | None = Field(
+        default=None, description="carried over by continue-as-new; None for a new deal"
+    )
+    history_limit: int | None = Field(
+        default=None, description="continue-as-new past this many history events (tests)"
+    )
 
 
 # --- messages -------------------------------------------------------------------------
@@ -139,17 +146,40 @@ class StageVisit(BaseModel):
 
 
 class WaitingRobot(BaseModel):
+    """A robot, deadline or task deadline waiting on a durable timer (query ``plan``)."""
+
+    key: str
+    kind: Literal["robot", "deadline", "task_deadline"] = "robot"
     seq: int
     stage: str
     robot_id: str
     title: str
     due_at: datetime
+    rule: str = Field(description="the rule that set the due time, in words")
+    base: datetime
+    timing: Timing
+    on_leave: OnLeave = OnLeave.CANCEL
 
 
 class TaskStatus(StrEnum):
     OPEN = "open"
     AWAITING_CONFIRMATION = "awaiting_confirmation"
     DONE = "done"
+    CANCELLED = "cancelled"  # closed by a robot's compensation when the deal left the stage
+
+
+class UpdateFieldsInput(BaseModel):
+    """New values of custom fields (and ``amount``); timers anchored on them follow."""
+
+    model_config = ConfigDict(extra="forbid")
+    fields: dict[str, FieldValue] = Field(min_length=1)
+    by: str | None = None
+
+
+class MigrateInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pipeline: Pipeline
+    by: str | None = None
 
 
 class TaskView(BaseModel):
@@ -164,6 +194,8 @@ class TaskView(BaseModel):
     needs_confirmation: bool = False
     deadline_at: datetime | None = None
     status: TaskStatus = TaskStatus.OPEN
+    overdue: bool = False
+    returned: int = Field(default=0, description="times the creator sent it back")
 
 
 class InvoiceView(BaseModel):
@@ -181,12 +213,35 @@ class ReportEventView(BaseModel):
     at: datetime
 
 
-class RobotFailure(BaseModel):
+class RunOutcome(StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED_CONDITION = "skipped_condition"  # its condition did not hold when it was due
+    SKIPPED_REENTRY = "skipped_reentry"  # on_reentry: first_entry, and this is a re-entry
+    SKIPPED_NO_DATE = "skipped_no_date"  # anchored on a date field that is empty
+    CANCELLED = "cancelled"  # the deal left the stage before it was due
+    COMPENSATED = "compensated"  # cancelled, and what it had done was undone
+    CAUGHT_UP = "caught_up"  # ran because the deal jumped over its stage
+
+
+class RobotRun(BaseModel):
+    """One line of the audit of every robot: what happened to it in a stage visit."""
+
     seq: int
     stage: str
     robot_id: str
-    error: str
+    outcome: RunOutcome
     at: datetime
+    error: str | None = None
+
+
+class PipelineMigration(BaseModel):
+    from_version: str
+    to_version: str
+    at: datetime
+    by: str | None = None
+
+
 class DocumentView(BaseModel):
     """A document rendered for the deal (commercial proposal, contract)."""
 
@@ -201,6 +256,7 @@ class DealState(BaseModel):
     """Everything the workflow knows, in one serialisable structure (query ``state``)."""
 
     deal_id: str
+    deal: DealInput
     pipeline_id: str
     pipeline_version: str
     title: str
@@ -215,8 +271,11 @@ class DealState(BaseModel):
     tasks: list[TaskView] = Field(default_factory=list)
     invoices: list[InvoiceView] = Field(default_factory=list)
     report_events: list[ReportEventView] = Field(default_factory=list)
-    failures: list[RobotFailure] = Field(default_factory=list)
+    robot_runs: list[RobotRun] = Field(default_factory=list)
+    documents: list[DocumentView] = Field(default_factory=list)
+    migrations: list[PipelineMigration] = Field(default_factory=list)
     template_run_in_seq: int | None = None
+    runs: int = Field(default=1, description="workflow runs so far (continue-as-new)")
 
     @property
     def seq(self) -> int:
@@ -228,6 +287,16 @@ class DealState(BaseModel):
     def invoice(self, invoice_id: str) -> InvoiceView | None:
         return next((i for i in self.invoices if i.invoice_id == invoice_id), None)
 
+    def waiting_entry(self, key: str) -> WaitingRobot | None:
+        return next((w for w in self.waiting if w.key == key), None)
+
+    def ran(self, seq: int, robot_id: str) -> bool:
+        return any(r.seq == seq and r.robot_id == robot_id for r in self.robot_runs)
+
+    @property
+    def failures(self) -> list[RobotRun]:
+        return [r for r in self.robot_runs if r.outcome is RunOutcome.FAILED]
+
 
 class DealResult(BaseModel):
     deal_id: str
@@ -237,3 +306,6 @@ class DealResult(BaseModel):
 
 
 MoveCause = Literal["start", "accepted", "moved", "invoice_paid", "tasks_done", "closed"]
+
+
+DealWorkflowInput.model_rebuild()

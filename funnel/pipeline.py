@@ -14,6 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from funnel.calendar_spec import CalendarSpec
 from funnel.durations import Duration
+from funnel.robot_rules import (
+    Condition,
+    Direction,
+    OnLeave,
+    OnReentry,
+    OnSkip,
+    Start,
+    Timing,
+)
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 
@@ -28,12 +37,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RobotBase(_Strict):
+class RobotBase(Timing):
+    """What every robot has: identity, timing (from :class:`Timing`), a condition checked
+    when it is due, and its policies (defaults as in Bitrix24)."""
+
     id: str = Field(pattern=ID_PATTERN, description="unique within the stage")
     title: str = Field(min_length=1, description="plain-language summary shown in the Web UI")
-    delay: Duration | None = Field(
-        default=None, description="run this long after the deal enters the stage"
-    )
+    start: Start = Start.AFTER_PREVIOUS
+    condition: Condition | None = None
+    on_reentry: OnReentry = OnReentry.EVERY_ENTRY
+    on_leave: OnLeave = OnLeave.CANCEL
+    on_skip: OnSkip = OnSkip.IGNORE
 
 
 class SetTitleRobot(RobotBase):
@@ -106,6 +120,10 @@ Robot = Annotated[
 
 class Deadline(_Strict):
     after: Duration
+    relative_to: str | None = Field(
+        default=None, description="count `after` before/after this date field, not the entry"
+    )
+    direction: Direction = Direction.AFTER
     escalate: list[Robot] = Field(
         default_factory=list, description="robots run when the deadline passes in the stage"
     )
@@ -120,6 +138,10 @@ class TriggerEvent(StrEnum):
 class Trigger(_Strict):
     event: TriggerEvent
     to: str = Field(pattern=ID_PATTERN)
+    condition: Condition | None = None
+    allow_back: bool = Field(
+        default=False, description="may move the deal to an earlier stage (Bitrix24: no)"
+    )
 
 
 class TaskTemplate(_Strict):
@@ -172,6 +194,41 @@ class Stage(_Strict):
         return self
 
 
+class FieldType(StrEnum):
+    STRING = "string"
+    NUMBER = "number"
+    BOOL = "bool"
+    DATE = "date"
+    DATETIME = "datetime"
+
+
+# Fields every deal has; conditions may name these, `contact.*` and the declared `fields.*`.
+BUILTIN_FIELDS: dict[str, FieldType] = {
+    "deal_id": FieldType.STRING,
+    "title": FieldType.STRING,
+    "stage": FieldType.STRING,
+    "service": FieldType.STRING,
+    "amount": FieldType.NUMBER,
+    "currency": FieldType.STRING,
+    "responsible": FieldType.STRING,
+    "department_head": FieldType.STRING,
+    "sales_team": FieldType.STRING,
+    "contact.name": FieldType.STRING,
+    "contact.company": FieldType.STRING,
+    "contact.phone": FieldType.STRING,
+    "contact.email": FieldType.STRING,
+}
+
+
+class Schedule(_Strict):
+    """An employee's own working time; what it leaves out comes from the company calendar."""
+
+    timezone: str | None = None
+    work_start: str | None = None
+    work_end: str | None = None
+    weekend: list[int] | None = None
+
+
 class Pipeline(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     name: str = Field(min_length=1)
@@ -179,6 +236,12 @@ class Pipeline(_Strict):
         default="", description="set by the loader from the file content when left empty"
     )
     calendar: CalendarSpec = Field(default_factory=CalendarSpec)
+    schedules: dict[str, Schedule] = Field(
+        default_factory=dict, description="employee id -> own time zone and working hours"
+    )
+    fields: dict[str, FieldType] = Field(
+        default_factory=dict, description="the custom deal fields robots and conditions use"
+    )
     stages: list[Stage] = Field(min_length=2)
 
     def stage(self, stage_id: str) -> Stage:
@@ -200,6 +263,46 @@ class Pipeline(_Strict):
     def index(self, stage_id: str) -> int:
         return next(i for i, s in enumerate(self.stages) if s.id == stage_id)
 
+    def field_type(self, path: str) -> FieldType | None:
+        if path.startswith("fields."):
+            return self.fields.get(path.removeprefix("fields."))
+        return BUILTIN_FIELDS.get(path)
+
+    def calendar_for(self, employee: str) -> CalendarSpec:
+        """The company calendar with the employee's own schedule laid over it."""
+        own = self.schedules.get(employee)
+        if own is None:
+            return self.calendar
+        changes = own.model_dump(exclude_none=True)
+        return CalendarSpec.model_validate({**self.calendar.model_dump(), **changes})
+
+    def _field_problems(self) -> list[str]:
+        problems: list[str] = []
+        known = ", ".join([*BUILTIN_FIELDS, *(f"fields.{f}" for f in self.fields)])
+        for stage in self.stages:
+            robots = [*stage.robots, *(stage.deadline.escalate if stage.deadline else [])]
+            named: list[tuple[str, str]] = []
+            for robot in robots:
+                where = f"stage {stage.id!r}, robot {robot.id!r}"
+                if robot.condition is not None:
+                    named += [(where + ", field 'condition'", f) for f in robot.condition.fields()]
+                if robot.relative_to is not None:
+                    named.append((where + ", field 'relative_to'", robot.relative_to))
+            for trigger in stage.triggers:
+                if trigger.condition is not None:
+                    where = f"stage {stage.id!r}, trigger on {trigger.event}, field 'condition'"
+                    named += [(where, f) for f in trigger.condition.fields()]
+            if stage.deadline is not None and stage.deadline.relative_to is not None:
+                where = f"stage {stage.id!r}, field 'deadline.relative_to'"
+                named.append((where, stage.deadline.relative_to))
+            for where, path in named:
+                kind = self.field_type(path)
+                if kind is None:
+                    problems.append(f"{where}: unknown field {path!r} (known: {known})")
+                elif "relative_to" in where and kind not in (FieldType.DATE, FieldType.DATETIME):
+                    problems.append(f"{where}: field {path!r} is {kind.value}, not a date")
+        return problems
+
     @model_validator(mode="after")
     def _check(self) -> Pipeline:
         ids = [s.id for s in self.stages]
@@ -218,4 +321,17 @@ class Pipeline(_Strict):
                         f"stage {stage.id!r}: trigger on {trigger.event} goes to unknown stage"
                         f" {trigger.to!r} (known: {', '.join(ids)})"
                     )
+                if self.index(trigger.to) <= self.index(stage.id) and not trigger.allow_back:
+                    raise ValueError(
+                        f"stage {stage.id!r}: trigger on {trigger.event} moves the deal back to"
+                        f" {trigger.to!r}; set allow_back: true if that is meant"
+                    )
+        problems = self._field_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        for employee in self.schedules:
+            try:
+                self.calendar_for(employee)
+            except ValueError as exc:
+                raise ValueError(f"schedule of {employee!r}: {exc}") from exc
         return self

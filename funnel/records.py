@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 DealStatusName = Literal["open", "won", "lost"]
-TaskStatusName = Literal["open", "awaiting_confirmation", "done"]
+TaskStatusName = Literal["open", "awaiting_confirmation", "done", "cancelled"]
 InvoiceStatusName = Literal["issued", "paid"]
 
 _IN = ConfigDict(extra="forbid")

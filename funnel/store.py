@@ -404,6 +404,8 @@ class Store:
                     changes.update(completed_by=None, completed_at=None, confirmed_by=None)
                 elif status == "done" and current == "awaiting_confirmation":
                     changes.update(confirmed_by=by)
+                elif status == "cancelled":  # closed by compensation: nobody completed it
+                    pass
                 else:  # completed now (done directly, or awaiting confirmation)
                     changes.update(completed_by=by, completed_at=at, confirmed_by=None)
                 conn.execute(sa.update(tasks).where(tasks.c.key == key).values(**changes))

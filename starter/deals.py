@@ -27,10 +27,14 @@ from funnel.models import (
     DealState,
     DealWorkflowInput,
     InvoicePaid,
+    MigrateInput,
     MoveInput,
     RunTemplateInput,
     TaskCompleted,
+    TaskEvent,
     TaskView,
+    UpdateFieldsInput,
+    WaitingRobot,
     workflow_id_for,
 )
 from funnel.pipeline import Pipeline
@@ -120,6 +124,20 @@ class DealClient:
     async def state(self, deal_id: str) -> DealState:
         return await self._query(self._handle(deal_id), deal_id)
 
+    async def plan(self, deal_id: str) -> list[WaitingRobot]:
+        """Every waiting robot and deadline of a live deal, with its due time and rule."""
+        try:
+            return await self._handle(deal_id).query(DealWorkflow.plan)
+        except RPCError as exc:
+            raise _translate(exc, deal_id) from exc
+
+    async def pipeline(self, deal_id: str) -> Pipeline:
+        """The pipeline version the deal runs on."""
+        try:
+            return await self._handle(deal_id).query(DealWorkflow.pipeline)
+        except RPCError as exc:
+            raise _translate(exc, deal_id) from exc
+
     async def _query(
         self, handle: WorkflowHandle[DealWorkflow, DealResult], deal_id: str
     ) -> DealState:
@@ -155,6 +173,15 @@ class DealClient:
 
     async def run_template(self, deal_id: str, by: str | None = None) -> list[TaskView]:
         return await self._update(deal_id, DealWorkflow.run_template, RunTemplateInput(by=by))
+
+    async def task_event(self, deal_id: str, event: TaskEvent) -> TaskView:
+        return await self._update(deal_id, DealWorkflow.task_event, event)
+
+    async def update_fields(self, deal_id: str, request: UpdateFieldsInput) -> DealState:
+        return await self._update(deal_id, DealWorkflow.update_fields, request)
+
+    async def migrate(self, deal_id: str, request: MigrateInput) -> DealState:
+        return await self._update(deal_id, DealWorkflow.migrate_pipeline, request)
 
     async def invoice_paid(self, deal_id: str, paid: InvoicePaid) -> None:
         await self._signal(deal_id, DealWorkflow.invoice_paid, paid)

@@ -1,41 +1,36 @@
 """DealWorkflow: one deal walking the stages of its pinned pipeline.
 
-On entering a stage the workflow runs the stage's immediate robots in order, arms a durable
-timer for every delayed robot and for the stage deadline, then waits for the event that
-moves the deal on (a manager's move, acceptance, a paid invoice, the stage's tasks done).
-Leaving a stage wakes its timers, which then see the deal has moved and do nothing (so the
-timers are cancelled and nothing waiting from an old stage ever fires).
+On entering a stage the workflow runs the stage's robots (see :mod:`workflows.stage_robots`):
+robots due at once finish before the deal can move on, timed ones wait on durable timers;
+it arms the stage deadline, then waits for the event that moves the deal on (a manager's
+move, acceptance, a paid invoice, the stage's tasks done). Leaving a stage applies each
+waiting robot's ``on_leave`` policy; jumping over stages runs their ``catch_up`` robots.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.stage_robots import StageRobots, robot_key
 
 with workflow.unsafe.imports_passed_through():
     from funnel.activity_io import (
         ActivityName,
-        CompleteDealCall,
-        CreatedTask,
-        CreateInvoiceCall,
-        CreateTaskCall,
         DeadlineBreach,
-        DueTimesCall,
         InvoicePaidCall,
-        NotifyCall,
-        NotifyResult,
         RegisterDeal,
-        ReportEventCall,
-        RobotContext,
-        SetTitleCall,
         StageTransition,
-        TaskStatusCall,
+    )
+    from funnel.conditions import deal_values, holds
+    from funnel.metrics import (
+        record_deadline_breach,
+        record_invoice_paid_reaction,
+        record_stage_transition,
     )
     from funnel.models import (
         AcceptInput,
@@ -46,53 +41,33 @@ with workflow.unsafe.imports_passed_through():
         DealWorkflowInput,
         InvoicePaid,
         InvoiceView,
+        MigrateInput,
         MoveInput,
         Outcome,
+        PipelineMigration,
         ReportEventView,
-        RobotFailure,
+        RunOutcome,
         RunTemplateInput,
         StageVisit,
+        TaskAction,
         TaskCompleted,
+        TaskEvent,
         TaskStatus,
         TaskView,
+        UpdateFieldsInput,
         WaitingRobot,
     )
-    from funnel.pipeline import (
-        ROLE_HEAD,
-        ROLE_RESPONSIBLE,
-        ROLE_SALES_TEAM,
-        CompleteDealRobot,
-        CreateInvoiceRobot,
-        CreateTaskRobot,
-        NotifyRobot,
-        ReportEventRobot,
-        Robot,
-        Semantics,
-        SetTitleRobot,
-        Stage,
-        TaskTemplate,
-        TriggerEvent,
-    )
+    from funnel.pipeline import ROLE_RESPONSIBLE, Pipeline, Semantics, Stage, TriggerEvent
+    from funnel.robot_rules import OnLeave, OnSkip, Timing
     from funnel.search_attributes import (
         DEAL_AMOUNT,
         DEAL_BREACHED,
         DEAL_RESPONSIBLE,
         DEAL_STAGE,
     )
+    from workflows.validation import FieldProblem, check_field_updates
 
-T = TypeVar("T")
-
-DEADLINE_KEY = "__deadline__"
-
-# Robots write to the store or to people: retry with backoff for as long as it takes (a
-# database outage must delay a robot, never lose it); a bad template is not retried.
-ROBOT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["TemplateProblem"],
-)
-ROBOT_TIMEOUT = timedelta(seconds=30)
+DEADLINE = "deadline"
 
 
 @dataclass
@@ -104,13 +79,14 @@ class _Move:
 
 
 @workflow.defn(name="DealWorkflow")
-class DealWorkflow:
+class DealWorkflow(StageRobots):
     @workflow.init
     def __init__(self, input: DealWorkflowInput) -> None:
-        self._deal = input.deal
         self._pipeline = input.pipeline
-        self._state = DealState(
+        self._history_limit = input.history_limit
+        self._state = input.state or DealState(
             deal_id=input.deal.deal_id,
+            deal=input.deal,
             pipeline_id=input.pipeline.id,
             pipeline_version=input.pipeline.version,
             title=f"Deal {input.deal.deal_id}",
@@ -122,50 +98,113 @@ class DealWorkflow:
         self._entered: _Move | None = None  # the last move the run loop has carried out
         self._move_lock = asyncio.Lock()
         self._timers: list[asyncio.Task[None]] = []
+        self._busy = 0  # robot activities in flight (continue-as-new waits for none)
+        self._next_stage_id = self._state.stage
+        self._paid_received_at: datetime | None = None  # for the reaction-time metric
 
     # --- main loop ------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: DealWorkflowInput) -> DealResult:
-        await self._call(
-            ActivityName.REGISTER_DEAL,
-            RegisterDeal(context=self._context(self._pipeline.first_stage), started_at=self._now()),
-            None,
-            summary="Register the deal in the store",
-        )
-        move = _Move(stage=self._pipeline.first_stage.id, cause="start")
-        while True:
+        if input.state is None:
+            await self._call(
+                ActivityName.REGISTER_DEAL,
+                RegisterDeal(
+                    context=self._context(self._pipeline.first_stage), started_at=self._now()
+                ),
+                None,
+                summary="Register the deal in the store",
+            )
+            stage = await self._enter(_Move(stage=self._pipeline.first_stage.id, cause="start"))
+        else:
+            stage = self._resume()
+        while not stage.terminal:
+            self._check_triggers()
+            await workflow.wait_condition(
+                lambda: self._next is not None or self._should_continue_as_new()
+            )
+            if self._next is None:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._next is None and self._busy == 0:
+                    self._state.runs += 1
+                    workflow.continue_as_new(
+                        DealWorkflowInput(
+                            deal=self._state.deal,
+                            pipeline=self._pipeline,
+                            state=self._state,
+                            history_limit=self._history_limit,
+                        )
+                    )
+                continue
+            move, self._next = self._next, None
             stage = await self._enter(move)
             self._entered = move
-            if stage.terminal:
-                break
-            self._check_triggers()
-            await workflow.wait_condition(lambda: self._next is not None)
-            assert self._next is not None
-            move, self._next = self._next, None
         # Let escalations or delayed robots already running finish, and every handler too.
         await asyncio.gather(*self._timers)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return DealResult(
-            deal_id=self._deal.deal_id,
+            deal_id=self._state.deal_id,
             status=self._state.status,
             stage=self._state.stage,
             lost_reason=self._state.lost_reason,
         )
 
+    def _should_continue_as_new(self) -> bool:
+        """Long-lived deals (months of waiting, thousands of messages) start a fresh history
+        before the server's limits, carrying the whole state (tasks, invoices, waiting
+        timers, de-duplication keys) over."""
+        if self._busy or not workflow.all_handlers_finished():
+            return False
+        info = workflow.info()
+        if self._history_limit is not None:
+            return info.get_current_history_length() > self._history_limit
+        return info.is_continue_as_new_suggested()
+
+    def _resume(self) -> Stage:
+        """After continue-as-new: re-arm what was waiting, rebuild the flows still pending."""
+        stage = self._pipeline.stage(self._state.stage)
+        seq = self._state.seq
+        previous: asyncio.Task[None] | None = None
+        for robot in stage.robots:
+            if self._state.ran(seq, robot.id):
+                previous = None
+                continue
+            previous = self._spawn(self._robot_flow(seq, stage, robot, previous))
+        for entry in self._state.waiting:
+            if entry.kind == DEADLINE and entry.seq == seq:
+                self._spawn(self._deadline_flow(seq, stage))
+            elif entry.seq != seq and self._pipeline.has_stage(entry.stage):
+                # a robot kept waiting (on_leave: keep) after its stage was left
+                kept = self._pipeline.stage(entry.stage)
+                for robot in kept.robots:
+                    if robot.id == entry.robot_id:
+                        self._spawn(self._robot_flow(entry.seq, kept, robot, None))
+        for task in self._state.tasks:
+            if task.status not in (TaskStatus.DONE, TaskStatus.CANCELLED):
+                self._watch_task(task)
+        return stage
+
     async def _enter(self, move: _Move) -> Stage:
         now = self._now()
         stage = self._pipeline.stage(move.stage)
         previous = self._state.visits[-1] if self._state.visits else None
+        seq = self._state.seq + 1
         if previous is not None:
             previous.exited_at = now
             previous.exit_cause = move.cause
-        seq = self._state.seq + 1
+            self._next_stage_id = stage.id
+            await self._leave(previous.seq, self._pipeline.stage(previous.stage))
         visit = StageVisit(seq=seq, stage=stage.id, entered_at=now, cause=move.cause)
         self._state.visits.append(visit)
         self._state.stage = stage.id
-        self._state.waiting = []  # the old stage's timers wake up and see they are stale
         self._state.breached = False
+        meter = workflow.metric_meter()  # metrics are not recorded on replay
+        record_stage_transition(
+            meter, self._pipeline.id, previous.stage if previous else None, stage.id
+        )
+        if move.cause == "invoice_paid" and previous is not None:
+            since = max(self._paid_received_at or previous.entered_at, previous.entered_at)
+            record_invoice_paid_reaction(meter, since=since, now=now, pipeline_id=self._pipeline.id)
         if stage.semantics is Semantics.SUCCESS:
             self._state.status = DealStatus.WON
         elif stage.semantics is Semantics.FAILURE:
@@ -174,21 +213,14 @@ class DealWorkflow:
         workflow.upsert_search_attributes(
             [
                 DEAL_STAGE.value_set(stage.id),
-                DEAL_RESPONSIBLE.value_set(self._deal.responsible),
-                DEAL_AMOUNT.value_set(float(self._deal.amount)),
+                DEAL_RESPONSIBLE.value_set(self._state.deal.responsible),
+                DEAL_AMOUNT.value_set(float(self._state.deal.amount)),
                 DEAL_BREACHED.value_set(False),
             ]
         )
         workflow.set_current_details(f"**{stage.name}** since {now:%Y-%m-%d %H:%M} UTC")
 
-        delayed = [r for r in stage.robots if r.delay is not None]
-        durations = {r.id: r.delay for r in delayed if r.delay is not None}
-        if stage.deadline is not None:
-            durations[DEADLINE_KEY] = stage.deadline.after
-        due = await self._due_times(now, durations) if durations else {}
-        visit.deadline_at = due.get(DEADLINE_KEY)
-
-        key = f"{self._deal.deal_id}:{seq}:enter"
+        key = f"{self._state.deal_id}:{seq}:enter"
         await self._call(
             ActivityName.RECORD_TRANSITION,
             StageTransition(
@@ -208,268 +240,105 @@ class DealWorkflow:
         self._state.report_events.append(
             ReportEventView(key=key, kind="stage_entered", stage=stage.id, at=now)
         )
-
-        # Immediate robots run in order and finish before the deal can move on: entering
-        # a stage is atomic, so a quick manager never makes "at once" robots disappear.
-        for robot in stage.robots:
-            if robot.delay is None:
-                await self._run_robot(seq, stage, robot)
-        for robot in delayed:
-            self._state.waiting.append(
-                WaitingRobot(
-                    seq=seq,
-                    stage=stage.id,
-                    robot_id=robot.id,
-                    title=robot.title,
-                    due_at=due[robot.id],
-                )
-            )
-            self._start_timer(self._run_later(seq, stage, robot, due[robot.id]))
-        if visit.deadline_at is not None:
-            self._start_timer(self._watch_deadline(seq, stage, visit.deadline_at))
+        if previous is not None:
+            await self._catch_up(seq, self._pipeline.stage(previous.stage), stage)
+        if stage.deadline is not None:
+            await self._arm_deadline(seq, stage)
+        await asyncio.gather(*self._start_flows(seq, stage))
         return stage
 
-    def _start_timer(self, coro: Any) -> None:
-        self._timers = [t for t in self._timers if not t.done()]
-        self._timers.append(asyncio.create_task(coro))
+    async def _leave(self, seq: int, stage: Stage) -> None:
+        """Apply each robot's on_leave policy: cancel its timer (the default), keep it, or
+        cancel it and undo what the robot did (cancel the tasks it created)."""
+        policies = {r.id: r.on_leave for r in stage.robots}
+        closing = self._pipeline.stage(self._next_stage_id).terminal
+        kept: list[WaitingRobot] = []
+        for entry in self._state.waiting:
+            # Closing the deal ends everything still waiting, even robots set to keep.
+            if not closing and (entry.seq != seq or entry.on_leave is OnLeave.KEEP):
+                kept.append(entry)
+            elif entry.kind == "robot":
+                self._record(seq, stage, entry.robot_id, RunOutcome.CANCELLED)
+        self._state.waiting = kept
+        for task in self._state.tasks:
+            robot_id = task.task_id.split("-", 1)[1]
+            if (
+                task.seq == seq
+                and policies.get(robot_id) is OnLeave.COMPENSATE
+                and task.status is not TaskStatus.DONE
+            ):
+                await self._set_task_status(task, TaskStatus.CANCELLED, by=None)
+                self._record(seq, stage, robot_id, RunOutcome.COMPENSATED)
 
-    async def _sleep_in_stage(self, seq: int, until: datetime, summary: str) -> bool:
-        """Wait until ``until`` unless the deal leaves the stage visit first; True if the
-        time came with the deal still there. Leaving cancels the durable timer."""
-        remaining = until - self._now()
-        if remaining > timedelta(0):
-            try:
-                await workflow.wait_condition(
-                    lambda: self._state.seq != seq, timeout=remaining, timeout_summary=summary
-                )
-                return False
-            except TimeoutError:
-                pass
-        return self._state.seq == seq
+    async def _catch_up(self, seq: int, left: Stage, entered: Stage) -> None:
+        """Robots with on_skip: catch_up run at once when the deal jumps over their stage."""
+        if entered.semantics is Semantics.FAILURE:
+            return  # losing a deal skips nothing: it was never going through those stages
+        start, end = self._pipeline.index(left.id), self._pipeline.index(entered.id)
+        for skipped in self._pipeline.stages[start + 1 : end]:
+            if skipped.terminal:
+                continue
+            for robot in skipped.robots:
+                if robot.on_skip is OnSkip.CATCH_UP:
+                    key = robot_key(self._state.deal_id, seq, f"{skipped.id}.{robot.id}")
+                    await self._run_robot(seq, skipped, robot, key, RunOutcome.CAUGHT_UP)
 
-    async def _run_later(self, seq: int, stage: Stage, robot: Robot, due_at: datetime) -> None:
-        if await self._sleep_in_stage(seq, due_at, f"{robot.title} at {due_at:%Y-%m-%d %H:%M}Z"):
-            self._state.waiting = [w for w in self._state.waiting if w.robot_id != robot.id]
-            await self._run_robot(seq, stage, robot)
+    async def _arm_deadline(self, seq: int, stage: Stage) -> None:
+        assert stage.deadline is not None
+        deadline = stage.deadline
+        timing = Timing(
+            delay=deadline.after, relative_to=deadline.relative_to, direction=deadline.direction
+        )
+        key = f"{self._state.deal_id}:{seq}:{DEADLINE}"
+        visit = self._state.visits[-1]
+        due = await self._due(key, timing, visit.entered_at)
+        visit.deadline_at = due.due_at
+        if due.due_at is None:
+            return  # anchored on an empty date field: no deadline until it is set
+        self._state.waiting.append(
+            WaitingRobot(
+                key=key,
+                kind=DEADLINE,
+                seq=seq,
+                stage=stage.id,
+                robot_id=DEADLINE,
+                title=f"Deadline of {stage.name}",
+                due_at=due.due_at,
+                rule=due.rule,
+                base=visit.entered_at,
+                timing=timing,
+            )
+        )
+        self._spawn(self._deadline_flow(seq, stage))
 
-    async def _watch_deadline(self, seq: int, stage: Stage, deadline_at: datetime) -> None:
-        summary = f"Deadline of {stage.name} at {deadline_at:%Y-%m-%d %H:%M}Z"
-        if not await self._sleep_in_stage(seq, deadline_at, summary):
+    async def _deadline_flow(self, seq: int, stage: Stage) -> None:
+        key = f"{self._state.deal_id}:{seq}:{DEADLINE}"
+        if not await self._wait_for(key) or self._state.seq != seq:
             return
-        self._state.visits[-1].breached = True
+        visit = self._state.visits[-1]
+        visit.breached = True
         self._state.breached = True
         self._state.breach_count += 1
+        record_deadline_breach(workflow.metric_meter(), self._pipeline.id, stage.id)
         workflow.upsert_search_attributes([DEAL_BREACHED.value_set(True)])
-        await self._call(
-            ActivityName.RECORD_BREACH,
-            DeadlineBreach(
-                deal_id=self._deal.deal_id, stage=stage.id, seq=seq, deadline_at=deadline_at
-            ),
-            None,
-            summary=f"Mark the deal overdue in {stage.name}",
-        )
-        assert stage.deadline is not None
-        for robot in stage.deadline.escalate:
-            await self._run_robot(seq, stage, robot)
-
-    async def _due_times(self, start: datetime, durations: dict[str, Any]) -> dict[str, datetime]:
-        # A local activity: cheap, and its result is recorded, so replay never recomputes
-        # a due time with newer holiday data.
-        result: dict[str, datetime] = await workflow.execute_local_activity(
-            ActivityName.DUE_TIMES,
-            DueTimesCall(calendar=self._pipeline.calendar, start=start, durations=durations),
-            result_type=dict[str, datetime],
-            start_to_close_timeout=timedelta(seconds=10),
-            summary="Compute due times in working time",
-        )
-        return result
-
-    # --- robots ---------------------------------------------------------------------------
-
-    async def _run_robot(self, seq: int, stage: Stage, robot: Robot) -> None:
-        key = f"{self._deal.deal_id}:{seq}:{robot.id}"
-        context = self._context(stage)
-        now = self._now()
+        assert stage.deadline is not None and visit.deadline_at is not None
+        self._busy += 1
         try:
-            match robot:
-                case SetTitleRobot():
-                    self._state.title = await self._call(
-                        ActivityName.SET_TITLE,
-                        SetTitleCall(key=key, context=context, template=robot.template),
-                        str,
-                        summary=robot.title,
-                    )
-                case NotifyRobot():
-                    await self._call(
-                        ActivityName.NOTIFY,
-                        NotifyCall(
-                            key=key,
-                            context=context,
-                            recipients=self._people(robot.to),
-                            message=robot.message,
-                            at=now,
-                        ),
-                        NotifyResult,
-                        summary=robot.title,
-                    )
-                case CreateTaskRobot():
-                    await self._create_task(
-                        seq,
-                        stage,
-                        robot.id,
-                        robot.title,
-                        key,
-                        title=robot.task_title,
-                        description=robot.description,
-                        deadline=robot.deadline,
-                        responsible=robot.responsible,
-                        co_executors=robot.co_executors,
-                        created_by=robot.created_by,
-                        needs_confirmation=robot.needs_confirmation,
-                    )
-                case ReportEventRobot():
-                    await self._call(
-                        ActivityName.WRITE_REPORT_EVENT,
-                        ReportEventCall(
-                            key=key,
-                            context=context,
-                            kind=robot.kind,
-                            details=robot.details,
-                            at=now,
-                        ),
-                        None,
-                        summary=robot.title,
-                    )
-                    self._state.report_events.append(
-                        ReportEventView(key=key, kind=robot.kind, stage=stage.id, at=now)
-                    )
-                case CreateInvoiceRobot():
-                    invoice_id = f"{self._deal.deal_id}-{seq}"
-                    await self._call(
-                        ActivityName.CREATE_INVOICE,
-                        CreateInvoiceCall(key=key, invoice_id=invoice_id, context=context, at=now),
-                        None,
-                        summary=robot.title,
-                    )
-                    if self._state.invoice(invoice_id) is None:
-                        self._state.invoices.append(
-                            InvoiceView(
-                                invoice_id=invoice_id, amount=self._deal.amount, received_at=now
-                            )
-                        )
-                case CompleteDealRobot():
-                    await self._call(
-                        ActivityName.COMPLETE_DEAL,
-                        CompleteDealCall(
-                            deal_id=self._deal.deal_id,
-                            status=self._state.status,
-                            reason=self._state.lost_reason,
-                            at=now,
-                        ),
-                        None,
-                        summary=robot.title,
-                    )
-        except ActivityError as err:
-            # A robot that cannot run (e.g. a template naming a missing field) must not
-            # stop the deal: it is recorded and shown in the state.
-            cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
-            self._state.failures.append(
-                RobotFailure(seq=seq, stage=stage.id, robot_id=robot.id, error=cause, at=now)
-            )
-            workflow.logger.warning("robot %s failed: %s", robot.id, cause)
-
-    async def _create_task(
-        self,
-        seq: int,
-        stage: Stage,
-        robot_id: str,
-        summary: str,
-        key: str,
-        *,
-        title: str,
-        description: str,
-        deadline: Any,
-        responsible: str,
-        co_executors: list[str],
-        created_by: str,
-        needs_confirmation: bool,
-    ) -> None:
-        task_id = f"{seq}-{robot_id}"
-        created = await self._call(
-            ActivityName.CREATE_TASK,
-            CreateTaskCall(
-                key=key,
-                task_id=task_id,
-                robot_id=robot_id,
-                context=self._context(stage),
-                title=title,
-                description=description,
-                deadline=deadline,
-                calendar=self._pipeline.calendar,
-                responsible=self._person(responsible),
-                co_executors=self._people(co_executors),
-                created_by=self._person(created_by),
-                needs_confirmation=needs_confirmation,
-                at=self._now(),
-            ),
-            CreatedTask,
-            summary=summary,
-        )
-        if self._state.task(task_id) is None:
-            self._state.tasks.append(
-                TaskView(
-                    task_id=task_id,
-                    key=key,
-                    seq=seq,
+            await self._call(
+                ActivityName.RECORD_BREACH,
+                DeadlineBreach(
+                    deal_id=self._state.deal_id,
                     stage=stage.id,
-                    title=created.title,
-                    responsible=self._person(responsible),
-                    co_executors=self._people(co_executors),
-                    created_by=self._person(created_by),
-                    needs_confirmation=needs_confirmation,
-                    deadline_at=created.deadline_at,
-                )
+                    seq=seq,
+                    deadline_at=visit.deadline_at,
+                ),
+                None,
+                summary=f"Mark the deal overdue in {stage.name}",
             )
-
-    async def _call(self, name: str, arg: Any, result_type: type[T] | None, *, summary: str) -> T:
-        result: T = await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=ROBOT_TIMEOUT,
-            retry_policy=ROBOT_RETRY,
-            summary=summary,
-        )
-        return result
-
-    def _context(self, stage: Stage) -> RobotContext:
-        return RobotContext(
-            deal=self._deal,
-            pipeline_id=self._pipeline.id,
-            pipeline_version=self._pipeline.version,
-            title=self._state.title,
-            stage_id=stage.id,
-            stage_name=stage.name,
-            lost_reason=self._state.lost_reason,
-        )
-
-    def _people(self, refs: list[str]) -> list[str]:
-        """Roles (responsible, head, sales_team) resolved to employee ids, in order, once."""
-        people: list[str] = []
-        for ref in refs:
-            ids = self._deal.sales_team if ref == ROLE_SALES_TEAM else [self._person(ref)]
-            people += [p for p in ids if p not in people]
-        return people
-
-    def _person(self, ref: str) -> str:
-        if ref == ROLE_RESPONSIBLE:
-            return self._deal.responsible
-        if ref == ROLE_HEAD:
-            return self._deal.department_head
-        return ref
-
-    def _now(self) -> datetime:
-        return workflow.now()
+        finally:
+            self._busy -= 1
+        for robot in stage.deadline.escalate:
+            await self._run_robot(seq, stage, robot, robot_key(self._state.deal_id, seq, robot.id))
 
     # --- moves and triggers ---------------------------------------------------------------
 
@@ -480,29 +349,29 @@ class DealWorkflow:
             return
         stage = self._current_stage()
         seq = self._state.seq
-        paid_trigger = stage.trigger(TriggerEvent.INVOICE_PAID)
-        if paid_trigger is not None:
+        paid = stage.trigger(TriggerEvent.INVOICE_PAID)
+        if paid is not None and self._condition_holds(paid.condition):
             for invoice in self._state.invoices:
                 if invoice.paid_at is not None and invoice.applied_in_seq is None:
                     invoice.applied_in_seq = seq
                     self._next = _Move(
-                        paid_trigger.to, "invoice_paid", reason=f"invoice {invoice.invoice_id} paid"
+                        paid.to, "invoice_paid", reason=f"invoice {invoice.invoice_id} paid"
                     )
                     return
-        done_trigger = stage.trigger(TriggerEvent.TASKS_DONE)
-        if done_trigger is not None:
+        done = stage.trigger(TriggerEvent.TASKS_DONE)
+        if done is not None and self._condition_holds(done.condition):
             tasks = [t for t in self._state.tasks if t.seq == seq]
-            if tasks and all(t.status is TaskStatus.DONE for t in tasks):
-                self._next = _Move(done_trigger.to, "tasks_done", reason="all stage tasks done")
+            if tasks and all(t.status in (TaskStatus.DONE, TaskStatus.CANCELLED) for t in tasks):
+                self._next = _Move(done.to, "tasks_done", reason="all stage tasks done")
+
+    def _condition_holds(self, condition: object) -> bool:
+        values = deal_values(self._state.deal, title=self._state.title, stage=self._state.stage)
+        return holds(condition, values, self._pipeline)  # type: ignore[arg-type]
 
     async def _move(self, move: _Move) -> DealState:
         async with self._move_lock:
             await workflow.wait_condition(lambda: self._next is None)
-            if self._state.status is not DealStatus.OPEN:
-                raise ApplicationError(
-                    f"deal {self._deal.deal_id} is already closed ({self._state.status})",
-                    type="DealClosed",
-                )
+            self._require_open()
             self._next = move
             await workflow.wait_condition(lambda: self._entered is move)
             return self._state
@@ -513,10 +382,13 @@ class DealWorkflow:
     def _require_open(self) -> None:
         if self._state.status is not DealStatus.OPEN:
             raise ApplicationError(
-                f"deal {self._deal.deal_id} is closed ({self._state.status.value}) and cannot"
+                f"deal {self._state.deal_id} is closed ({self._state.status.value}) and cannot"
                 " change any more",
                 type="DealClosed",
             )
+
+    def _invalid(self, message: str) -> ApplicationError:
+        return ApplicationError(message, type="InvalidMove")
 
     # --- messages -------------------------------------------------------------------------
     # Moves are updates, not signals: the caller learns at once whether the move was
@@ -532,13 +404,15 @@ class DealWorkflow:
     @accept.validator
     def _validate_accept(self, input: AcceptInput) -> None:
         self._require_open()
-        if self._current_stage().trigger(TriggerEvent.ACCEPTED) is None:
+        trigger = self._current_stage().trigger(TriggerEvent.ACCEPTED)
+        if trigger is None:
             where = [s.id for s in self._pipeline.stages if s.trigger(TriggerEvent.ACCEPTED)]
-            raise ApplicationError(
-                f"deal {self._deal.deal_id} is in stage {self._state.stage!r}, where there is"
-                f" nothing to accept (accept works in: {', '.join(where) or 'no stage'})",
-                type="InvalidMove",
+            raise self._invalid(
+                f"deal {self._state.deal_id} is in stage {self._state.stage!r}, where there is"
+                f" nothing to accept (accept works in: {', '.join(where) or 'no stage'})"
             )
+        if not self._condition_holds(trigger.condition):
+            raise self._invalid("the acceptance trigger's condition does not hold for this deal")
 
     @workflow.update
     async def move_to_stage(self, input: MoveInput) -> DealState:
@@ -549,21 +423,16 @@ class DealWorkflow:
         self._require_open()
         if not self._pipeline.has_stage(input.stage):
             known = ", ".join(s.id for s in self._pipeline.stages)
-            raise ApplicationError(
+            raise self._invalid(
                 f"unknown stage {input.stage!r}; the stages of pipeline"
-                f" {self._pipeline.id!r} are: {known}",
-                type="InvalidMove",
+                f" {self._pipeline.id!r} are: {known}"
             )
         if input.stage == self._state.stage:
-            raise ApplicationError(
-                f"deal {self._deal.deal_id} is already in stage {input.stage!r}",
-                type="InvalidMove",
-            )
+            raise self._invalid(f"deal {self._state.deal_id} is already in stage {input.stage!r}")
         target = self._pipeline.stage(input.stage)
         if target.semantics is Semantics.FAILURE and not (input.reason or "").strip():
-            raise ApplicationError(
-                f"moving deal {self._deal.deal_id} to {input.stage!r} needs a reason",
-                type="InvalidMove",
+            raise self._invalid(
+                f"moving deal {self._state.deal_id} to {input.stage!r} needs a reason"
             )
 
     @workflow.update
@@ -576,24 +445,106 @@ class DealWorkflow:
     def _validate_close(self, input: CloseInput) -> None:
         self._require_open()
         if input.outcome is Outcome.LOST and not (input.reason or "").strip():
-            raise ApplicationError(
-                f"closing deal {self._deal.deal_id} as lost needs a reason", type="InvalidMove"
+            raise self._invalid(f"closing deal {self._state.deal_id} as lost needs a reason")
+
+    @workflow.update
+    async def update_fields(self, input: UpdateFieldsInput) -> DealState:
+        """Change deal fields; every waiting robot or deadline anchored on a changed field
+        gets its due time computed again (Bitrix24 keeps the old time)."""
+        changes = check_field_updates(self._pipeline, input.fields)
+        deal = self._state.deal
+        custom = {k: v for k, v in changes.items() if k != "amount"}
+        update: dict[str, object] = {"fields": {**deal.fields, **custom}}
+        if "amount" in changes:
+            update["amount"] = changes["amount"]
+        self._state.deal = deal.model_copy(update=update)
+        changed = {f"fields.{k}" for k in custom}
+        affected = [w for w in self._state.waiting if w.timing.relative_to in changed]
+        if affected:
+            self._busy += 1
+            try:
+                dues = await self._due_many([(w.key, w.timing, w.base) for w in affected])
+            finally:
+                self._busy -= 1
+            for entry, due in zip(affected, dues, strict=True):
+                if due.due_at is None:
+                    continue  # the field was emptied: the timer keeps its last due time
+                entry.due_at, entry.rule = due.due_at, due.rule
+                if entry.kind == DEADLINE:
+                    self._state.visits[-1].deadline_at = due.due_at
+        return self._state
+
+    @update_fields.validator
+    def _validate_update_fields(self, input: UpdateFieldsInput) -> None:
+        self._require_open()
+        try:
+            check_field_updates(self._pipeline, input.fields)
+        except FieldProblem as exc:
+            raise self._invalid(str(exc)) from None
+
+    @workflow.update
+    async def migrate_pipeline(self, input: MigrateInput) -> DealState:
+        """Move a running deal to another version of its pipeline, on request only: the
+        new version applies from the next stage entry; what waits now stays as it is."""
+        self._state.migrations.append(
+            PipelineMigration(
+                from_version=self._pipeline.version,
+                to_version=input.pipeline.version,
+                at=self._now(),
+                by=input.by,
+            )
+        )
+        self._pipeline = input.pipeline
+        self._state.pipeline_version = input.pipeline.version
+        return self._state
+
+    @migrate_pipeline.validator
+    def _validate_migrate(self, input: MigrateInput) -> None:
+        self._require_open()
+        new = input.pipeline
+        if new.id != self._pipeline.id:
+            raise self._invalid(f"pipeline {new.id!r} is not this deal's {self._pipeline.id!r}")
+        if new.version == self._pipeline.version:
+            raise self._invalid(f"the deal already runs version {new.version}")
+        if not new.has_stage(self._state.stage):
+            raise self._invalid(
+                f"version {new.version} has no stage {self._state.stage!r}, where the deal is"
             )
 
     @workflow.update
     async def run_template(self, input: RunTemplateInput) -> list[TaskView]:
         seq = self._state.seq
         stage = self._current_stage()
+        templates = self._task_set(stage)
         if self._state.template_run_in_seq != seq:
             # Marked before the activities run so that a second request while they run
             # returns the same set instead of creating another.
             self._state.template_run_in_seq = seq
-            for template in self._task_set(stage):
-                await self._create_task_from_template(seq, stage, template)
+            for template in templates:
+                key = f"{self._state.deal_id}:{seq}:template:{template.id}"
+                try:
+                    await self._create_task(
+                        seq,
+                        stage,
+                        template.id,
+                        f"Task from template: {template.id}",
+                        key,
+                        title=template.title,
+                        description=template.description,
+                        deadline=template.deadline,
+                        responsible=template.responsible,
+                        co_executors=template.co_executors,
+                        created_by=ROLE_RESPONSIBLE,
+                        needs_confirmation=False,
+                    )
+                except ActivityError as err:
+                    raise ApplicationError(
+                        f"task {template.id!r} could not be created: {err.cause}"
+                    ) from err
             self._check_triggers()
         else:
             await workflow.wait_condition(
-                lambda: all(self._state.task(f"{seq}-{t.id}") for t in self._task_set(stage))
+                lambda: all(self._state.task(f"{seq}-{t.id}") for t in templates)
             )
         return [t for t in self._state.tasks if t.seq == seq]
 
@@ -603,51 +554,74 @@ class DealWorkflow:
         stage = self._current_stage()
         if not stage.task_sets:
             where = [s.id for s in self._pipeline.stages if s.task_sets]
-            raise ApplicationError(
+            raise self._invalid(
                 f"stage {stage.id!r} has no task template (templates are in: "
-                f"{', '.join(where) or 'no stage'})",
-                type="InvalidMove",
+                f"{', '.join(where) or 'no stage'})"
             )
-        if self._deal.service not in stage.task_sets and "default" not in stage.task_sets:
-            raise ApplicationError(
-                f"no task set for service {self._deal.service!r} in stage {stage.id!r}"
-                f" (known: {', '.join(stage.task_sets)})",
-                type="InvalidMove",
+        service = self._state.deal.service
+        if service not in stage.task_sets and "default" not in stage.task_sets:
+            raise self._invalid(
+                f"no task set for service {service!r} in stage {stage.id!r}"
+                f" (known: {', '.join(stage.task_sets)})"
             )
 
-    def _task_set(self, stage: Stage) -> list[TaskTemplate]:
-        return stage.task_sets.get(self._deal.service) or stage.task_sets.get("default", [])
+    def _task_set(self, stage: Stage) -> list:  # type: ignore[type-arg]
+        sets = stage.task_sets
+        return sets.get(self._state.deal.service) or sets.get("default", [])
 
-    async def _create_task_from_template(
-        self, seq: int, stage: Stage, template: TaskTemplate
-    ) -> None:
-        key = f"{self._deal.deal_id}:{seq}:template:{template.id}"
-        try:
-            await self._create_task(
-                seq,
-                stage,
-                template.id,
-                f"Task from template: {template.id}",
-                key,
-                title=template.title,
-                description=template.description,
-                deadline=template.deadline,
-                responsible=template.responsible,
-                co_executors=template.co_executors,
-                created_by=ROLE_RESPONSIBLE,
-                needs_confirmation=False,
+    @workflow.update
+    async def task_event(self, input: TaskEvent) -> TaskView:
+        """complete (by the executor), confirm or return (by the creator)."""
+        task = self._state.task(input.task_id)
+        assert task is not None  # the validator checked it
+        if input.action is TaskAction.COMPLETE:
+            by_creator = input.by is not None and input.by == task.created_by
+            waits = task.needs_confirmation and not by_creator
+            status = TaskStatus.AWAITING_CONFIRMATION if waits else TaskStatus.DONE
+        elif input.action is TaskAction.CONFIRM:
+            status = TaskStatus.DONE
+        else:
+            task.returned += 1
+            status = TaskStatus.OPEN
+        await self._set_task_status(task, status, input.by)
+        self._check_triggers()
+        return task
+
+    @task_event.validator
+    def _validate_task_event(self, input: TaskEvent) -> None:
+        self._require_open()
+        task = self._state.task(input.task_id)
+        if task is None:
+            known = ", ".join(t.task_id for t in self._state.tasks) or "none"
+            raise self._invalid(
+                f"deal {self._state.deal_id} has no task {input.task_id!r} (its tasks: {known})"
             )
-        except ActivityError as err:
-            raise ApplicationError(
-                f"task {template.id!r} could not be created: {err.cause}"
-            ) from err
+        allowed = {
+            TaskAction.COMPLETE: (TaskStatus.OPEN,),
+            TaskAction.CONFIRM: (TaskStatus.AWAITING_CONFIRMATION,),
+            TaskAction.RETURN: (TaskStatus.AWAITING_CONFIRMATION,),
+        }[input.action]
+        if task.status not in allowed:
+            raise self._invalid(
+                f"task {task.task_id} is {task.status.value}; it cannot be"
+                f" {input.action.value}ed now"
+            )
+        creator_only = input.action in (TaskAction.CONFIRM, TaskAction.RETURN)
+        if creator_only and input.by is not None and input.by != task.created_by:
+            raise self._invalid(
+                f"only the task's creator {task.created_by} can"
+                f" {input.action.value} it, not {input.by}"
+            )
 
     @workflow.signal
     async def invoice_paid(self, input: InvoicePaid) -> None:
         existing = self._state.invoice(input.invoice_id)
         if existing is not None and existing.paid_at is not None:
             return  # a duplicate delivery changes nothing
+        if self._state.status is not DealStatus.OPEN:
+            workflow.logger.warning("invoice %s paid after the deal closed", input.invoice_id)
         paid_at = input.paid_at or self._now()
+        self._paid_received_at = self._now()
         if existing is None:
             existing = InvoiceView(
                 invoice_id=input.invoice_id, amount=input.amount, received_at=self._now()
@@ -660,7 +634,7 @@ class DealWorkflow:
         await self._call(
             ActivityName.RECORD_INVOICE_PAID,
             InvoicePaidCall(
-                deal_id=self._deal.deal_id,
+                deal_id=self._state.deal_id,
                 invoice_id=input.invoice_id,
                 amount=input.amount,
                 paid_at=paid_at,
@@ -671,30 +645,48 @@ class DealWorkflow:
 
     @workflow.signal
     async def task_completed(self, input: TaskCompleted) -> None:
-        """The executor finished a task. A task that needs its creator's confirmation waits
-        for the creator (who confirms by completing it too)."""
+        """The executor finished a task (a signal, for systems that cannot wait for an
+        answer; the `task_event` update answers with a reason when it refuses)."""
         task = self._state.task(input.task_id)
-        if task is None or task.status is TaskStatus.DONE:
-            workflow.logger.warning("task_completed for unknown or done task %s", input.task_id)
+        if task is None or task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
+            workflow.logger.warning("task_completed for unknown or closed task %s", input.task_id)
             return
         by_creator = input.by is not None and input.by == task.created_by
         if task.needs_confirmation and not by_creator:
-            task.status = TaskStatus.AWAITING_CONFIRMATION
+            status = TaskStatus.AWAITING_CONFIRMATION
         else:
-            task.status = TaskStatus.DONE
+            status = TaskStatus.DONE
+        task.status = status
         self._check_triggers()
-        await self._call(
-            ActivityName.RECORD_TASK_STATUS,
-            TaskStatusCall(
-                key=task.key,
-                status=task.status,
-                by=input.by,
-                at=self._now(),
-            ),
-            None,
-            summary=f"Task {task.task_id}: {task.status.value}",
-        )
+        await self._set_task_status(task, status, input.by)
 
     @workflow.query
     def state(self) -> DealState:
         return self._state
+
+    @workflow.query
+    def plan(self) -> list[WaitingRobot]:
+        """Every waiting robot, deadline and task deadline with its due time and rule."""
+        tasks = [
+            WaitingRobot(
+                key=f"{t.key}:overdue",
+                kind="task_deadline",
+                seq=t.seq,
+                stage=t.stage,
+                robot_id=t.task_id,
+                title=f"Task due: {t.title}",
+                due_at=t.deadline_at,
+                rule="the task's deadline",
+                base=t.deadline_at,
+                timing=Timing(),
+            )
+            for t in self._state.tasks
+            if t.deadline_at is not None
+            and not t.overdue
+            and t.status not in (TaskStatus.DONE, TaskStatus.CANCELLED)
+        ]
+        return sorted([*self._state.waiting, *tasks], key=lambda w: w.due_at)
+
+    @workflow.query
+    def pipeline(self) -> Pipeline:
+        return self._pipeline
