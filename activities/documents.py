@@ -23,6 +23,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from funnel.activity_io import RenderDocumentCall
 
 log = logging.getLogger(__name__)
+# xhtml2pdf reports every CSS property it skips; only its errors matter here.
+logging.getLogger("xhtml2pdf").setLevel(logging.ERROR)
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "documents"
 # A font with Cyrillic for the PDF: the PDF core fonts have none, so a Russian contract

@@ -12,7 +12,7 @@ from funnel.settings import Settings
 
 async def _run(settings: Settings) -> None:
     from api.server import serve_api
-    from starter.cli import deal_client
+    from starter.cli_support import deal_client
 
     client = await deal_client(settings)
     stop = asyncio.Event()
@@ -35,7 +35,7 @@ async def _run(settings: Settings) -> None:
 @click.option("--port", type=int, help="port (default FUNNEL_API_PORT or 8000)")
 def api_command(host: str | None, port: int | None) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
-    from starter.cli import Failure
+    from starter.cli_support import Failure
 
     settings = Settings()
     overrides = {k: v for k, v in {"api_host": host, "api_port": port}.items() if v is not None}

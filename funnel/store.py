@@ -345,6 +345,12 @@ class Store:
             query = query.where(n.read == sa.false())
         return self._all(Notification, query.order_by(n.created_at.desc(), n.id.desc()))
 
+    def deal_notifications(self, deal_id: str) -> list[Notification]:
+        """Every notification a deal sent, oldest first."""
+        n = notifications.c
+        query = _select(notifications, Notification).where(n.deal_id == deal_id)
+        return self._all(Notification, query.order_by(n.created_at, n.id))
+
     def mark_read(self, notification_id: int) -> None:
         """Idempotent; KeyError if there is no such notification."""
         stmt = sa.update(notifications).where(notifications.c.id == notification_id)

@@ -7,77 +7,24 @@ non-zero exit status.
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 import sys
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
 
 import click
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from funnel.models import CloseInput, DealInput, InvoicePaid, Outcome, TaskCompleted
 from funnel.pipeline_loader import PipelineError, load_pipeline
 from funnel.settings import Settings
-from starter.deals import DealClient, DealError
+from starter.cli_support import (
+    Failure,
+    _emit,
+    deal_client,
+    json_option,
+    run_async,
+)
 from starter.render import print_deal, print_deal_list, print_tasks
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class Failure(click.ClickException):
-    """Printed to stderr as 'error: ...' with exit status 1."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
-
-
-def _emit(as_json: bool, payload: Any, human: Callable[[], None]) -> None:
-    if as_json:
-        if isinstance(payload, BaseModel):
-            click.echo(payload.model_dump_json(indent=2))
-        else:
-            click.echo(json.dumps(payload, indent=2, default=str))
-    else:
-        human()
-
-
-def json_option(fn: Callable[P, R]) -> Callable[P, R]:
-    return click.option("--json", "as_json", is_flag=True, help="machine-readable output")(fn)
-
-
-def run_async(fn: Callable[P, Awaitable[R]]) -> Callable[P, R]:
-    """Run an async command, turning the errors a user can act on into clean messages."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return asyncio.run(fn(*args, **kwargs))  # type: ignore[arg-type]
-        except (DealError, PipelineError) as exc:
-            raise Failure(str(exc)) from exc
-        except RuntimeError as exc:
-            if "connect" in str(exc).lower():
-                raise Failure(f"cannot reach the Temporal server: {exc}") from exc
-            raise
-
-    return wrapper
-
-
-async def deal_client(settings: Settings) -> DealClient:
-    from funnel.temporal_client import connect
-
-    try:
-        client = await connect(settings)
-    except RuntimeError as exc:
-        raise Failure(
-            f"cannot reach the Temporal server at {settings.effective_temporal_address}"
-            f" ({exc}); start it with `funnel up` or set TEMPORAL_ADDRESS"
-        ) from exc
-    ui_base = None if settings.temporal_address else f"http://127.0.0.1:{settings.ui_port}"
-    return DealClient(client, task_queue=settings.task_queue, ui_base=ui_base)
 
 
 @click.group()
@@ -337,8 +284,8 @@ def inbox(user: str, unread: bool, read_ids: tuple[int, ...], as_json: bool) -> 
 
 
 # The HTTP API's command lives with the API (api/cli.py).
-from api.cli import api_command  # noqa: E402
 from analytics.cli import report as report_command  # noqa: E402
+from api.cli import api_command  # noqa: E402
 
 main.add_command(api_command)
 
@@ -352,6 +299,19 @@ main.add_command(report_command)
 from starter.task_cli import task_group  # noqa: E402
 
 main.add_command(task_group)
+
+# Looking ahead: a deal's plan, fields that move timers, pipeline versions, simulation.
+from starter.plan_cli import (  # noqa: E402
+    deal_fields,
+    deal_plan,
+    pipeline_migrate,
+    simulate_command,
+)
+
+deal.add_command(deal_plan)
+deal.add_command(deal_fields)
+pipeline.add_command(pipeline_migrate)
+main.add_command(simulate_command)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from funnel.settings import Settings
 
 
 def _fail(message: str) -> click.ClickException:
-    from starter.cli import Failure
+    from starter.cli_support import Failure
 
     return Failure(message)
 

@@ -12,7 +12,7 @@ import click
 
 from funnel.models import TaskAction, TaskEvent, TaskView
 from funnel.settings import Settings
-from starter.cli import Failure, _emit, deal_client, json_option, run_async
+from starter.cli_support import Failure, _emit, deal_client, json_option, run_async
 from starter.deals import DealClient, DealRejected
 
 STATUSES = ["open", "awaiting_confirmation", "done", "cancelled"]

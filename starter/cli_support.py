@@ -1,0 +1,74 @@
+"""What every `funnel` command shares: --json output, clean error messages, the client."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from pydantic import BaseModel
+
+from funnel.pipeline_loader import PipelineError
+from funnel.settings import Settings
+from starter.deals import DealClient, DealError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Failure(click.ClickException):
+    """Printed to stderr as 'error: ...' with exit status 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def emit(as_json: bool, payload: Any, human: Callable[[], None]) -> None:
+    if as_json:
+        if isinstance(payload, BaseModel):
+            click.echo(payload.model_dump_json(indent=2))
+        else:
+            click.echo(json.dumps(payload, indent=2, default=str))
+    else:
+        human()
+
+
+def json_option(fn: Callable[P, R]) -> Callable[P, R]:
+    return click.option("--json", "as_json", is_flag=True, help="machine-readable output")(fn)
+
+
+def run_async(fn: Callable[P, Awaitable[R]]) -> Callable[P, R]:
+    """Run an async command, turning the errors a user can act on into clean messages."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return asyncio.run(fn(*args, **kwargs))  # type: ignore[arg-type]
+        except (DealError, PipelineError) as exc:
+            raise Failure(str(exc)) from exc
+        except RuntimeError as exc:
+            if "connect" in str(exc).lower():
+                raise Failure(f"cannot reach the Temporal server: {exc}") from exc
+            raise
+
+    return wrapper
+
+
+async def deal_client(settings: Settings) -> DealClient:
+    from funnel.temporal_client import connect
+
+    try:
+        client = await connect(settings)
+    except RuntimeError as exc:
+        raise Failure(
+            f"cannot reach the Temporal server at {settings.effective_temporal_address}"
+            f" ({exc}); start it with `funnel up` or set TEMPORAL_ADDRESS"
+        ) from exc
+    ui_base = None if settings.temporal_address else f"http://127.0.0.1:{settings.ui_port}"
+    return DealClient(client, task_queue=settings.task_queue, ui_base=ui_base)
+
+
+_emit = emit  # the older name, used by starter.task_cli
