@@ -6,9 +6,11 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 from pathlib import Path
 
 from funnel.models import Contact, DealInput, DealState
+from funnel.pipeline import Pipeline
 from starter.deals import DealClient
 
 
@@ -63,3 +65,45 @@ async def keep_history(deals: DealClient, deal_id: str, name: str) -> None:
     history = await deals.history(deal_id)
     HISTORIES.mkdir(exist_ok=True)
     (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+def mini_pipeline(
+    stages: list[dict[str, Any]],
+    *,
+    calendar: dict[str, Any] | None = None,
+    fields: dict[str, str] | None = None,
+    schedules: dict[str, Any] | None = None,
+    version: str = "test-1",
+) -> Pipeline:
+    """A small pipeline for one behaviour: the given process stages, then won and lost."""
+    return Pipeline.model_validate(
+        {
+            "id": "mini",
+            "name": "Mini funnel",
+            "version": version,
+            "calendar": calendar or {"timezone": "Europe/Moscow", "country": "RU"},
+            "fields": fields or {},
+            "schedules": schedules or {},
+            "stages": [
+                *stages,
+                {"id": "won", "name": "Won", "semantics": "success"},
+                {"id": "lost", "name": "Lost", "semantics": "failure"},
+            ],
+        }
+    )
+
+
+def notify(robot_id: str, **settings: Any) -> dict[str, Any]:
+    """A notify robot telling the responsible its own id, plus any settings."""
+    return {
+        "id": robot_id,
+        "type": "notify",
+        "title": f"Robot {robot_id}",
+        "to": ["responsible"],
+        "message": f"{robot_id} ran",
+        **settings,
+    }
+
+
+def messages_to(store: Any, person: str, deal_id: str) -> list[str]:
+    return [n.message for n in reversed(store.inbox(person)) if n.deal_id == deal_id]
