@@ -85,11 +85,13 @@ def _describe(error: Any, data: dict[str, Any]) -> str:
             node = node.get(part, {}) if isinstance(part, str) else {}
         fields.append(str(part))
         i += 1
-    field = ".".join(fields) or "(whole entry)"
     place = ", ".join(where)
-    message = error["msg"]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not fields and not place:
+        return message  # a whole-pipeline check, whose message names its own place
     if error["type"] == "union_tag_invalid":
         message = f"unknown robot type {error['input'].get('type')!r}; " + message
+    field = ".".join(fields) or "(whole entry)"
     return f"{place + ', ' if place else ''}field {field!r}: {message}"
 
 

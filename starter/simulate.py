@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -46,6 +47,12 @@ from starter.deals import DealClient
 from workflows.deal import DealWorkflow
 
 TASK_QUEUE = "simulation"
+# The SDK core logs to stdout; a simulation's stdout is its timeline (and --json output).
+_QUIET_RUNTIME = Runtime(
+    telemetry=TelemetryConfig(
+        logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+    )
+)
 
 
 class SimEvent(BaseModel):
@@ -91,7 +98,9 @@ async def simulate(
             store, IntegrationActivities(dispatcher, DocumentRenderer(Path(tmp) / "documents"))
         )
         env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=temporal_test_server(), data_converter=DATA_CONVERTER
+            test_server_existing_path=temporal_test_server(),
+            data_converter=DATA_CONVERTER,
+            runtime=_QUIET_RUNTIME,
         )
         try:
             await register_search_attributes(env.client)

@@ -116,3 +116,39 @@ def test_duplicate_stage_ids_refused(tmp_path: Path) -> None:
     path = _write(tmp_path, lambda d: _stage(d, "proposal").update(id="negotiation"))
     with pytest.raises(PipelineError, match="stage ids must be unique: negotiation"):
         load_pipeline(path)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda d: _stage(d, "new")["robots"][1].update(
+                condition={"rules": [{"field": "fields.colour", "op": "=", "value": "red"}]}
+            ),
+            r"stage 'new', robot 'notify_new', field 'condition': unknown field 'fields.colour'",
+        ),
+        (
+            lambda d: _stage(d, "contract")["robots"][2].update(relative_to="fields.source"),
+            r"field 'relative_to': field 'fields.source' is string, not a date",
+        ),
+        (
+            lambda d: _stage(d, "payment")["triggers"][0].update(to="new"),
+            r"trigger on invoice_paid moves the deal back to 'new'; set allow_back: true",
+        ),
+        (
+            lambda d: _stage(d, "new")["robots"][1].update(
+                condition={"rules": [{"field": "amount", "op": "in", "value": 5}]}
+            ),
+            r"operator 'in' needs a list value",
+        ),
+        (
+            lambda d: _stage(d, "new")["robots"][1].update(direction="before"),
+            r"direction 'before' needs relative_to",
+        ),
+    ],
+)
+def test_wrong_conditions_and_timings_are_refused(
+    tmp_path: Path, mutate: object, expected: str
+) -> None:
+    with pytest.raises(PipelineError, match=expected):
+        load_pipeline(_write(tmp_path, mutate))
