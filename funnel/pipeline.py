@@ -128,6 +128,10 @@ class Deadline(_Strict):
         default_factory=list, description="robots run when the deadline passes in the stage"
     )
 
+    @property
+    def timing(self) -> Timing:
+        return Timing(delay=self.after, relative_to=self.relative_to, direction=self.direction)
+
 
 class TriggerEvent(StrEnum):
     ACCEPTED = "accepted"  # update `accept`: the responsible took the deal into work

@@ -124,8 +124,11 @@ async def test_refusals_carry_the_workflows_reason(stack: Stack) -> None:
     r = await stack.http.post(f"/deals/{deal_id}/run-template")
     assert r.status_code == 409 and "no task template" in r.json()["detail"]
     r = await stack.http.post(f"/deals/{deal_id}/fields", json={"fields": {"budget": 5}})
-    # The deal workflow has no update_fields update yet: say so instead of pretending.
-    assert r.status_code == 200 or "no 'update_fields' update" in r.json()["detail"], r.text
+    assert r.status_code == 409 and "budget: not a field of pipeline 'pusk'" in r.json()["detail"]
+    r = await stack.http.post(
+        f"/deals/{deal_id}/fields", json={"fields": {"contract_due": "2026-12-20"}}
+    )
+    assert r.status_code == 200 and r.json()["deal"]["fields"]["contract_due"] == "2026-12-20"
     r = await stack.http.post(
         f"/deals/{deal_id}/close", json={"outcome": "lost", "reason": "no budget"}
     )

@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         DEAL_RESPONSIBLE,
         DEAL_STAGE,
     )
+    from funnel.timing import Due
     from workflows.validation import FieldProblem, check_field_updates
 
 DEADLINE = "deadline"
@@ -189,6 +190,9 @@ class DealWorkflow(StageRobots):
         stage = self._pipeline.stage(move.stage)
         previous = self._state.visits[-1] if self._state.visits else None
         seq = self._state.seq + 1
+        # Computed before the state changes, so that no query ever sees a visit without
+        # its deadline.
+        deadline_due = await self._deadline_due(seq, stage, now)
         if previous is not None:
             previous.exited_at = now
             previous.exit_cause = move.cause
@@ -196,6 +200,8 @@ class DealWorkflow(StageRobots):
             await self._leave(previous.seq, self._pipeline.stage(previous.stage))
         visit = StageVisit(seq=seq, stage=stage.id, entered_at=now, cause=move.cause)
         self._state.visits.append(visit)
+        if deadline_due is not None:
+            self._arm_deadline(seq, stage, deadline_due)
         self._state.stage = stage.id
         self._state.breached = False
         meter = workflow.metric_meter()  # metrics are not recorded on replay
@@ -242,8 +248,6 @@ class DealWorkflow(StageRobots):
         )
         if previous is not None:
             await self._catch_up(seq, self._pipeline.stage(previous.stage), stage)
-        if stage.deadline is not None:
-            await self._arm_deadline(seq, stage)
         await asyncio.gather(*self._start_flows(seq, stage))
         return stage
 
@@ -283,21 +287,20 @@ class DealWorkflow(StageRobots):
                     key = robot_key(self._state.deal_id, seq, f"{skipped.id}.{robot.id}")
                     await self._run_robot(seq, skipped, robot, key, RunOutcome.CAUGHT_UP)
 
-    async def _arm_deadline(self, seq: int, stage: Stage) -> None:
-        assert stage.deadline is not None
-        deadline = stage.deadline
-        timing = Timing(
-            delay=deadline.after, relative_to=deadline.relative_to, direction=deadline.direction
-        )
+    async def _deadline_due(self, seq: int, stage: Stage, entered_at: datetime) -> Due | None:
+        if stage.deadline is None:
+            return None
         key = f"{self._state.deal_id}:{seq}:{DEADLINE}"
+        return await self._due(key, stage.deadline.timing, entered_at)
+
+    def _arm_deadline(self, seq: int, stage: Stage, due: Due) -> None:
         visit = self._state.visits[-1]
-        due = await self._due(key, timing, visit.entered_at)
         visit.deadline_at = due.due_at
-        if due.due_at is None:
+        if due.due_at is None or stage.deadline is None:
             return  # anchored on an empty date field: no deadline until it is set
         self._state.waiting.append(
             WaitingRobot(
-                key=key,
+                key=due.key,
                 kind=DEADLINE,
                 seq=seq,
                 stage=stage.id,
@@ -306,7 +309,7 @@ class DealWorkflow(StageRobots):
                 due_at=due.due_at,
                 rule=due.rule,
                 base=visit.entered_at,
-                timing=timing,
+                timing=stage.deadline.timing,
             )
         )
         self._spawn(self._deadline_flow(seq, stage))
