@@ -49,9 +49,16 @@ def require_scope(scope: str) -> Callable[..., Awaitable[str]]:
             headers={"WWW-Authenticate": f'Bearer scope="{scope}"'},
             detail="missing or unknown API token: send 'Authorization: Bearer <token>'",
         )
-        if credentials is None or credentials.scheme.lower() != "bearer":
+        token = credentials.credentials if credentials is not None else None
+        if credentials is not None and credentials.scheme.lower() != "bearer":
+            token = None
+        if token is None and request.method == "GET" and request.url.path == "/dashboard":
+            # A browser cannot send a bearer header from the address bar: the dashboard
+            # (read-only) also takes the token as ?token=.
+            token = request.query_params.get("token")
+        if token is None:
             raise unauthorized
-        scopes = token_scopes(settings, credentials.credentials)
+        scopes = token_scopes(settings, token)
         if scopes is None:
             raise unauthorized
         if scope not in scopes:

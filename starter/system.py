@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import signal
 
 import click
@@ -68,8 +69,15 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
 
         ui_base = f"http://127.0.0.1:{settings.ui_port}" if ui else None
         deals = DealClient(client, task_queue=settings.task_queue, ui_base=ui_base)
+        settings, local_token = with_local_token(settings)
         api_task = asyncio.create_task(serve_api(settings, deals, stop))
-        click.echo(f"HTTP API: http://{settings.api_host}:{settings.api_port}/docs")
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        click.echo(f"HTTP API: {base}/docs")
+        if local_token is not None:
+            click.echo(
+                f"API token (all scopes, kept in {settings.home / 'api-token'}): {local_token}"
+            )
+            click.echo(f"Dashboard: {base}/dashboard?token={local_token}")
         if demo:
             from starter.demo import run_demo
 
@@ -78,3 +86,21 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
         await stop.wait()
         await worker_task
         await api_task
+
+
+def with_local_token(settings: Settings) -> tuple[Settings, str | None]:
+    """With no FUNNEL_API_TOKENS, `funnel up` makes one local token with every scope (kept
+    under FUNNEL_HOME, so it survives restarts) instead of an API that refuses everyone."""
+    if settings.api_tokens:
+        return settings, None
+    path = settings.home / "api-token"
+    if path.exists():
+        token = path.read_text().strip()
+    else:
+        token = secrets.token_urlsafe(24)
+        settings.home.mkdir(parents=True, exist_ok=True)
+        path.write_text(token + "\n")
+        path.chmod(0o600)
+    from api.auth import SCOPES
+
+    return settings.model_copy(update={"api_tokens": {token: list(SCOPES)}}), token
