@@ -9,8 +9,6 @@ store) and ``intake`` (the API's own tables).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import Depends, FastAPI, HTTPException, status
@@ -84,13 +82,8 @@ async def _no_receive() -> Message:
 
 
 def create_app(settings: Settings, deal_client: DealClient, store: Store) -> FastAPI:
-    intake_store = IntakeStore(store.url.render_as_string(hide_password=False))
+    intake_store = IntakeStore(store)
     intake_store.create_schema()
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        intake_store.dispose()
 
     app = FastAPI(
         title="Sales funnel API",
@@ -101,7 +94,6 @@ def create_app(settings: Settings, deal_client: DealClient, store: Store) -> Fas
             " /healthz and the signed /webhooks/payments needs 'Authorization: Bearer"
             " <token>' with the scope named in its description."
         ),
-        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.deal_client = deal_client

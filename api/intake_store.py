@@ -10,20 +10,16 @@ the invoice robot) read-only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Column, Connection, MetaData, Table
+from sqlalchemy import Column, MetaData, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
 
-from funnel.store import UTCDateTime
+from funnel.store import Store, UTCDateTime
 from funnel.store import invoices as funnel_invoices
 
 metadata = MetaData(
@@ -71,22 +67,12 @@ class LeadMatch:
 class IntakeStore:
     """Thread-safe; the API calls it from worker threads (``asyncio.to_thread``)."""
 
-    def __init__(self, url: str | URL) -> None:
-        self._url = make_url(url)
-        self._pg = self._url.get_backend_name() == "postgresql"
-        db = self._url.database
-        if not self._pg and db and db != ":memory:" and not db.startswith("file:"):
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
-        self._engine = sa.create_engine(self._url, pool_pre_ping=True)
-        if not self._pg:
-            _sqlite_immediate_writes(self._engine)
-
-    @contextmanager
-    def _tx(self, *, write: bool = False) -> Iterator[Connection]:
-        with self._engine.connect() as conn:
-            conn.execution_options(intake_write=write)
-            with conn.begin():
-                yield conn
+    def __init__(self, store: Store) -> None:
+        # The funnel store's engine and transactions: one connection pool per database, and
+        # the same SQLite write locking (BEGIN IMMEDIATE) for the dedup check and insert.
+        self._store = store
+        self._pg = store.dialect == "postgresql"
+        self._tx = store.transaction
 
     def create_schema(self) -> None:
         with self._tx(write=True) as conn:
@@ -95,11 +81,7 @@ class IntakeStore:
             metadata.create_all(conn)
 
     def ping(self) -> None:
-        with self._engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-
-    def dispose(self) -> None:
-        self._engine.dispose()
+        self._store.ping()
 
     # --- leads ----------------------------------------------------------------------------
 
@@ -210,21 +192,3 @@ class IntakeStore:
             # and /healthz instead): no invoice is known.
             self.ping()
             return []
-
-
-def _sqlite_immediate_writes(engine: sa.Engine) -> None:
-    # The same discipline as funnel.store: WAL so readers never block, busy_timeout so
-    # writers wait, and BEGIN IMMEDIATE for a read-then-write so that the dedup check and
-    # the insert are one transaction that no other writer interleaves.
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get("intake_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -13,6 +13,7 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from api.intake_store import IntakeStore
+from funnel.store import Store
 from tests.api_support import LEADS, READ, Stack, api_stack, deal_body, signed
 
 
@@ -166,7 +167,8 @@ async def test_leads_are_deduplicated_by_email_or_phone(stack: Stack) -> None:
 
 
 def test_dedup_window_and_payment_ids_on_both_databases(db_url: str) -> None:
-    intake = IntakeStore(db_url)
+    store = Store(db_url)
+    intake = IntakeStore(store)
     intake.create_schema()
     intake.create_schema()  # idempotent
     window = timedelta(hours=1)
@@ -183,4 +185,4 @@ def test_dedup_window_and_payment_ids_on_both_databases(db_url: str) -> None:
     assert intake.record_payment(payment_id="p1", **pay) is False
     assert (intake.payment("p1") or {})["deal_id"] == "d1"
     assert intake.deals_of_invoice("i") == []  # the funnel tables are not there: none known
-    intake.dispose()
+    store.dispose()
