@@ -43,10 +43,7 @@ class Ctx:
         return sa.case(whens, value=stage, else_=sa.null())
 
     def escalation_robots(self) -> list[str]:
-        return sorted({
-            r.id for s in self.pipeline.stages if s.deadline
-            for r in s.deadline.escalate if isinstance(r, NotifyRobot)
-        })  # fmt: skip
+        return escalation_robots(self.pipeline)
 
     def epoch_range(self, epoch: Any) -> list[Expr]:
         f = self.filters
@@ -77,6 +74,13 @@ class Ctx:
 
     def link(self, deal_id: str) -> str:
         return f"{self.ui_base}/namespaces/default/workflows/deal-{deal_id}"
+
+
+def escalation_robots(pipeline: Pipeline) -> list[str]:
+    return sorted({
+        r.id for s in pipeline.stages if s.deadline
+        for r in s.deadline.escalate if isinstance(r, NotifyRobot)
+    })  # fmt: skip
 
 
 def ratio(part: int | None, whole: int | None) -> float | None:
@@ -113,3 +117,31 @@ def percentiles(
         )[name]
         out.append(expr.label(name))
     return sa.select(ranked.c[key], *out).group_by(ranked.c[key])
+
+
+def ordered_percentile(
+    conn: sa.Connection, column: Any, where: list[Any], n: int, p: float
+) -> float | None:
+    """``percentile_cont(p)`` of ``column`` over the ``n`` rows matching ``where``, read in
+    index order: the one or two rows around position p*(n-1), by ``ORDER BY .. LIMIT 2
+    OFFSET k`` from whichever end is nearer, interpolated as PostgreSQL does. With an index
+    on (equality columns of ``where``, column, other filtered columns) this walks at most
+    half the group's index entries and never sorts nor reads the table."""
+    if n <= 0:
+        return None
+    x = p * (n - 1)
+    k = int(x)  # floor: x >= 0
+    frac = x - k
+    need = 2 if frac > 0 and k + 1 < n else 1
+    if k < n - 1 - k:
+        q = sa.select(column).where(*where).order_by(column).offset(k).limit(need)
+        values = [float(val) for val in conn.execute(q).scalars()]
+    else:  # nearer the top: walk down from the largest
+        first = n - k - need  # descending position of the higher of the two
+        q = sa.select(column).where(*where).order_by(column.desc()).offset(first).limit(need)
+        values = [float(val) for val in conn.execute(q).scalars()][::-1]
+    if len(values) < need:
+        return None  # the rows changed under us; cannot happen inside one transaction
+    if need == 1:
+        return values[0]
+    return values[0] + (values[1] - values[0]) * frac

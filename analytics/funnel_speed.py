@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from analytics.context import Ctx, percentiles, ratio
+from analytics.context import Ctx, ordered_percentile, ratio
 from analytics.models import (
     FunnelReport,
     FunnelStage,
@@ -17,7 +17,7 @@ from analytics.models import (
     SpeedStage,
     Timing,
 )
-from analytics.schema import visits
+from analytics.schema import deal_rows, stage_bits, visits
 from funnel.pipeline import Semantics
 from funnel.store import deals
 
@@ -42,40 +42,74 @@ def _stage_list(ctx: Ctx, seen: set[str]) -> list[tuple[str, str, str]]:
     return out
 
 
+def _stage_masks(conn: sa.Connection, ctx: Ctx) -> dict[str, tuple[int, int]]:
+    """stage -> (its bit, the bits of every stage further than it), for the pipeline's
+    stages in ``analytics_stage_bits``. Further: a later process stage of the current order,
+    or won (the furthest). Lost and retired stages have no order: nothing is further."""
+    bits = {
+        stage: 1 << bit
+        for stage, bit in conn.execute(
+            sa.select(stage_bits.c.stage, stage_bits.c.bit).where(
+                stage_bits.c.pipeline_id == ctx.pipeline_id
+            )
+        )
+    }
+    process = ctx.stage_ids(Semantics.PROCESS)
+    won = sum(bits.get(s, 0) for s in ctx.stage_ids(Semantics.SUCCESS))
+    further = {
+        s: won + sum(bits.get(t, 0) for t in process[i + 1 :]) for i, s in enumerate(process)
+    }
+    return {stage: (bit, further.get(stage, 0)) for stage, bit in bits.items()}
+
+
 def funnel(conn: sa.Connection, ctx: Ctx) -> FunnelReport:
     lost_ids = ctx.stage_ids(Semantics.FAILURE)
-    lost_here = sa.case((v.exit_to.in_(lost_ids), 1), else_=0)
-    # One row per deal and stage (a re-entry is still one deal), with the furthest stage
-    # the deal ever reached.
-    per_stage = (
+    # The cohort's deals grouped by (stages entered, status, current stage): a few hundred
+    # groups out of 100,000 per-deal rows; each stage's counts are sums over the groups.
+    a = deal_rows.c
+    groups = (
         sa.select(
-            v.deal_id, v.stage,
-            sa.func.max(lost_here).label("lost_here"),
-            sa.func.max(sa.func.max(ctx.order(v.stage)))
-            .over(partition_by=v.deal_id).label("reach"),
+            a.stages, deals.c.status, deals.c.stage.label("now"), sa.func.count().label("n")
         )
-        .where(*_cohort(ctx))
-        .group_by(v.deal_id, v.stage)
-        .subquery("per_stage")
-    )  # fmt: skip
-    p = per_stage.c
-    one = sa.literal(1)
-    counts = (
-        sa.select(
-            p.stage,
-            sa.func.count().label("entered"),
-            sa.func.sum(sa.case((p.reach > ctx.order(p.stage), one), else_=0)).label("moved_on"),
-            sa.func.sum(sa.case((deals.c.status == "won", one), else_=0)).label("won"),
-            sa.func.sum(p.lost_here).label("lost"),
-            sa.func.sum(
-                sa.case((sa.and_(deals.c.status == "open", deals.c.stage == p.stage), one), else_=0)
-            ).label("open_now"),
+        .select_from(deal_rows.join(deals, deals.c.deal_id == a.deal_id))
+        .where(
+            a.pipeline_id == ctx.pipeline_id,
+            *ctx.epoch_range(a.started_epoch),
+            *ctx.people(a.responsible, a.department_head),
         )
-        .select_from(per_stage.join(deals, deals.c.deal_id == p.deal_id))
-        .group_by(p.stage)
+        .group_by(a.stages, deals.c.status, deals.c.stage)
+        .subquery("groups")
     )
-    rows = {r.stage: r for r in conn.execute(counts)}
+    g = groups.c
+    masks = _stage_masks(conn, ctx)
+    rows: dict[str, Any] = {}
+    if masks:
+        b = stage_bits.c
+        bit = sa.case({s: sa.literal(m[0], sa.BigInteger) for s, m in masks.items()}, value=b.stage)
+        further = sa.case(
+            {s: sa.literal(m[1], sa.BigInteger) for s, m in masks.items()}, value=b.stage
+        )
+        has = g.stages.op("&")(bit) != 0
 
+        def count_if(*conds: Any) -> Any:
+            return sa.func.coalesce(sa.func.sum(sa.case((sa.and_(has, *conds), g.n), else_=0)), 0)
+
+        counts = (
+            sa.select(
+                b.stage,
+                count_if().label("entered"),
+                count_if(g.stages.op("&")(further) != 0).label("moved_on"),
+                count_if(g.status == "won").label("won"),
+                count_if(g.status == "open", g.now == b.stage).label("open_now"),
+            )
+            .select_from(stage_bits.join(groups, sa.true()))
+            .where(b.pipeline_id == ctx.pipeline_id)
+            .group_by(b.stage)
+        )
+        rows = {r.stage: r for r in conn.execute(counts) if r.entered}
+
+    # Lost deals per stage and reason: the few visits that went to a lost stage (an index on
+    # (pipeline, exit_to)); a deal has one reason, so the reasons add up to the stage's lost.
     reasons_q = (
         sa.select(v.stage, deals.c.lost_reason, sa.func.count(sa.distinct(v.deal_id)))
         .select_from(visits.join(deals, deals.c.deal_id == v.deal_id))
@@ -84,8 +118,10 @@ def funnel(conn: sa.Connection, ctx: Ctx) -> FunnelReport:
         .order_by(v.stage, sa.func.count(sa.distinct(v.deal_id)).desc(), deals.c.lost_reason)
     )
     reasons: dict[str, list[LostReason]] = {}
+    lost_at: dict[str, int] = {}
     for stage, reason, n in conn.execute(reasons_q):
         reasons.setdefault(stage, []).append(LostReason(reason=reason or "(none)", deals=n))
+        lost_at[stage] = lost_at.get(stage, 0) + n
 
     d = deals.c
     totals_q = (
@@ -102,16 +138,16 @@ def funnel(conn: sa.Connection, ctx: Ctx) -> FunnelReport:
     stages: list[FunnelStage] = []
     for sid, name, semantics in _stage_list(ctx, set(rows)):
         r = rows.get(sid)
-        entered = r.entered if r else 0
+        entered = int(r.entered) if r else 0
         process = semantics == Semantics.PROCESS.value
-        moved_on = (r.moved_on if r else 0) if process else None
-        won = r.won if r else 0
-        lost = r.lost if r else 0
+        moved_on = (int(r.moved_on) if r else 0) if process else None
+        won = int(r.won) if r else 0
+        lost = lost_at.get(sid, 0)
         stages.append(FunnelStage(
             stage=sid, name=name, semantics=semantics, entered=entered, moved_on=moved_on,
             conversion_next=ratio(moved_on, entered), won=won,
             conversion_won=ratio(won, entered), lost=lost, drop_off=ratio(lost, entered),
-            open_now=r.open_now if r else 0, lost_reasons=reasons.get(sid, []),
+            open_now=int(r.open_now) if r else 0, lost_reasons=reasons.get(sid, []),
         ))  # fmt: skip
     return FunnelReport(
         filters=ctx.filters, pipeline=ctx.pipeline_id, deals=sum(totals.values()),
@@ -128,29 +164,21 @@ def speed(conn: sa.Connection, ctx: Ctx) -> SpeedReport:
         *ctx.epoch_range(v.exited_epoch),
         *ctx.people(v.responsible, v.department_head),
     ]
-    base = (
-        sa.select(v.stage, v.calendar_seconds.label("cal"), v.working_seconds.label("work"))
-        .where(*where)
-        .subquery("finished")
-    )
-    pcts = percentiles(ctx, base, "stage", {
-        "cal_median": ("cal", 0.5), "cal_p90": ("cal", 0.9),
-        "work_median": ("work", 0.5), "work_p90": ("work", 0.9),
-    }).subquery("pcts")  # fmt: skip
     means = (
         sa.select(
-            base.c.stage, sa.func.count().label("n"),
-            sa.func.avg(base.c.cal).label("cal_mean"), sa.func.avg(base.c.work).label("work_mean"),
-        ).group_by(base.c.stage).subquery("means")
+            v.stage, sa.func.count().label("n"),
+            sa.func.avg(v.calendar_seconds).label("cal_mean"),
+            sa.func.avg(v.working_seconds).label("work_mean"),
+        ).where(*where).group_by(v.stage)
     )  # fmt: skip
-    stats = {
-        r.stage: r
-        for r in conn.execute(
-            sa.select(means, *(c for c in pcts.c if c.name != "stage")).select_from(
-                means.join(pcts, pcts.c.stage == means.c.stage)
-            )
-        )
-    }
+    stats: dict[str, dict[str, Any]] = {}
+    for r in conn.execute(means):
+        row = stats[r.stage] = {"n": r.n, "cal_mean": r.cal_mean, "work_mean": r.work_mean}
+        for prefix, column in (("cal", v.calendar_seconds), ("work", v.working_seconds)):
+            for name, p in (("median", 0.5), ("p90", 0.9)):
+                row[f"{prefix}_{name}"] = ordered_percentile(
+                    conn, column, [*where, v.stage == r.stage], r.n, p
+                )
     process = ctx.stage_ids(Semantics.PROCESS)
     now_q = (
         sa.select(v.stage, sa.func.count())
@@ -165,18 +193,18 @@ def speed(conn: sa.Connection, ctx: Ctx) -> SpeedReport:
     )
     now = {stage: n for stage, n in conn.execute(now_q)}
 
-    def timing(r: Any, prefix: str) -> Timing:
+    def timing(r: dict[str, Any] | None, prefix: str) -> Timing:
         if r is None:
             return Timing(median=None, p90=None, mean=None)
         return Timing(
-            median=_f(getattr(r, f"{prefix}_median")),
-            p90=_f(getattr(r, f"{prefix}_p90")),
-            mean=_f(getattr(r, f"{prefix}_mean")),
+            median=_f(r[f"{prefix}_median"]),
+            p90=_f(r[f"{prefix}_p90"]),
+            mean=_f(r[f"{prefix}_mean"]),
         )
 
     stages = [
         SpeedStage(stage=sid, name=ctx.names.get(sid, sid),
-                   visits=stats[sid].n if sid in stats else 0, in_stage_now=now.get(sid, 0),
+                   visits=stats[sid]["n"] if sid in stats else 0, in_stage_now=now.get(sid, 0),
                    calendar=timing(stats.get(sid), "cal"), working=timing(stats.get(sid), "work"))
         for sid in process + sorted(set(stats) - set(process))
     ]  # fmt: skip

@@ -19,13 +19,12 @@ from analytics.models import (
     TrendReport,
     TrendRow,
 )
-from analytics.schema import clock
+from analytics.schema import breach_rows, clock, deal_rows, escalation_rows
 from analytics.workclock import DAY
-from funnel.store import deals, notifications, report_events, tasks
+from funnel.store import deals, tasks
 
 d = deals.c
-e = report_events.c
-BREACH = "deadline_breached"
+br = breach_rows.c
 RECENT_BREACHES = 50
 
 
@@ -37,28 +36,31 @@ def _by_stage_and_manager(conn: sa.Connection, q: sa.Select[Any]) -> list[tuple[
     return [(stage, who, int(n or 0)) for stage, who, n in conn.execute(q)]
 
 
+def _breach_filters(ctx: Ctx) -> list[Any]:
+    """Breaches of the pipeline in the period, of the chosen people (folded rows)."""
+    return [
+        br.pipeline_id == ctx.pipeline_id,
+        *ctx.time_range(br.at),
+        *ctx.people(br.responsible, br.department_head),
+    ]
+
+
 def discipline(conn: sa.Connection, ctx: Ctx) -> DisciplineReport:
     on_deal = deals.join  # readability below
     breaches = (
-        sa.select(e.stage, d.responsible, sa.func.count())
-        .select_from(on_deal(report_events, d.deal_id == e.deal_id))
-        .where(
-            e.kind == BREACH,
-            e.pipeline_id == ctx.pipeline_id,
-            *ctx.time_range(e.at),
-            *_deal_filters(ctx),
-        )
-        .group_by(e.stage, d.responsible)
+        sa.select(br.stage, br.responsible, sa.func.count())
+        .where(*_breach_filters(ctx))
+        .group_by(br.stage, br.responsible)
     )
-    n = notifications.c
-    robots = ctx.escalation_robots()
-    # Notification keys are "<deal>:<visit>:<robot>:<recipient>" (activities/robots.py).
-    is_escalation = sa.or_(*(n.key.like(f"%:{r}:%") for r in robots)) if robots else sa.false()
+    n = escalation_rows.c
     escalations = (
-        sa.select(n.stage, d.responsible, sa.func.count())
-        .select_from(on_deal(notifications, d.deal_id == n.deal_id))
-        .where(is_escalation, *ctx.time_range(n.created_at), *_deal_filters(ctx))
-        .group_by(n.stage, d.responsible)
+        sa.select(n.stage, n.responsible, sa.func.count())
+        .where(
+            n.pipeline_id == ctx.pipeline_id,
+            *ctx.time_range(n.created_at),
+            *ctx.people(n.responsible, n.department_head),
+        )
+        .group_by(n.stage, n.responsible)
     )
     t = tasks.c
     end = min(ctx.filters.date_to or datetime.now(UTC), ctx.now or datetime.now(UTC))
@@ -96,15 +98,10 @@ def discipline(conn: sa.Connection, ctx: Ctx) -> DisciplineReport:
     managers = sorted(margin(1), key=lambda r: (-r.breaches, r.key))
     total = [sum(vals[i] for vals in cells.values()) for i in range(4)]
     recent_q = (
-        sa.select(e.deal_id, d.title, e.stage, e.at, d.responsible)
-        .select_from(on_deal(report_events, d.deal_id == e.deal_id))
-        .where(
-            e.kind == BREACH,
-            e.pipeline_id == ctx.pipeline_id,
-            *ctx.time_range(e.at),
-            *_deal_filters(ctx),
-        )
-        .order_by(e.at.desc(), e.id.desc())
+        sa.select(br.deal_id, d.title, br.stage, br.at, br.responsible)
+        .select_from(breach_rows.join(deals, d.deal_id == br.deal_id))
+        .where(*_breach_filters(ctx))
+        .order_by(br.at.desc(), br.event_id.desc())
         .limit(RECENT_BREACHES)
     )
     recent = [
@@ -163,10 +160,9 @@ def managers(conn: sa.Connection, ctx: Ctx) -> ManagersReport:
     rows = list(conn.execute(_outcomes(ctx, d.responsible, where, closed_in_period=True)))
     cycles = _pairs(conn, _cycles(ctx, d.responsible, [*where, *ctx.time_range(d.closed_at)]))
     breach_q = (
-        sa.select(d.responsible, sa.func.count())
-        .select_from(deals.join(report_events, d.deal_id == e.deal_id))
-        .where(e.kind == BREACH, e.pipeline_id == ctx.pipeline_id, *ctx.time_range(e.at), *where)
-        .group_by(d.responsible)
+        sa.select(br.responsible, sa.func.count())
+        .where(*_breach_filters(ctx))
+        .group_by(br.responsible)
     )
     breaches = _pairs(conn, breach_q)
     out = [
@@ -201,7 +197,13 @@ def _period(ctx: Ctx, cid: str) -> tuple[Any, Any]:
 def trend(conn: sa.Connection, ctx: Ctx, cid: str) -> TrendReport:
     label, join = _period(ctx, cid)
     where = [*_deal_filters(ctx), *ctx.time_range(d.started_at)]
-    outcomes = _outcomes(ctx, label, where, closed_in_period=False).select_from(join)
+    # Each deal's breaches come from its summary row: one pass over the deals.
+    a = deal_rows.c
+    outcomes = (
+        _outcomes(ctx, label, where, closed_in_period=False)
+        .add_columns(sa.func.coalesce(sa.func.sum(a.breaches), 0).label("breaches"))
+        .select_from(join.outerjoin(deal_rows, a.deal_id == d.deal_id))
+    )
     rows = list(conn.execute(outcomes))
     cycle = ctx.d.epoch(d.closed_at) - ctx.d.epoch(d.started_at)
     base = (
@@ -209,20 +211,13 @@ def trend(conn: sa.Connection, ctx: Ctx, cid: str) -> TrendReport:
         .where(*where, d.status == "won", d.closed_at.is_not(None)).subquery("cycles")
     )  # fmt: skip
     cycles = _pairs(conn, percentiles(ctx, base, "key", {"median": ("cycle", 0.5)}))
-    breach_q = (
-        sa.select(label, sa.func.count())
-        .select_from(join.join(report_events, d.deal_id == e.deal_id))
-        .where(e.kind == BREACH, *where)
-        .group_by(label)
-    )
-    breaches = _pairs(conn, breach_q)
     periods = [
         TrendRow(
             period=r.key, deals_started=int(r.started or 0), won=int(r.won or 0),
             lost=int(r.lost or 0), open_now=int(r.open or 0),
             win_rate=ratio(int(r.won or 0), int(r.won or 0) + int(r.lost or 0)),
             amount_won=float(r.amount or 0), median_cycle_seconds=_num(cycles.get(r.key)),
-            breaches=int(breaches.get(r.key, 0)),
+            breaches=int(r.breaches or 0),
         )
         for r in rows
     ]  # fmt: skip

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from analytics import funnel_speed, people
-from analytics.context import UI_BASE, Ctx
+from analytics.context import UI_BASE, Ctx, escalation_robots
 from analytics.models import Filters, Report, ReportKind
 from analytics.refresh import refresh
 from analytics.schema import metadata
@@ -50,7 +50,7 @@ class Analytics:
             if not self._ready:
                 metadata.create_all(conn)
             self._ready = True
-            return refresh(conn, self.pipeline.calendar)
+            return refresh(conn, self.pipeline.calendar, escalation_robots(self.pipeline))
 
     def report(
         self, kind: ReportKind, filters: Filters | None = None, *, now: datetime | None = None
