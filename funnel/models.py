@@ -275,6 +275,9 @@ class DealState(BaseModel):
     documents: list[DocumentView] = Field(default_factory=list)
     migrations: list[PipelineMigration] = Field(default_factory=list)
     template_run_in_seq: int | None = None
+    waiting_tasks: list[str] = Field(
+        default_factory=list, description="template tasks waiting for the tasks they depend on"
+    )
     runs: int = Field(default=1, description="workflow runs so far (continue-as-new)")
 
     @property

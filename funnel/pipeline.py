@@ -155,6 +155,11 @@ class TaskTemplate(_Strict):
     deadline: Duration | None = None
     responsible: str = ROLE_RESPONSIBLE
     co_executors: list[str] = Field(default_factory=list)
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="tasks of the same set that must be done first; this one is created then,"
+        " its deadline counted from that moment",
+    )
 
 
 class Semantics(StrEnum):
@@ -190,6 +195,15 @@ class Stage(_Strict):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"robot ids must be unique within a stage: {', '.join(dupes)}")
+        for service, templates in self.task_sets.items():
+            ids = [t.id for t in templates]
+            for template in templates:
+                unknown = [d for d in template.depends_on if d not in ids or d == template.id]
+                if unknown:
+                    raise ValueError(
+                        f"task set {service!r}: task {template.id!r} depends on unknown"
+                        f" task(s) {', '.join(unknown)} (the set has: {', '.join(ids)})"
+                    )
         if self.terminal and (self.deadline or self.triggers or self.task_sets):
             raise ValueError("a won/lost stage cannot have a deadline, triggers or task sets")
         events = [t.event for t in self.triggers]

@@ -8,7 +8,16 @@ from collections import Counter
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.models import CloseInput, DealStatus, InvoicePaid, Outcome, TaskCompleted, TaskStatus
+from funnel.models import (
+    CloseInput,
+    DealStatus,
+    InvoicePaid,
+    Outcome,
+    TaskAction,
+    TaskCompleted,
+    TaskEvent,
+    TaskStatus,
+)
 from funnel.pipeline import Pipeline
 from funnel.store import Store
 from starter.deals import DealRejected
@@ -55,9 +64,14 @@ async def test_deal_walks_all_seven_stages_to_won(
         await deals.invoice_paid(deal_id, InvoicePaid(invoice_id=invoice.invoice_id))
         await in_stage(deals, deal_id, "final")
         tasks = await deals.run_template(deal_id, by="ivanov")
-        assert [t.task_id.split("-", 1)[1] for t in tasks] == ["kickoff", "design", "launch"]
-        for task in tasks:
-            await deals.task_completed(deal_id, TaskCompleted(task_id=task.task_id))
+        assert [t.task_id for t in tasks] == ["7-kickoff"]  # design waits for the kick-off
+        assert await deals.run_template(deal_id) == tasks  # a second run creates nothing
+        for step, created in (("kickoff", "design"), ("design", "launch"), ("launch", None)):
+            done = TaskEvent(task_id=f"7-{step}", action=TaskAction.COMPLETE, by="ivanov")
+            await deals.task_event(deal_id, done)
+            state = await deals.state(deal_id)
+            if created is not None:
+                assert state.task(f"7-{created}") is not None and state.stage == "final"
         state = await in_stage(deals, deal_id, "won")
         result = await deals.result(deal_id)
         await keep_history(deals, deal_id, "pusk_all_stages_won")

@@ -145,6 +145,10 @@ def test_duplicate_stage_ids_refused(tmp_path: Path) -> None:
             lambda d: _stage(d, "new")["robots"][1].update(direction="before"),
             r"direction 'before' needs relative_to",
         ),
+        (
+            lambda d: _stage(d, "final")["task_sets"]["website"][1].update(depends_on=["kick"]),
+            r"task set 'website': task 'design' depends on unknown task\(s\) kick",
+        ),
     ],
 )
 def test_wrong_conditions_and_timings_are_refused(

@@ -57,7 +57,14 @@ with workflow.unsafe.imports_passed_through():
         UpdateFieldsInput,
         WaitingRobot,
     )
-    from funnel.pipeline import ROLE_RESPONSIBLE, Pipeline, Semantics, Stage, TriggerEvent
+    from funnel.pipeline import (
+        ROLE_RESPONSIBLE,
+        Pipeline,
+        Semantics,
+        Stage,
+        TaskTemplate,
+        TriggerEvent,
+    )
     from funnel.robot_rules import OnLeave, OnSkip, Timing
     from funnel.search_attributes import (
         DEAL_AMOUNT,
@@ -204,6 +211,7 @@ class DealWorkflow(StageRobots):
             self._arm_deadline(seq, stage, deadline_due)
         self._state.stage = stage.id
         self._state.breached = False
+        self._state.waiting_tasks = []  # a task set left behind is not released later
         meter = workflow.metric_meter()  # metrics are not recorded on replay
         record_stage_transition(
             meter, self._pipeline.id, previous.stage if previous else None, stage.id
@@ -364,7 +372,11 @@ class DealWorkflow(StageRobots):
         done = stage.trigger(TriggerEvent.TASKS_DONE)
         if done is not None and self._condition_holds(done.condition):
             tasks = [t for t in self._state.tasks if t.seq == seq]
-            if tasks and all(t.status in (TaskStatus.DONE, TaskStatus.CANCELLED) for t in tasks):
+            if (
+                tasks
+                and not self._state.waiting_tasks
+                and all(t.status in (TaskStatus.DONE, TaskStatus.CANCELLED) for t in tasks)
+            ):
                 self._next = _Move(done.to, "tasks_done", reason="all stage tasks done")
 
     def _condition_holds(self, condition: object) -> bool:
@@ -523,31 +535,18 @@ class DealWorkflow(StageRobots):
             # Marked before the activities run so that a second request while they run
             # returns the same set instead of creating another.
             self._state.template_run_in_seq = seq
+            self._state.waiting_tasks = [t.id for t in templates if t.depends_on]
             for template in templates:
-                key = f"{self._state.deal_id}:{seq}:template:{template.id}"
-                try:
-                    await self._create_task(
-                        seq,
-                        stage,
-                        template.id,
-                        f"Task from template: {template.id}",
-                        key,
-                        title=template.title,
-                        description=template.description,
-                        deadline=template.deadline,
-                        responsible=template.responsible,
-                        co_executors=template.co_executors,
-                        created_by=ROLE_RESPONSIBLE,
-                        needs_confirmation=False,
-                    )
-                except ActivityError as err:
-                    raise ApplicationError(
-                        f"task {template.id!r} could not be created: {err.cause}"
-                    ) from err
+                if not template.depends_on:
+                    await self._task_from_template(seq, stage, template)
             self._check_triggers()
         else:
             await workflow.wait_condition(
-                lambda: all(self._state.task(f"{seq}-{t.id}") for t in templates)
+                lambda: all(
+                    self._state.task(f"{seq}-{t.id}")
+                    for t in templates
+                    if t.id not in self._state.waiting_tasks
+                )
             )
         return [t for t in self._state.tasks if t.seq == seq]
 
@@ -568,9 +567,47 @@ class DealWorkflow(StageRobots):
                 f" (known: {', '.join(stage.task_sets)})"
             )
 
-    def _task_set(self, stage: Stage) -> list:  # type: ignore[type-arg]
+    def _task_set(self, stage: Stage) -> list[TaskTemplate]:
         sets = stage.task_sets
         return sets.get(self._state.deal.service) or sets.get("default", [])
+
+    async def _task_from_template(self, seq: int, stage: Stage, template: TaskTemplate) -> None:
+        key = f"{self._state.deal_id}:{seq}:template:{template.id}"
+        try:
+            await self._create_task(
+                seq,
+                stage,
+                template.id,
+                f"Task from template: {template.id}",
+                key,
+                title=template.title,
+                description=template.description,
+                deadline=template.deadline,
+                responsible=template.responsible,
+                co_executors=template.co_executors,
+                created_by=ROLE_RESPONSIBLE,
+                needs_confirmation=False,
+            )
+        except ActivityError as err:
+            raise ApplicationError(
+                f"task {template.id!r} could not be created: {err.cause}"
+            ) from err
+
+    async def _release_dependent_tasks(self) -> None:
+        """Create the template tasks whose dependencies are now all done."""
+        seq = self._state.template_run_in_seq
+        if seq is None or seq != self._state.seq or not self._state.waiting_tasks:
+            return
+        stage = self._current_stage()
+        done = {
+            t.task_id.split("-", 1)[1]
+            for t in self._state.tasks
+            if t.seq == seq and t.status is TaskStatus.DONE
+        }
+        for template in self._task_set(stage):
+            if template.id in self._state.waiting_tasks and set(template.depends_on) <= done:
+                self._state.waiting_tasks.remove(template.id)
+                await self._task_from_template(seq, stage, template)
 
     @workflow.update
     async def task_event(self, input: TaskEvent) -> TaskView:
@@ -587,6 +624,7 @@ class DealWorkflow(StageRobots):
             task.returned += 1
             status = TaskStatus.OPEN
         await self._set_task_status(task, status, input.by)
+        await self._release_dependent_tasks()
         self._check_triggers()
         return task
 
@@ -660,8 +698,9 @@ class DealWorkflow(StageRobots):
         else:
             status = TaskStatus.DONE
         task.status = status
-        self._check_triggers()
         await self._set_task_status(task, status, input.by)
+        await self._release_dependent_tasks()
+        self._check_triggers()
 
     @workflow.query
     def state(self) -> DealState:
