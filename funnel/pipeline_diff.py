@@ -17,7 +17,7 @@ def changes_from(old: Pipeline, new: Pipeline, stage_id: str) -> list[str]:
             continue
         lines += [f"{stage.id}: {change}" for change in _stage_changes(old.stage(stage.id), stage)]
     if old.has_stage(stage_id):
-        for stage in old.stages[old.index(stage_id):]:
+        for stage in old.stages[old.index(stage_id) :]:
             if not new.has_stage(stage.id):
                 lines.append(f"{stage.id}: stage removed")
     return lines
@@ -32,7 +32,9 @@ def _stage_changes(old: Stage, new: Stage) -> list[str]:
     for rid in after:
         if rid in before and after[rid] != before[rid]:
             fields = sorted(
-                k for k, v in after[rid].model_dump().items() if before[rid].model_dump().get(k) != v
+                k
+                for k, v in after[rid].model_dump().items()
+                if before[rid].model_dump().get(k) != v
             )
             changes.append(f"~ robot {rid}: {', '.join(fields)}")
     if old.deadline != new.deadline:
