@@ -162,8 +162,10 @@ class WorkerProcess:
         kind: str = "product",
         extra: list[str] | None = None,
         log: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.address, self.task_queue, self.db_url = address, task_queue, db_url
+        self.env = env or {}
         self.kind, self.extra, self.log = kind, extra or [], log
         self._process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -173,6 +175,7 @@ class WorkerProcess:
         env.update(TEMPORAL_ADDRESS=self.address, FUNNEL_TASK_QUEUE=self.task_queue)
         if self.db_url:
             env["FUNNEL_DATABASE_URL"] = self.db_url
+        env.update(self.env)
         if self.kind == "product":
             command = [sys.executable, str(ROOT / "worker.py")]
         else:
