@@ -4,6 +4,7 @@ same figures per week or month of the deals' start."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -180,31 +181,43 @@ def managers(conn: sa.Connection, ctx: Ctx) -> ManagersReport:
     return ManagersReport(filters=ctx.filters, pipeline=ctx.pipeline_id, managers=out)
 
 
-def _period(ctx: Ctx, cid: str) -> tuple[Any, Any]:
-    """The start week or month of each deal, in the calendar's zone, plus the clock join."""
+def _period(ctx: Ctx, cid: str) -> tuple[Any, Callable[[Any], Any], Any]:
+    """The local day each deal started on (days since 1970 in the calendar's zone), how a
+    day becomes its week (Monday) or month label, and the clock join."""
     c = clock.alias("tc")
     started = ctx.d.epoch(d.started_at)
     local = started + sa.case((started < c.c.split, c.c.off_a), else_=c.c.off_b)
     day = ctx.d.floor_div(local, DAY)
-    if ctx.filters.by == "week":  # the Monday: 1970-01-01 was a Thursday
-        label = ctx.d.day_label(day - (day + 3) % 7)
-    else:
-        label = ctx.d.month_label(day)
+
+    def label(day: Any) -> Any:
+        if ctx.filters.by == "week":  # the Monday: 1970-01-01 was a Thursday
+            return ctx.d.day_label(day - (day + 3) % 7)
+        return ctx.d.month_label(day)
+
     join = deals.join(c, sa.and_(c.c.calendar_id == cid, c.c.day == ctx.d.floor_div(started, DAY)))
-    return label, join
+    return day, label, join
 
 
 def trend(conn: sa.Connection, ctx: Ctx, cid: str) -> TrendReport:
-    label, join = _period(ctx, cid)
+    day, label_of, join = _period(ctx, cid)
     where = [*_deal_filters(ctx), *ctx.time_range(d.started_at)]
-    # Each deal's breaches come from its summary row: one pass over the deals.
+    # One pass over the deals grouped by start day (each deal's breaches from its summary
+    # row), then the few hundred days grouped by week or month: the label is computed per
+    # day, not per deal.
     a = deal_rows.c
-    outcomes = (
-        _outcomes(ctx, label, where, closed_in_period=False)
+    days = (
+        _outcomes(ctx, day, where, closed_in_period=False)
         .add_columns(sa.func.coalesce(sa.func.sum(a.breaches), 0).label("breaches"))
         .select_from(join.outerjoin(deal_rows, a.deal_id == d.deal_id))
+        .subquery("days")
     )
+    label = label_of(days.c.key)
+    sums = ("started", "open", "won", "lost", "amount", "breaches")
+    outcomes = sa.select(
+        label.label("key"), *(sa.func.sum(days.c[name]).label(name) for name in sums)
+    ).group_by(label)
     rows = list(conn.execute(outcomes))
+    label = label_of(day)
     cycle = ctx.d.epoch(d.closed_at) - ctx.d.epoch(d.started_at)
     base = (
         sa.select(label.label("key"), cycle.label("cycle")).select_from(join)

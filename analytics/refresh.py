@@ -36,7 +36,7 @@ from funnel.store import deals, notifications, report_events
 
 REREAD = 10_000
 LAYOUT = "2"  # the derived tables' layout: another value folds everything again
-_DERIVED = (visits, deal_rows, stage_bits, breach_rows, escalation_rows)
+DERIVED = (visits, deal_rows, stage_bits, breach_rows, escalation_rows)
 _LOCK = 7_146_815_302  # advisory lock id: one refresh at a time on PostgreSQL
 
 
@@ -51,6 +51,11 @@ def working_clock(d: Dialect, epoch: Expr, c: sa.FromClause) -> Expr:
 
 def _get(conn: sa.Connection, name: str) -> str | None:
     return conn.execute(sa.select(state.c.value).where(state.c.name == name)).scalar()
+
+
+def watermark(conn: sa.Connection) -> int:
+    """The last report event id folded in (0: none yet)."""
+    return int(_get(conn, "watermark") or 0)
 
 
 def _put(conn: sa.Connection, name: str, value: str) -> None:
@@ -92,7 +97,7 @@ def refresh(conn: sa.Connection, spec: CalendarSpec, robots: list[str]) -> int:
     if _get(conn, "calendar") != cid or _get(conn, "layout") != LAYOUT:
         # Another calendar (every working duration is stale) or a new layout of the
         # derived tables: fold everything again.
-        for table in _DERIVED:
+        for table in DERIVED:
             conn.execute(sa.delete(table))
         for name in ("watermark", "notes"):
             _put(conn, name, "0")

@@ -14,11 +14,13 @@ from sqlalchemy.engine import URL, make_url
 from analytics import funnel_speed, people
 from analytics.context import UI_BASE, Ctx, escalation_robots
 from analytics.models import Filters, Report, ReportKind
-from analytics.refresh import refresh
+from analytics.refresh import DERIVED, refresh, watermark
 from analytics.schema import metadata
 from analytics.sql import Dialect
 from analytics.workclock import calendar_id
 from funnel.pipeline import Pipeline
+
+VACUUM_AFTER = 50_000  # event ids folded in one refresh that make it a bulk fold
 
 
 class Analytics:
@@ -50,7 +52,20 @@ class Analytics:
             if not self._ready:
                 metadata.create_all(conn)
             self._ready = True
-            return refresh(conn, self.pipeline.calendar, escalation_robots(self.pipeline))
+            before = watermark(conn)
+            after = refresh(conn, self.pipeline.calendar, escalation_robots(self.pipeline))
+        if self._pg and after - before >= VACUUM_AFTER:
+            self._vacuum()
+        return after
+
+    def _vacuum(self) -> None:
+        """After a large fold on PostgreSQL: set the derived tables' visibility maps (so the
+        percentile walks are index-only scans instead of a heap visit per entry) and their
+        planner statistics, instead of waiting for autovacuum. VACUUM needs autocommit."""
+        with self._engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in DERIVED:
+                conn.exec_driver_sql(f"VACUUM (ANALYZE) {table.name}")
 
     def report(
         self, kind: ReportKind, filters: Filters | None = None, *, now: datetime | None = None
