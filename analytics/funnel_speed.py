@@ -1,6 +1,7 @@
 """The funnel report (where deals go and where they are lost) and the speed report (how long
-they stay in each stage). Both read ``analytics_visits``; see docs/analytics.md for the
-counting rules."""
+they stay in each stage). The funnel reads the per-deal summary rows (``analytics_deals``),
+the speed report ``analytics_visits`` in index order; see docs/analytics.md for the counting
+rules and the design."""
 
 from __future__ import annotations
 
