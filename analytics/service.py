@@ -20,7 +20,7 @@ from analytics.sql import Dialect
 from analytics.workclock import calendar_id
 from funnel.pipeline import Pipeline
 
-VACUUM_AFTER = 50_000  # event ids folded in one refresh that make it a bulk fold
+VACUUM_AFTER = 50_000  # event ids folded in one refresh that make it a bulk fold (analyze)
 
 
 class Analytics:
@@ -54,14 +54,20 @@ class Analytics:
             self._ready = True
             before = watermark(conn)
             after = refresh(conn, self.pipeline.calendar, escalation_robots(self.pipeline))
-        if self._pg and after - before >= VACUUM_AFTER:
+        if after - before >= VACUUM_AFTER:
             self._vacuum()
         return after
 
     def _vacuum(self) -> None:
-        """After a large fold on PostgreSQL: set the derived tables' visibility maps (so the
-        percentile walks are index-only scans instead of a heap visit per entry) and their
-        planner statistics, instead of waiting for autovacuum. VACUUM needs autocommit."""
+        """After a large fold: the derived tables' planner statistics (without them SQLite
+        picks the wrong index for the funnel's lost deals) and, on PostgreSQL, their
+        visibility maps (so the percentile walks are index-only scans instead of a heap
+        visit per entry), instead of waiting for autovacuum. VACUUM needs autocommit."""
+        if not self._pg:
+            with self._tx(write=True) as conn:
+                for table in DERIVED:
+                    conn.exec_driver_sql(f"ANALYZE {table.name}")
+            return
         with self._engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             for table in DERIVED:
