@@ -128,6 +128,16 @@ class Deal:
     async def signal(self, name: str, arg: Any) -> None:
         await self._try(lambda: self.handle.signal(name, arg))
 
+    async def _wait_task(self, task_id: str, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = await self._try(lambda: self.handle.query("state", result_type=DealState))
+            if state.task(task_id) is not None:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"deal {self.deal_id} never created task {task_id}")
+            await asyncio.sleep(0.05)
+
     async def stage(self) -> str:
         if self.kind == "ours":
             state = await self._try(lambda: self.handle.query("state", result_type=DealState))
@@ -148,10 +158,18 @@ class Deal:
         long poll): polling the query instead would load the worker with query tasks, more
         for ours (the whole DealState) than for bare, and skew the comparison."""
 
+        # Ours upserts its search attributes once per stage entry (its local activities vary
+        # with the stage's timed robots); bare records one marker per stage.
+        marker = (
+            EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+            if self.kind == "ours"
+            else EventType.EVENT_TYPE_MARKER_RECORDED
+        )
+
         async def follow() -> None:
             seen = 0
             async for event in self.handle.fetch_history_events(wait_new_event=True):
-                if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+                if event.event_type == marker:
                     seen += 1
                     if seen >= count:
                         return
@@ -180,9 +198,12 @@ class Deal:
         await self.wait_markers(FINAL_MARKERS)
         await self.update("template", "run_template", RunTemplateInput(by="ivanov"))
         for name in TEMPLATE_TASKS:
-            await self.signal(
-                "task_completed", TaskCompleted(task_id=f"{FINAL_SEQ}-{name}", by="ivanov")
-            )
+            task_id = f"{FINAL_SEQ}-{name}"
+            if self.kind == "ours":
+                # The website set is a chain (kick-off -> design -> launch): each task exists
+                # once the one before it is done.
+                await self._wait_task(task_id)
+            await self.signal("task_completed", TaskCompleted(task_id=task_id, by="ivanov"))
         await self._try(lambda: self.handle.result())
 
     async def run(self, *, wait_for_payment: bool = False) -> None:

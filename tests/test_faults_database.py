@@ -16,10 +16,6 @@ from funnel.pipeline import Pipeline
 from funnel.store import Store
 from tests.temporal_fixtures import new_deal_id, new_task_queue
 
-# Passed on the workflow of 4ba788e; on 18fa585 the driven deals stop in `contract` (the
-# contract task's completion is not applied) and the test would hang for minutes. Skipped
-# until the driver or the workflow is fixed, so CI stays within its time.
-pytestmark = pytest.mark.skip(reason="deals stop in `contract` on the current workflow")
 
 DEALS = 20
 

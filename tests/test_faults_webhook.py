@@ -22,10 +22,6 @@ from tests.temporal_fixtures import new_deal_id, new_task_queue
 __all__ = ["http_receiver"]  # the fixture, imported for this module's test
 
 
-# Passed on the workflow of 4ba788e; on 18fa585 the driven deals stop in `contract` (the
-# contract task's completion is not applied) and the test would hang for minutes. Skipped
-# until the driver or the workflow is fixed, so CI stays within its time.
-pytestmark = pytest.mark.skip(reason="deals stop in `contract` on the current workflow")
 
 DEALS = 10
 # Everyone in-app as in the shipped directory; ivanov's notices also go to the webhook.

@@ -105,6 +105,7 @@ class DealWorkflow(StageRobots):
         self._next: _Move | None = None
         self._entered: _Move | None = None  # the last move the run loop has carried out
         self._move_lock = asyncio.Lock()
+        self._task_writes = asyncio.Lock()
         self._timers: list[asyncio.Task[None]] = []
         self._busy = 0  # robot activities in flight (continue-as-new waits for none)
         self._next_stage_id = self._state.stage

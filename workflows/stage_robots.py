@@ -90,6 +90,7 @@ class StageRobots:
     _state: DealState
     _timers: list[asyncio.Task[None]]
     _busy: int
+    _task_writes: asyncio.Lock
 
     # --- flows ----------------------------------------------------------------------------
 
@@ -478,12 +479,15 @@ class StageRobots:
 
     async def _set_task_status(self, task: TaskView, status: TaskStatus, by: str | None) -> None:
         task.status = status
-        await self._call(
-            ActivityName.RECORD_TASK_STATUS,
-            TaskStatusCall(key=task.key, status=status, by=by, at=self._now()),
-            None,
-            summary=f"Task {task.task_id}: {status.value}",
-        )
+        # One status write at a time, in the order the events came: two quick events (done,
+        # then confirmed) must not reach the store the other way round.
+        async with self._task_writes:
+            await self._call(
+                ActivityName.RECORD_TASK_STATUS,
+                TaskStatusCall(key=task.key, status=status, by=by, at=self._now()),
+                None,
+                summary=f"Task {task.task_id}: {status.value}",
+            )
 
     async def _call(self, name: str, arg: Any, result_type: type[T] | None, *, summary: str) -> T:
         result: T = await workflow.execute_activity(
