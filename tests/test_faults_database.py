@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from bench.driver import Deal, run_all, store_problems
@@ -15,7 +14,6 @@ from bench.harness import PrivatePostgres, WorkerProcess
 from funnel.pipeline import Pipeline
 from funnel.store import Store
 from tests.temporal_fixtures import new_deal_id, new_task_queue
-
 
 DEALS = 20
 

@@ -7,14 +7,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
 from bench.driver import Deal, run_all, store_problems
 from bench.harness import DevServer, WorkerProcess, connect
 from funnel.pipeline import Pipeline
 from funnel.store import Store
 from tests.temporal_fixtures import new_deal_id, new_task_queue
-
 
 DEALS = 20
 

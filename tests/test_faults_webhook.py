@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from bench.driver import Deal, run_all, store_problems
@@ -20,7 +19,6 @@ from tests.receivers import HttpReceiver
 from tests.temporal_fixtures import new_deal_id, new_task_queue
 
 __all__ = ["http_receiver"]  # the fixture, imported for this module's test
-
 
 
 DEALS = 10

@@ -8,7 +8,6 @@ import asyncio
 import random
 from pathlib import Path
 
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from bench.driver import Deal, run_all, store_problems
@@ -16,7 +15,6 @@ from bench.harness import WorkerProcess
 from funnel.pipeline import Pipeline
 from funnel.store import Store
 from tests.temporal_fixtures import new_deal_id, new_task_queue
-
 
 DEALS = 50
 KILLS = 3
