@@ -6,8 +6,8 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from funnel.models import Contact, DealInput, DealState
 from funnel.pipeline import Pipeline
