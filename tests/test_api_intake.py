@@ -172,7 +172,13 @@ def test_dedup_window_and_payment_ids_on_both_databases(db_url: str) -> None:
     intake.create_schema()
     intake.create_schema()  # idempotent
     window = timedelta(hours=1)
-    args = {"email": "a@b.example", "phone": None, "name": "A", "company": None, "source": None}
+    args: dict[str, Any] = {
+        "email": "a@b.example",
+        "phone": None,
+        "name": "A",
+        "company": None,
+        "source": None,
+    }
     assert intake.claim_lead(lead_id="l1", deal_id="d1", window=window, **args) is None
     match = intake.claim_lead(lead_id="l2", deal_id="d2", window=window, **args)
     assert match is not None and (match.lead_id, match.deal_id) == ("l1", "d1")
@@ -180,7 +186,13 @@ def test_dedup_window_and_payment_ids_on_both_databases(db_url: str) -> None:
     assert intake.claim_lead(lead_id="l3", deal_id="d3", window=timedelta(0), **args) is None
     intake.drop_lead("l3")
 
-    pay = {"invoice_id": "i", "deal_id": "d1", "amount": None, "currency": None, "paid_at": None}
+    pay: dict[str, Any] = {
+        "invoice_id": "i",
+        "deal_id": "d1",
+        "amount": None,
+        "currency": None,
+        "paid_at": None,
+    }
     assert intake.record_payment(payment_id="p1", **pay) is True
     assert intake.record_payment(payment_id="p1", **pay) is False
     assert (intake.payment("p1") or {})["deal_id"] == "d1"

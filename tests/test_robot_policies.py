@@ -61,7 +61,7 @@ async def test_reentry_policy(
 async def test_skipped_stages_policy(
     ts_env: WorkflowEnvironment, store: Store, policy: str, caught_up: list[str]
 ) -> None:
-    stages = [{"id": "a", "name": "A"}]
+    stages: list[dict[str, Any]] = [{"id": "a", "name": "A"}]
     for sid in ("b", "c", "d"):
         stages.append(
             {

@@ -20,8 +20,8 @@ from tests.temporal_fixtures import deal_system, new_deal_id
 MSK = ZoneInfo("Europe/Moscow")
 
 
-def msk(*args: int) -> datetime:
-    return datetime(*args, tzinfo=MSK).astimezone(UTC)  # type: ignore[misc]
+def msk(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=MSK).astimezone(UTC)
 
 
 async def _skip_past(env: WorkflowEnvironment, moment: datetime, *, before: bool) -> bool:
@@ -131,7 +131,8 @@ async def test_a_timer_follows_its_date_field_when_it_changes(
         )
         after = {w.robot_id: w.due_at for w in state.waiting}
         assert after["before_due"] - before["before_due"] >= timedelta(days=7)
-        assert after["deadline"] == state.visits[-1].deadline_at > before["deadline"]
+        assert after["deadline"] == state.visits[-1].deadline_at
+        assert after["deadline"] > before["deadline"]
         # The old due time passes with nothing sent; the new one fires once.
         await _skip_past(ts_env, before["before_due"], before=False)
         assert messages_to(store, "ivanov", deal_id) == []
@@ -165,10 +166,12 @@ async def test_time_of_day_and_the_responsibles_own_working_time(
         state = await eventually(
             deals,
             deal_id,
-            lambda s: any(w.robot_id == "at_ten" for w in s.waiting)
-            and (
-                any(w.robot_id == "in_his_hours" for w in s.waiting)
-                or any(r.robot_id == "in_his_hours" for r in s.robot_runs)
+            lambda s: (
+                any(w.robot_id == "at_ten" for w in s.waiting)
+                and (
+                    any(w.robot_id == "in_his_hours" for w in s.waiting)
+                    or any(r.robot_id == "in_his_hours" for r in s.robot_runs)
+                )
             ),
         )
     entered = state.visits[0].entered_at
