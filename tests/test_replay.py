@@ -8,10 +8,14 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from funnel.pipeline import Pipeline
+from funnel.store import Store
 from funnel.temporal_client import DATA_CONVERTER
-from tests.helpers import HISTORIES
+from tests.helpers import HISTORIES, keep_history, sample_deal
+from tests.temporal_fixtures import deal_system, new_deal_id
 from workflows.deal import DealWorkflow
 
 HISTORY_FILES = sorted(HISTORIES.glob("*.json"))
@@ -29,3 +33,39 @@ async def test_history_replays_on_current_code(path: Path) -> None:
     replayer = Replayer(workflows=[DealWorkflow], data_converter=DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
+
+
+async def test_a_patched_change_replays_old_and_new_deals(
+    dev_env: WorkflowEnvironment, store: Store, pusk: Pipeline
+) -> None:
+    """`accept` started writing a `deal_accepted` report event behind workflow.patched:
+    a deal recorded before the change replays without it, a new deal writes and replays it."""
+    old = WorkflowHistory.from_json("old", (HISTORIES / "pusk_all_stages_won.json").read_text())
+    old_activities = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in old.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    old_reports = [e for e in old.events if "deal_accepted" in str(e)]
+    assert "write_report_event" not in old_activities[:6] and not old_reports
+
+    deal_id = new_deal_id()
+    async with deal_system(dev_env, store) as deals:
+        await deals.start(sample_deal(deal_id), pusk)
+        await deals.accept(deal_id, by="ivanov")
+        await keep_history(deals, deal_id, "pusk_accept_reported")
+        new = await deals.history(deal_id)
+    accepted = [e for e in store.report_events(deal_id=deal_id) if e.kind == "deal_accepted"]
+    assert len(accepted) == 1 and accepted[0].details["by"] == "ivanov"
+    markers = [
+        e
+        for e in new.events
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
+    assert markers  # the new history carries the patch marker
+
+    replayer = Replayer(workflows=[DealWorkflow], data_converter=DATA_CONVERTER)
+    for history in (old, new):
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+        assert result.replay_failure is None

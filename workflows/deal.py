@@ -76,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.validation import FieldProblem, check_field_updates
 
 DEADLINE = "deadline"
+PATCH_ACCEPT_REPORTED = "accept-writes-report-event"
 
 
 @dataclass
@@ -412,9 +413,25 @@ class DealWorkflow(StageRobots):
 
     @workflow.update
     async def accept(self, input: AcceptInput) -> DealState:
-        trigger = self._current_stage().trigger(TriggerEvent.ACCEPTED)
+        # An accept sent right after the start may arrive before the deal has entered `new`.
+        await workflow.wait_condition(lambda: bool(self._state.visits))
+        stage = self._current_stage()
+        trigger = stage.trigger(TriggerEvent.ACCEPTED)
         assert trigger is not None  # guaranteed by the validator
         self._state.accepted_at = self._now()
+        # Added after deals were already running: the acceptance is a report event of its
+        # own (who accepted, how long it took). Deals whose history has no such step replay
+        # without it; tests/test_replay.py replays histories recorded before the change.
+        if workflow.patched(PATCH_ACCEPT_REPORTED):
+            waited = self._now() - self._state.visits[-1].entered_at
+            await self._write_report(
+                f"{self._state.deal_id}:{self._state.seq}:accepted",
+                stage,
+                "deal_accepted",
+                "",
+                "Write the acceptance to the report",
+                extra={"by": input.by, "waited_seconds": waited.total_seconds()},
+            )
         return await self._move(_Move(trigger.to, "accepted", actor=input.by))
 
     @accept.validator
