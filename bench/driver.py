@@ -90,7 +90,10 @@ class Deal:
             try:
                 return await step()
             except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError):
-                if not self.retry:
+                # A cancelled update surfaces as WorkflowUpdateRPCTimeoutOrCancelledError:
+                # never retry once this task is being cancelled, or it can never stop.
+                task = asyncio.current_task()
+                if not self.retry or (task is not None and task.cancelling()):
                     raise
                 self.retries += 1
                 await asyncio.sleep(0.5)
@@ -225,7 +228,14 @@ async def run_all(deals: list[Deal], concurrency: int, **kwargs: Any) -> float:
             await deal.run(**kwargs)
 
     began = time.perf_counter()
-    await asyncio.gather(*(one(d) for d in deals))
+    tasks = [asyncio.ensure_future(one(d)) for d in deals]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        # One deal failing must not leave the others retrying in the background.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     return time.perf_counter() - began
 
 
