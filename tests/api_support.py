@@ -61,6 +61,17 @@ class Stack:
     async def in_stage(self, deal_id: str, stage: str) -> dict[str, Any]:
         return await self.wait_for(deal_id, lambda d: d.get("stage") == stage)
 
+    async def complete_in_order(self, deal_id: str, task_ids: list[str]) -> None:
+        """Complete chained tasks over HTTP: each appears once the one before it is done."""
+        for task_id in task_ids:
+
+            def has_task(deal: dict[str, Any], task_id: str = task_id) -> bool:
+                return any(t["task_id"] == task_id for t in deal["tasks"])
+
+            await self.wait_for(deal_id, has_task)
+            r = await self.http.post(f"/deals/{deal_id}/tasks/{task_id}/complete")
+            assert r.status_code == 202, r.text
+
 
 def api_settings(tmp: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
