@@ -222,7 +222,11 @@ async def test_server_stores_no_contact_data_and_codec_server_decrypts(
     # local-activity marker metadata (activity type, attempt; the result itself is sealed).
     for path in unencrypted_paths(history_json):
         assert "searchAttributes/indexedFields/Deal" in path or path.endswith(
-            "markerRecordedEventAttributes/details/data/payloads"
+            (
+                "markerRecordedEventAttributes/details/data/payloads",
+                # workflow.patched markers: the patch id, never deal data
+                "markerRecordedEventAttributes/details/patch-data/payloads",
+            )
         ), path
     # The workflow list (summary) and search attributes carry no contact data either.
     description = await handle.describe()
