@@ -172,6 +172,11 @@ class Deal:
         async def follow() -> None:
             seen = 0
             async for event in self.handle.fetch_history_events(wait_new_event=True):
+                upsert = event.upsert_workflow_search_attributes_event_attributes
+                if marker == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES and (
+                    "DealStage" not in upsert.search_attributes.indexed_fields
+                ):
+                    continue  # e.g. the SDK's TemporalChangeVersion for workflow.patched
                 if event.event_type == marker:
                     seen += 1
                     if seen >= count:
