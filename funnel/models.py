@@ -167,6 +167,11 @@ class TaskStatus(StrEnum):
     DONE = "done"
     CANCELLED = "cancelled"  # closed by a robot's compensation when the deal left the stage
 
+    @property
+    def closed(self) -> bool:
+        """Done or cancelled: nothing more is expected of the task."""
+        return self in (TaskStatus.DONE, TaskStatus.CANCELLED)
+
 
 class UpdateFieldsInput(BaseModel):
     """New values of custom fields (and ``amount``); timers anchored on them follow."""

@@ -19,8 +19,8 @@ from funnel.pipeline_loader import PipelineError, load_pipeline
 from funnel.settings import Settings
 from starter.cli_support import (
     Failure,
-    _emit,
     deal_client,
+    emit,
     json_option,
     run_async,
 )
@@ -73,7 +73,7 @@ async def demo(as_json: bool) -> None:
     settings = Settings()
     client = await deal_client(settings)
     results = await run_demo(client, load_pipeline(settings.pipeline), echo=not as_json)
-    _emit(as_json, [r.model_dump(mode="json") for r in results], lambda: None)
+    emit(as_json, [r.model_dump(mode="json") for r in results], lambda: None)
 
 
 # --- pipelines -----------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def pipeline_check(path: Path | None, as_json: bool) -> None:
     stages = [s.id for s in loaded.stages]
     info = {"id": loaded.id, "version": loaded.version, "stages": stages}
     summary = f"{path}: pipeline {loaded.id!r} version {loaded.version}: " + " -> ".join(stages)
-    _emit(as_json, info, lambda: click.echo(summary))
+    emit(as_json, info, lambda: click.echo(summary))
 
 
 # --- deals ---------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ async def deal_start(file: Path, as_json: bool) -> None:
     pipeline_def = load_pipeline(settings.pipeline)
     client = await deal_client(settings)
     state = await client.start(deal_input, pipeline_def)
-    _emit(as_json, state, lambda: print_deal(state, client.ui_link(state.deal_id)))
+    emit(as_json, state, lambda: print_deal(state, client.ui_link(state.deal_id)))
 
 
 @deal.command("accept")
@@ -144,7 +144,7 @@ async def deal_accept(deal_id: str, by: str | None, as_json: bool) -> None:
     """The responsible takes the deal into work."""
     client = await deal_client(Settings())
     state = await client.accept(deal_id, by=by)
-    _emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id)))
+    emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id)))
 
 
 @deal.command("move")
@@ -160,7 +160,7 @@ async def deal_move(
     """Move a deal to any stage, forward or back."""
     client = await deal_client(Settings())
     state = await client.move(deal_id, stage, reason=reason, by=by)
-    _emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id)))
+    emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id)))
 
 
 @deal.command("invoice-paid")
@@ -180,7 +180,7 @@ async def deal_invoice_paid(
         raise Failure(f"bad invoice: {exc.errors()[0]['msg']}") from exc
     await client.invoice_paid(deal_id, paid)
     result = {"deal_id": deal_id, "invoice_id": invoice_id, "sent": True}
-    _emit(as_json, result, lambda: click.echo(f"invoice {invoice_id} of deal {deal_id}: paid"))
+    emit(as_json, result, lambda: click.echo(f"invoice {invoice_id} of deal {deal_id}: paid"))
 
 
 @deal.command("task-done")
@@ -194,7 +194,7 @@ async def deal_task_done(deal_id: str, task_id: str, by: str | None, as_json: bo
     client = await deal_client(Settings())
     await client.task_completed(deal_id, TaskCompleted(task_id=task_id, by=by))
     result = {"deal_id": deal_id, "task_id": task_id, "sent": True}
-    _emit(as_json, result, lambda: click.echo(f"task {task_id} of deal {deal_id}: completed"))
+    emit(as_json, result, lambda: click.echo(f"task {task_id} of deal {deal_id}: completed"))
 
 
 @deal.command("run-template")
@@ -206,7 +206,7 @@ async def deal_run_template(deal_id: str, by: str | None, as_json: bool) -> None
     """Create the task set for the service sold (final stage)."""
     client = await deal_client(Settings())
     tasks = await client.run_template(deal_id, by=by)
-    _emit(as_json, [t.model_dump(mode="json") for t in tasks], lambda: print_tasks(tasks))
+    emit(as_json, [t.model_dump(mode="json") for t in tasks], lambda: print_tasks(tasks))
 
 
 @deal.command("close")
@@ -222,7 +222,7 @@ async def deal_close(
     """Close a deal as won or lost."""
     client = await deal_client(Settings())
     state = await client.close(deal_id, CloseInput(outcome=Outcome(outcome), reason=reason, by=by))
-    _emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id)))
+    emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id)))
 
 
 @deal.command("show")
@@ -233,7 +233,7 @@ async def deal_show(deal_id: str, as_json: bool) -> None:
     """A deal's stage, its visits with times, waiting robots, tasks, invoices, report events."""
     client = await deal_client(Settings())
     state = await client.state(deal_id)
-    _emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id), full=True))
+    emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id), full=True))
 
 
 @deal.command("list")
@@ -248,7 +248,7 @@ async def deal_list(
     """Deals found through Temporal visibility (search attributes)."""
     client = await deal_client(Settings())
     deals = await client.list(stage=stage, responsible=responsible, breached=breached)
-    _emit(as_json, [d.__dict__ for d in deals], lambda: print_deal_list(deals))
+    emit(as_json, [d.__dict__ for d in deals], lambda: print_deal_list(deals))
 
 
 # --- the inbox ---------------------------------------------------------------------------
@@ -280,7 +280,7 @@ def inbox(user: str, unread: bool, read_ids: tuple[int, ...], as_json: bool) -> 
         if not notes:
             click.echo(f"no notifications for {user}")
 
-    _emit(as_json, [n.model_dump(mode="json") for n in notes], human)
+    emit(as_json, [n.model_dump(mode="json") for n in notes], human)
 
 
 # The HTTP API's command lives with the API (api/cli.py).

@@ -69,6 +69,3 @@ async def deal_client(settings: Settings) -> DealClient:
         ) from exc
     ui_base = None if settings.temporal_address else f"http://127.0.0.1:{settings.ui_port}"
     return DealClient(client, task_queue=settings.task_queue, ui_base=ui_base)
-
-
-_emit = emit  # the older name, used by starter.task_cli

@@ -12,7 +12,7 @@ import click
 
 from funnel.models import TaskAction, TaskEvent, TaskView
 from funnel.settings import Settings
-from starter.cli_support import Failure, _emit, deal_client, json_option, run_async
+from starter.cli_support import Failure, deal_client, emit, json_option, run_async
 from starter.deals import DealClient, DealRejected
 
 STATUSES = ["open", "awaiting_confirmation", "done", "cancelled"]
@@ -48,7 +48,7 @@ def task_list(deal_id: str | None, assignee: str | None, status: str | None, as_
         if not tasks:
             click.echo("no tasks")
 
-    _emit(as_json, [t.model_dump(mode="json") for t in tasks], human)
+    emit(as_json, [t.model_dump(mode="json") for t in tasks], human)
 
 
 async def _send(client: DealClient, deal_id: str, event: TaskEvent) -> TaskView:
@@ -88,7 +88,7 @@ def _event_command(action: TaskAction, help_text: str) -> click.Command:
         task = await _send(
             client, deal_id, TaskEvent(task_id=task_id, action=action, by=by, comment=comment)
         )
-        _emit(as_json, task, lambda: click.echo(f"task {task.task_id}: {task.status.value}"))
+        emit(as_json, task, lambda: click.echo(f"task {task.task_id}: {task.status.value}"))
 
     return command
 

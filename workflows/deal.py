@@ -65,7 +65,7 @@ with workflow.unsafe.imports_passed_through():
         TaskTemplate,
         TriggerEvent,
     )
-    from funnel.robot_rules import OnLeave, OnSkip, Timing
+    from funnel.robot_rules import Condition, OnLeave, OnSkip, Timing
     from funnel.search_attributes import (
         DEAL_AMOUNT,
         DEAL_BREACHED,
@@ -190,7 +190,7 @@ class DealWorkflow(StageRobots):
                     if robot.id == entry.robot_id:
                         self._spawn(self._robot_flow(entry.seq, kept, robot, None))
         for task in self._state.tasks:
-            if task.status not in (TaskStatus.DONE, TaskStatus.CANCELLED):
+            if not task.status.closed:
                 self._watch_task(task)
         return stage
 
@@ -374,16 +374,12 @@ class DealWorkflow(StageRobots):
         done = stage.trigger(TriggerEvent.TASKS_DONE)
         if done is not None and self._condition_holds(done.condition):
             tasks = [t for t in self._state.tasks if t.seq == seq]
-            if (
-                tasks
-                and not self._state.waiting_tasks
-                and all(t.status in (TaskStatus.DONE, TaskStatus.CANCELLED) for t in tasks)
-            ):
+            if tasks and not self._state.waiting_tasks and all(t.status.closed for t in tasks):
                 self._next = _Move(done.to, "tasks_done", reason="all stage tasks done")
 
-    def _condition_holds(self, condition: object) -> bool:
+    def _condition_holds(self, condition: Condition | None) -> bool:
         values = deal_values(self._state.deal, title=self._state.title, stage=self._state.stage)
-        return holds(condition, values, self._pipeline)  # type: ignore[arg-type]
+        return holds(condition, values, self._pipeline)
 
     async def _move(self, move: _Move) -> DealState:
         async with self._move_lock:
@@ -633,9 +629,7 @@ class DealWorkflow(StageRobots):
         task = self._state.task(input.task_id)
         assert task is not None  # the validator checked it
         if input.action is TaskAction.COMPLETE:
-            by_creator = input.by is not None and input.by == task.created_by
-            waits = task.needs_confirmation and not by_creator
-            status = TaskStatus.AWAITING_CONFIRMATION if waits else TaskStatus.DONE
+            status = _completed_status(task, input.by)
         elif input.action is TaskAction.CONFIRM:
             status = TaskStatus.DONE
         else:
@@ -707,14 +701,10 @@ class DealWorkflow(StageRobots):
         """The executor finished a task (a signal, for systems that cannot wait for an
         answer; the `task_event` update answers with a reason when it refuses)."""
         task = self._state.task(input.task_id)
-        if task is None or task.status in (TaskStatus.DONE, TaskStatus.CANCELLED):
+        if task is None or task.status.closed:
             workflow.logger.warning("task_completed for unknown or closed task %s", input.task_id)
             return
-        by_creator = input.by is not None and input.by == task.created_by
-        if task.needs_confirmation and not by_creator:
-            status = TaskStatus.AWAITING_CONFIRMATION
-        else:
-            status = TaskStatus.DONE
+        status = _completed_status(task, input.by)
         task.status = status
         await self._set_task_status(task, status, input.by)
         await self._release_dependent_tasks()
@@ -741,12 +731,19 @@ class DealWorkflow(StageRobots):
                 timing=Timing(),
             )
             for t in self._state.tasks
-            if t.deadline_at is not None
-            and not t.overdue
-            and t.status not in (TaskStatus.DONE, TaskStatus.CANCELLED)
+            if t.deadline_at is not None and not t.overdue and not t.status.closed
         ]
         return sorted([*self._state.waiting, *tasks], key=lambda w: w.due_at)
 
     @workflow.query
     def pipeline(self) -> Pipeline:
         return self._pipeline
+
+
+def _completed_status(task: TaskView, by: str | None) -> TaskStatus:
+    """A completed task needing its creator's confirmation waits for it, unless the creator
+    completed it (which confirms it)."""
+    by_creator = by is not None and by == task.created_by
+    if task.needs_confirmation and not by_creator:
+        return TaskStatus.AWAITING_CONFIRMATION
+    return TaskStatus.DONE

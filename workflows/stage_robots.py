@@ -433,19 +433,18 @@ class StageRobots:
         """A task still open at its deadline escalates like a stage deadline: the executor
         and the head are told and the report gets a `task_overdue` event."""
         assert task.deadline_at is not None
-        finished = (TaskStatus.DONE, TaskStatus.CANCELLED)
         remaining = task.deadline_at - self._now()
         if remaining > timedelta(0):
             try:
                 await workflow.wait_condition(
-                    lambda: task.status in finished or self._state.status is not _OPEN,
+                    lambda: task.status.closed or self._state.status is not _OPEN,
                     timeout=remaining,
                     timeout_summary=f"Task {task.task_id} due {task.deadline_at:%Y-%m-%d %H:%M}Z",
                 )
                 return
             except TimeoutError:
                 pass
-        if task.status in finished or self._state.status is not _OPEN:
+        if task.status.closed or self._state.status is not _OPEN:
             return
         task.overdue = True
         stage = self._pipeline.stage(task.stage) if self._pipeline.has_stage(task.stage) else None
