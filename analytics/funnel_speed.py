@@ -69,9 +69,7 @@ def funnel(conn: sa.Connection, ctx: Ctx) -> FunnelReport:
     # groups out of 100,000 per-deal rows; each stage's counts are sums over the groups.
     a = deal_rows.c
     groups = (
-        sa.select(
-            a.stages, deals.c.status, deals.c.stage.label("now"), sa.func.count().label("n")
-        )
+        sa.select(a.stages, deals.c.status, deals.c.stage.label("now"), sa.func.count().label("n"))
         .select_from(deal_rows.join(deals, deals.c.deal_id == a.deal_id))
         .where(
             a.pipeline_id == ctx.pipeline_id,

@@ -64,9 +64,7 @@ def fold_events(conn: sa.Connection, dialect: Dialect, low: int, top: int) -> No
     touched = sa.select(e.deal_id).where(batch).distinct()
     mask = sa.cast(sa.literal(1, sa.BigInteger), sa.BigInteger).op("<<")(b.bit)
     breach_count = (
-        sa.select(sa.func.count())
-        .where(breach_rows.c.deal_id == v.deal_id)
-        .scalar_subquery()
+        sa.select(sa.func.count()).where(breach_rows.c.deal_id == v.deal_id).scalar_subquery()
     )
     rows = (
         sa.select(

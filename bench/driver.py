@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from funnel.models import (
     AcceptInput,
@@ -40,6 +40,22 @@ from funnel.store import Store
 from tests.helpers import sample_deal
 
 T = TypeVar("T")
+
+# Answers that will be the same on every try (the deal is closed, the request is malformed);
+# anything else (the server down, restarting or overloaded, the worker killed) may pass later.
+PERMANENT = {
+    RPCStatusCode.INVALID_ARGUMENT,
+    RPCStatusCode.ALREADY_EXISTS,
+    RPCStatusCode.PERMISSION_DENIED,
+    RPCStatusCode.UNAUTHENTICATED,
+    RPCStatusCode.UNIMPLEMENTED,
+}
+
+
+def _deal_closed(error: RPCError) -> bool:
+    # Not every NOT_FOUND is final: a restarting server may not know a deal for a moment.
+    return error.status == RPCStatusCode.NOT_FOUND and "already completed" in error.message
+
 
 STAGES = ["new", "in_progress", "proposal", "negotiation", "contract", "payment", "final", "won"]
 CONTRACT_SEQ, FINAL_SEQ = 5, 7  # the stage entry numbers of contract and final on this path
@@ -89,11 +105,15 @@ class Deal:
         while True:
             try:
                 return await step()
-            except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as error:
                 # A cancelled update surfaces as WorkflowUpdateRPCTimeoutOrCancelledError:
                 # never retry once this task is being cancelled, or it can never stop.
                 task = asyncio.current_task()
                 if not self.retry or (task is not None and task.cancelling()):
+                    raise
+                if isinstance(error, RPCError) and (
+                    error.status in PERMANENT or _deal_closed(error)
+                ):
                     raise
                 self.retries += 1
                 await asyncio.sleep(0.5)
@@ -129,7 +149,15 @@ class Deal:
         )
 
     async def signal(self, name: str, arg: Any) -> None:
-        await self._try(lambda: self.handle.signal(name, arg))
+        try:
+            await self._try(lambda: self.handle.signal(name, arg))
+        except RPCError as error:
+            # The last signal of the path closes the deal. When the server took it but its
+            # answer was lost (server overloaded, worker killed), the retry finds the deal
+            # closed: the signal did land. Whether the deal ended as it should is checked
+            # by awaiting its result, not here.
+            if not (self.retry and _deal_closed(error)):
+                raise
 
     async def _wait_task(self, task_id: str, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
@@ -170,7 +198,9 @@ class Deal:
         )
 
         async def follow() -> None:
-            seen = 0
+            # Counted by event id: a long poll resumed across a server restart may hand out
+            # events it had already sent, which must not count twice.
+            seen: set[int] = set()
             async for event in self.handle.fetch_history_events(wait_new_event=True):
                 upsert = event.upsert_workflow_search_attributes_event_attributes
                 if marker == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES and (
@@ -178,8 +208,8 @@ class Deal:
                 ):
                     continue  # e.g. the SDK's TemporalChangeVersion for workflow.patched
                 if event.event_type == marker:
-                    seen += 1
-                    if seen >= count:
+                    seen.add(event.event_id)
+                    if len(seen) >= count:
                         return
             raise RuntimeError(f"deal {self.deal_id} closed before marker {count}")
 

@@ -16,4 +16,3 @@ __all__ = [
     "store",
     "ts_env",
 ]
-

@@ -53,7 +53,8 @@ async def test_deadline_breach_escalates(
     breaches = [e for e in store.report_events(deal_id=deal_id) if e.kind == "deadline_breached"]
     assert len(breaches) == 1 and breaches[0].stage == stage
     head_notes = [
-        n for n in store.inbox("smirnova")
+        n
+        for n in store.inbox("smirnova")
         if n.deal_id == deal_id and ":overdue" not in n.key  # task deadlines escalate too
     ]
     assert len(head_notes) == 1

@@ -77,6 +77,10 @@ with workflow.unsafe.imports_passed_through():
 
 DEADLINE = "deadline"
 PATCH_ACCEPT_REPORTED = "accept-writes-report-event"
+# A trigger checked while the run loop was still entering the stage a trigger had chosen saw
+# the old stage and queued the same move again (the deal entered `payment` twice when the
+# contract task and the invoice arrived together). Deals that did so replay without the fix.
+PATCH_ONE_MOVE_AT_A_TIME = "no-trigger-while-entering"
 
 
 @dataclass
@@ -105,6 +109,7 @@ class DealWorkflow(StageRobots):
         # run loop; a lock keeps concurrent manager moves from overwriting each other.
         self._next: _Move | None = None
         self._entered: _Move | None = None  # the last move the run loop has carried out
+        self._entering = False  # the run loop is carrying out a move: the stage is changing
         self._move_lock = asyncio.Lock()
         self._task_writes = asyncio.Lock()
         self._timers: list[asyncio.Task[None]] = []
@@ -147,7 +152,9 @@ class DealWorkflow(StageRobots):
                     )
                 continue
             move, self._next = self._next, None
+            self._entering = True
             stage = await self._enter(move)
+            self._entering = False
             self._entered = move
         # Let escalations or delayed robots already running finish, and every handler too.
         await asyncio.gather(*self._timers)
@@ -360,6 +367,8 @@ class DealWorkflow(StageRobots):
         events that arrived before the deal reached the stage (an invoice paid early)."""
         if self._state.status is not DealStatus.OPEN or self._next is not None:
             return
+        if self._entering and workflow.patched(PATCH_ONE_MOVE_AT_A_TIME):
+            return  # the run loop checks again once the new stage is entered
         stage = self._current_stage()
         seq = self._state.seq
         paid = stage.trigger(TriggerEvent.INVOICE_PAID)
