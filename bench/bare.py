@@ -41,17 +41,20 @@ class Shape:
     timers: int
 
 
-# Counted from workflows/deal.py and pipelines/pusk.yaml: every stage also records its
-# transition (one activity) and, when it has timers, computes due times (a local activity).
+# Counted from a history of ours on this path (pipelines/pusk.yaml as of the task-deadline
+# and document robots): every stage also records its transition (one activity) and, when it
+# has timers, computes due times (a local activity). A created task arms its own deadline
+# timer, so proposal and contract count two timers; the template's tasks arm theirs when
+# they are created (run_template below).
 SHAPES: dict[str, Shape] = {
-    "new": Shape(robots=2, timers=1),
+    "new": Shape(robots=2, timers=1),  # title, notify; deadline
     "in_progress": Shape(robots=0, timers=1),
-    "proposal": Shape(robots=2, timers=1),
-    "negotiation": Shape(robots=1, timers=2),
-    "contract": Shape(robots=2, timers=1),
+    "proposal": Shape(robots=3, timers=2),  # task, title, document; deadline, task deadline
+    "negotiation": Shape(robots=1, timers=2),  # title; deadline, reminder
+    "contract": Shape(robots=3, timers=2),  # task, invoice, document; deadline, task deadline
     "payment": Shape(robots=0, timers=1),
-    "final": Shape(robots=1, timers=1),
-    "won": Shape(robots=2, timers=0),
+    "final": Shape(robots=1, timers=1),  # notify; deadline
+    "won": Shape(robots=2, timers=0),  # complete, notify
     "lost": Shape(robots=2, timers=0),
 }
 TRIGGERS = {"new": "in_progress", "contract": "payment", "payment": "final", "final": "won"}
@@ -190,9 +193,11 @@ class BareDeal:
 
     @workflow.update
     async def run_template(self, input: RunTemplateInput) -> str:
-        for name in TEMPLATE_TASKS:
+        for i, name in enumerate(TEMPLATE_TASKS):
             self._tasks[f"{self._seq}-{name}"] = False
             await self._act("bare_robot", f"{self._seq}:template:{name}")
+            due = workflow.now() + timedelta(days=2 + i)  # the task's own deadline
+            self._timers.append(asyncio.create_task(self._timer(self._seq, due, False)))
         self._check()
         return self._stage + " " * self._input.pad_update
 

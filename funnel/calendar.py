@@ -8,6 +8,7 @@ upgrade that revises a production calendar changes results: pin it alongside the
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -17,6 +18,17 @@ from funnel.durations import Duration, TimeUnit
 
 # How far we look for the next working day before declaring the calendar has none at all.
 _SEARCH_LIMIT_DAYS = 366 * 3
+
+
+@lru_cache(maxsize=256)
+def _country_year(country: str, year: int) -> tuple[frozenset[date], frozenset[date]]:
+    """(public days off, moved working weekend days) of one country's year. Building the
+    ``holidays`` table is the dearest step of a due-time computation and a calendar is made
+    per computation: every worker process builds each year once."""
+    public = holidays.country_holidays(country, years=year)
+    # Only countries with government-decreed day swaps (RU, BY, ...) fill this in.
+    moved = getattr(public, "weekend_workdays", None) or ()
+    return frozenset(public.keys()), frozenset(moved)
 
 
 class WorkingCalendar:
@@ -40,10 +52,7 @@ class WorkingCalendar:
             if self._spec.country is None:
                 cached = (frozenset(), frozenset())
             else:
-                public = holidays.country_holidays(self._spec.country, years=year)
-                # Only countries with government-decreed day swaps (RU, BY, ...) fill this in.
-                moved = getattr(public, "weekend_workdays", None) or ()
-                cached = (frozenset(public.keys()), frozenset(moved))
+                cached = _country_year(self._spec.country, year)
             self._years[year] = cached
         return cached
 

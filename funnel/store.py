@@ -222,9 +222,10 @@ class Store:
         db = self._url.database
         if backend == "sqlite" and db and db != ":memory:" and not db.startswith("file:"):
             Path(db).parent.mkdir(parents=True, exist_ok=True)
-        # pre_ping: a PostgreSQL restart must not fail the next activity on a dead socket.
-        self._engine = sa.create_engine(self._url, pool_pre_ping=True)
         self._pg = backend == "postgresql"
+        # A server connection can drop (a PostgreSQL restart): test it before use. A SQLite
+        # file cannot, and the ping was a tenth of the worker's store time.
+        self._engine = sa.create_engine(self._url, pool_pre_ping=self._pg)
         if not self._pg:
             _sqlite_setup(self._engine)
 

@@ -6,9 +6,10 @@ gets an error that names it instead of an empty title.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -25,8 +26,14 @@ def check_template(source: str) -> None:
         raise TemplateProblem(f"jinja2 syntax error on line {exc.lineno}: {exc.message}") from exc
 
 
+@lru_cache(maxsize=1024)
+def _compiled(source: str) -> Template:
+    # A pipeline has a few dozen templates, rendered for every deal: compile each once.
+    return _ENV.from_string(source)
+
+
 def render(source: str, context: dict[str, Any]) -> str:
     try:
-        return _ENV.from_string(source).render(context).strip()
+        return _compiled(source).render(context).strip()
     except TemplateError as exc:
         raise TemplateProblem(f"template {source!r} failed: {exc}") from exc

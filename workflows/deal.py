@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.stage_robots import StageRobots, robot_key
@@ -233,14 +235,7 @@ class DealWorkflow(StageRobots):
         elif stage.semantics is Semantics.FAILURE:
             self._state.status = DealStatus.LOST
             self._state.lost_reason = move.reason
-        workflow.upsert_search_attributes(
-            [
-                DEAL_STAGE.value_set(stage.id),
-                DEAL_RESPONSIBLE.value_set(self._state.deal.responsible),
-                DEAL_AMOUNT.value_set(float(self._state.deal.amount)),
-                DEAL_BREACHED.value_set(False),
-            ]
-        )
+        self._upsert_stage(stage.id)
         workflow.set_current_details(f"**{stage.name}** since {now:%Y-%m-%d %H:%M} UTC")
 
         key = f"{self._state.deal_id}:{seq}:enter"
@@ -267,6 +262,21 @@ class DealWorkflow(StageRobots):
             await self._catch_up(seq, self._pipeline.stage(previous.stage), stage)
         await asyncio.gather(*self._start_flows(seq, stage))
         return stage
+
+    def _upsert_stage(self, stage_id: str) -> None:
+        """One upsert per stage entry: DealStage, and whichever of the others changed. Each
+        attribute is a write to the server's visibility store, and most stay as the deal
+        started (responsible, amount). The stage is always written so that every entry has
+        its upsert, as in the histories of running deals."""
+        current = workflow.info().typed_search_attributes
+        others: list[SearchAttributeUpdate[Any]] = [
+            DEAL_RESPONSIBLE.value_set(self._state.deal.responsible),
+            DEAL_AMOUNT.value_set(float(self._state.deal.amount)),
+            DEAL_BREACHED.value_set(False),
+        ]
+        workflow.upsert_search_attributes(
+            [DEAL_STAGE.value_set(stage_id), *(u for u in others if current.get(u.key) != u.value)]
+        )
 
     async def _leave(self, seq: int, stage: Stage) -> None:
         """Apply each robot's on_leave policy: cancel its timer (the default), keep it, or

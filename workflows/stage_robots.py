@@ -75,6 +75,9 @@ ROBOT_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     non_retryable_error_types=["TemplateProblem"],
 )
+# A robot's attempt may send its deliveries to several channels in turn, each client allowed
+# 10 s (integration settings): 30 s covers that. An attempt cut off by a killed worker is
+# retried only when this expires: it is what a crash costs a robot.
 ROBOT_TIMEOUT = timedelta(seconds=30)
 
 
