@@ -40,6 +40,7 @@ from funnel.models import (
     DEAL_ID_PATTERN,
     CloseInput,
     DealInput,
+    DealSnapshot,
     DealState,
     InvoicePaid,
     TaskCompleted,
@@ -310,9 +311,9 @@ async def set_fields(request: Request, deal_id: DealId, body: FieldsBody) -> Dea
     await temporal(request, deals.state(deal_id))  # 404 for an unknown deal first
     handle = deals.temporal_client.get_workflow_handle(workflow_id_for(deal_id))
     try:
-        state = await temporal(
+        await temporal(
             request,
-            handle.execute_update(SET_FIELDS_UPDATE, body, result_type=DealState),
+            handle.execute_update(SET_FIELDS_UPDATE, body, result_type=DealSnapshot),
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
@@ -326,4 +327,5 @@ async def set_fields(request: Request, deal_id: DealId, body: FieldsBody) -> Dea
                 " this version of the funnel cannot change fields of a running deal",
             ) from exc
         raise HTTPException(status.HTTP_409_CONFLICT, detail=message) from exc
-    return _out(request, state)
+    # The update answers a snapshot; the deal's page shows the whole state.
+    return _out(request, await temporal(request, deals.state(deal_id)))

@@ -26,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from funnel.models import (
     AcceptInput,
+    DealSnapshot,
     DealState,
     DealWorkflowInput,
     InvoicePaid,
@@ -141,7 +142,7 @@ class Deal:
     async def update(self, step: str, name: str, arg: Any) -> Any:
         result_type: Any = str
         if self.kind == "ours":
-            result_type = list[TaskView] if name == "run_template" else DealState
+            result_type = list[TaskView] if name == "run_template" else DealSnapshot
         return await self._try(
             lambda: self.handle.execute_update(
                 name, arg, id=f"{self.deal_id}:{step}", result_type=result_type
@@ -223,7 +224,7 @@ class Deal:
         # The executor reports the contract signed, then the head (the task's creator)
         # confirms it: that moves the deal to `payment`.
         contract_task = f"{CONTRACT_SEQ}-signed_contract_task"
-        if isinstance(state, DealState):  # ours names its tasks; take the name it gave
+        if isinstance(state, DealSnapshot):  # ours names its tasks; take the name it gave
             contract_task = next(t.task_id for t in state.tasks if t.stage == "contract")
         for by in ("ivanov", "smirnova"):
             await self.signal("task_completed", TaskCompleted(task_id=contract_task, by=by))

@@ -158,18 +158,24 @@ class DealClient:
         except RPCError as exc:
             raise _translate(exc, deal_id) from exc
 
+    # Moves answer a DealSnapshot (kept small: it is written into the deal's history); the
+    # methods here answer the whole state, read with the `state` query once the move is in.
+
     async def accept(self, deal_id: str, by: str | None = None) -> DealState:
-        return await self._update(deal_id, DealWorkflow.accept, AcceptInput(by=by))
+        await self._update(deal_id, DealWorkflow.accept, AcceptInput(by=by))
+        return await self.state(deal_id)
 
     async def move(
         self, deal_id: str, stage: str, reason: str | None = None, by: str | None = None
     ) -> DealState:
-        return await self._update(
+        await self._update(
             deal_id, DealWorkflow.move_to_stage, MoveInput(stage=stage, reason=reason, by=by)
         )
+        return await self.state(deal_id)
 
     async def close(self, deal_id: str, request: CloseInput) -> DealState:
-        return await self._update(deal_id, DealWorkflow.close, request)
+        await self._update(deal_id, DealWorkflow.close, request)
+        return await self.state(deal_id)
 
     async def run_template(self, deal_id: str, by: str | None = None) -> list[TaskView]:
         return await self._update(deal_id, DealWorkflow.run_template, RunTemplateInput(by=by))
@@ -178,10 +184,12 @@ class DealClient:
         return await self._update(deal_id, DealWorkflow.task_event, event)
 
     async def update_fields(self, deal_id: str, request: UpdateFieldsInput) -> DealState:
-        return await self._update(deal_id, DealWorkflow.update_fields, request)
+        await self._update(deal_id, DealWorkflow.update_fields, request)
+        return await self.state(deal_id)
 
     async def migrate(self, deal_id: str, request: MigrateInput) -> DealState:
-        return await self._update(deal_id, DealWorkflow.migrate_pipeline, request)
+        await self._update(deal_id, DealWorkflow.migrate_pipeline, request)
+        return await self.state(deal_id)
 
     async def invoice_paid(self, deal_id: str, paid: InvoicePaid) -> None:
         await self._signal(deal_id, DealWorkflow.invoice_paid, paid)

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         AcceptInput,
         CloseInput,
         DealResult,
+        DealSnapshot,
         DealState,
         DealStatus,
         DealWorkflowInput,
@@ -400,13 +401,13 @@ class DealWorkflow(StageRobots):
         values = deal_values(self._state.deal, title=self._state.title, stage=self._state.stage)
         return holds(condition, values, self._pipeline)
 
-    async def _move(self, move: _Move) -> DealState:
+    async def _move(self, move: _Move) -> DealSnapshot:
         async with self._move_lock:
             await workflow.wait_condition(lambda: self._next is None)
             self._require_open()
             self._next = move
             await workflow.wait_condition(lambda: self._entered is move)
-            return self._state
+            return DealSnapshot.of(self._state)
 
     def _current_stage(self) -> Stage:
         return self._pipeline.stage(self._state.stage)
@@ -427,7 +428,7 @@ class DealWorkflow(StageRobots):
     # accepted, and the validators keep bad requests out of the history entirely.
 
     @workflow.update
-    async def accept(self, input: AcceptInput) -> DealState:
+    async def accept(self, input: AcceptInput) -> DealSnapshot:
         # An accept sent right after the start may arrive before the deal has entered `new`.
         await workflow.wait_condition(lambda: bool(self._state.visits))
         stage = self._current_stage()
@@ -463,7 +464,7 @@ class DealWorkflow(StageRobots):
             raise self._invalid("the acceptance trigger's condition does not hold for this deal")
 
     @workflow.update
-    async def move_to_stage(self, input: MoveInput) -> DealState:
+    async def move_to_stage(self, input: MoveInput) -> DealSnapshot:
         return await self._move(_Move(input.stage, "moved", actor=input.by, reason=input.reason))
 
     @move_to_stage.validator
@@ -484,7 +485,7 @@ class DealWorkflow(StageRobots):
             )
 
     @workflow.update
-    async def close(self, input: CloseInput) -> DealState:
+    async def close(self, input: CloseInput) -> DealSnapshot:
         semantics = Semantics.SUCCESS if input.outcome is Outcome.WON else Semantics.FAILURE
         target = self._pipeline.terminal_stage(semantics)
         return await self._move(_Move(target.id, "closed", actor=input.by, reason=input.reason))
@@ -496,7 +497,7 @@ class DealWorkflow(StageRobots):
             raise self._invalid(f"closing deal {self._state.deal_id} as lost needs a reason")
 
     @workflow.update
-    async def update_fields(self, input: UpdateFieldsInput) -> DealState:
+    async def update_fields(self, input: UpdateFieldsInput) -> DealSnapshot:
         """Change deal fields; every waiting robot or deadline anchored on a changed field
         gets its due time computed again (Bitrix24 keeps the old time)."""
         changes = check_field_updates(self._pipeline, input.fields)
@@ -520,7 +521,7 @@ class DealWorkflow(StageRobots):
                 entry.due_at, entry.rule = due.due_at, due.rule
                 if entry.kind == DEADLINE:
                     self._state.visits[-1].deadline_at = due.due_at
-        return self._state
+        return DealSnapshot.of(self._state)
 
     @update_fields.validator
     def _validate_update_fields(self, input: UpdateFieldsInput) -> None:
@@ -531,7 +532,7 @@ class DealWorkflow(StageRobots):
             raise self._invalid(str(exc)) from None
 
     @workflow.update
-    async def migrate_pipeline(self, input: MigrateInput) -> DealState:
+    async def migrate_pipeline(self, input: MigrateInput) -> DealSnapshot:
         """Move a running deal to another version of its pipeline, on request only: the
         new version applies from the next stage entry; what waits now stays as it is."""
         self._state.migrations.append(
@@ -544,7 +545,7 @@ class DealWorkflow(StageRobots):
         )
         self._pipeline = input.pipeline
         self._state.pipeline_version = input.pipeline.version
-        return self._state
+        return DealSnapshot.of(self._state)
 
     @migrate_pipeline.validator
     def _validate_migrate(self, input: MigrateInput) -> None:
