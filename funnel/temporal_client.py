@@ -5,18 +5,56 @@ AES-GCM payload codec when FUNNEL_CODEC_KEYS is set)."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
+from pydantic_core import SchemaSerializer
+from pydantic_core.core_schema import any_schema
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
+from temporalio.converter import (
+    CompositePayloadConverter,
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    DefaultPayloadConverter,
+    JSONPlainPayloadConverter,
+)
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from funnel.codec import codec_from_settings
 from funnel.settings import Settings
 
+
+class _CompactJSONConverter(PydanticJSONPlainPayloadConverter):
+    """Pydantic JSON without the fields that hold their default value: the pinned pipeline
+    (every robot's default policies) halves, and every activity input and query result
+    shrinks. Decoding fills the defaults back in, so a payload means the same either way,
+    and histories written with the full form decode as before. (Not ``exclude_unset``:
+    a list default the workflow appends to is never "set" and would be dropped.)"""
+
+    _serializer = SchemaSerializer(any_schema())
+
+    def to_payload(self, value: Any) -> Payload | None:
+        return Payload(
+            metadata={"encoding": self.encoding.encode()},
+            data=self._serializer.to_json(value, exclude_defaults=True),
+        )
+
+
+class _CompactPayloadConverter(CompositePayloadConverter):
+    def __init__(self) -> None:
+        json = _CompactJSONConverter()
+        super().__init__(
+            *(
+                json if isinstance(c, JSONPlainPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
+        )
+
+
 # Without a codec: for replaying committed histories and for callers that have no settings.
-DATA_CONVERTER = pydantic_data_converter
+DATA_CONVERTER = DataConverter(payload_converter_class=_CompactPayloadConverter)
 
 
 def data_converter(settings: Settings) -> DataConverter:
