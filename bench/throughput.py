@@ -23,6 +23,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.driver import HistoryCost, history_cost, run_all
 from bench.harness import cpu_seconds
 from bench.system import report, system
+from funnel.pipeline import Pipeline
+
+
+def without_documents(pipeline: Pipeline) -> Pipeline:
+    """PUSK without its two `render_document` robots (the proposal and contract PDFs): prices
+    the one robot that is real CPU work (xhtml2pdf) rather than a store write. Ours then has
+    two activities fewer than bare per deal, which favours ours slightly."""
+    stages = [
+        s.model_copy(update={"robots": [r for r in s.robots if r.type != "render_document"]})
+        for s in pipeline.stages
+    ]
+    return pipeline.model_copy(update={"stages": stages})
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -32,6 +44,8 @@ async def main(args: argparse.Namespace) -> None:
     async with system(
         pragmas=not args.no_pragmas, db_url=args.db, ours_extra=shlex.split(args.ours_extra)
     ) as sys_:
+        if args.no_documents:
+            sys_.pipeline = without_documents(sys_.pipeline)
         for round_ in range(args.rounds):
             for kind in ("bare", "ours"):
                 deals = sys_.deals(kind, args.deals, f"tp{round_}")
@@ -89,6 +103,7 @@ async def main(args: argparse.Namespace) -> None:
             "concurrency": args.concurrency,
             "pragmas": not args.no_pragmas,
             "ours_extra": args.ours_extra,
+            "no_documents": args.no_documents,
             "deals_per_s": {"ours": rates["ours"], "bare": rates["bare"]},
             "ratio": round(ours / bare, 3),
             "cpu_s_per_deal": cpu,
@@ -103,6 +118,9 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--no-pragmas", action="store_true", help="SQLite defaults on the server")
+    parser.add_argument(
+        "--no-documents", action="store_true", help="ours without the two PDF robots"
+    )
     parser.add_argument("--ours-extra", default="", help="flags for bench/run_worker.py ours")
     parser.add_argument("--db", default=None, help="store URL (default: SQLite in the temp dir)")
     asyncio.run(main(parser.parse_args()))
