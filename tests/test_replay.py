@@ -69,3 +69,36 @@ async def test_a_patched_change_replays_old_and_new_deals(
     for history in (old, new):
         result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
         assert result.replay_failure is None
+
+
+async def test_moves_recorded_by_local_activity_replay_beside_old_deals(
+    dev_env: WorkflowEnvironment, store: Store, pusk: Pipeline
+) -> None:
+    """The stage-transition record became a local activity behind workflow.patched: deals
+    recorded before keep their `record_stage_transition` activities on replay, new deals
+    record no such activity, write every transition row and replay too."""
+    old = WorkflowHistory.from_json("old", (HISTORIES / "pusk_all_stages_won.json").read_text())
+    assert "record_stage_transition" in _activity_types(old)
+
+    deal_id = new_deal_id()
+    async with deal_system(dev_env, store) as deals:
+        await deals.start(sample_deal(deal_id), pusk)
+        await deals.accept(deal_id, by="ivanov")
+        await deals.move(deal_id, "proposal")
+        new = await deals.history(deal_id)
+    assert "record_stage_transition" not in _activity_types(new)
+    entered = [e.stage for e in store.report_events(deal_id=deal_id) if e.kind == "stage_entered"]
+    assert entered == ["new", "in_progress", "proposal"]
+
+    replayer = Replayer(workflows=[DealWorkflow], data_converter=DATA_CONVERTER)
+    for history in (old, new):
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+        assert result.replay_failure is None
+
+
+def _activity_types(history: WorkflowHistory) -> set[str]:
+    return {
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }

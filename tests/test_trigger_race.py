@@ -68,7 +68,8 @@ async def test_two_triggers_during_one_move_enter_the_stage_once(
             dev_env.client,
             task_queue=queue,
             workflows=[DealWorkflow],
-            activities=[compute_due_times],  # local activities run where the workflow runs
+            # Local activities (due times, the transition record) run where the workflow runs.
+            activities=[compute_due_times, robots.record_stage_transition],
             activity_executor=executor,
             no_remote_activities=True,
             max_cached_workflows=0,

@@ -84,6 +84,7 @@ PATCH_ACCEPT_REPORTED = "accept-writes-report-event"
 # the old stage and queued the same move again (the deal entered `payment` twice when the
 # contract task and the invoice arrived together). Deals that did so replay without the fix.
 PATCH_ONE_MOVE_AT_A_TIME = "no-trigger-while-entering"
+PATCH_TRANSITION_LOCAL = "transition-record-local"
 
 
 @dataclass
@@ -240,22 +241,26 @@ class DealWorkflow(StageRobots):
         workflow.set_current_details(f"**{stage.name}** since {now:%Y-%m-%d %H:%M} UTC")
 
         key = f"{self._state.deal_id}:{seq}:enter"
-        await self._call(
-            ActivityName.RECORD_TRANSITION,
-            StageTransition(
-                key=key,
-                context=self._context(stage),
-                from_stage=previous.stage if previous else None,
-                from_seq=previous.seq if previous else None,
-                to_seq=seq,
-                at=now,
-                cause=move.cause,
-                actor=move.actor,
-                reason=move.reason,
-            ),
-            None,
-            summary=f"Record the move to {stage.name}",
+        transition = StageTransition(
+            key=key,
+            context=self._context(stage),
+            from_stage=previous.stage if previous else None,
+            from_seq=previous.seq if previous else None,
+            to_seq=seq,
+            at=now,
+            cause=move.cause,
+            actor=move.actor,
+            reason=move.reason,
         )
+        summary = f"Record the move to {stage.name}"
+        # The record is an idempotent store write of a few ms that the stage's first robot
+        # waits for: as a local activity it costs no server round trip (the reaction to
+        # `invoice_paid` is one round trip shorter). Deals that recorded their moves as
+        # activities replay as they ran.
+        if workflow.patched(PATCH_TRANSITION_LOCAL):
+            await self._call_local(ActivityName.RECORD_TRANSITION, transition, summary=summary)
+        else:
+            await self._call(ActivityName.RECORD_TRANSITION, transition, None, summary=summary)
         self._state.report_events.append(
             ReportEventView(key=key, kind="stage_entered", stage=stage.id, at=now)
         )

@@ -491,6 +491,17 @@ class StageRobots:
                 summary=f"Task {task.task_id}: {status.value}",
             )
 
+    async def _call_local(self, name: str, arg: Any, *, summary: str) -> None:
+        """A store write as a local activity: run by this worker within the workflow task,
+        retried as robots are (a database outage delays it, never loses it)."""
+        await workflow.execute_local_activity(
+            name,
+            arg,
+            start_to_close_timeout=ROBOT_TIMEOUT,
+            retry_policy=ROBOT_RETRY,
+            summary=summary,
+        )
+
     async def _call(self, name: str, arg: Any, result_type: type[T] | None, *, summary: str) -> T:
         result: T = await workflow.execute_activity(
             name,
