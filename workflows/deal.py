@@ -82,8 +82,10 @@ DEADLINE = "deadline"
 PATCH_ACCEPT_REPORTED = "accept-writes-report-event"
 # A trigger checked while the run loop was still entering the stage a trigger had chosen saw
 # the old stage and queued the same move again (the deal entered `payment` twice when the
-# contract task and the invoice arrived together). Deals that did so replay without the fix.
-PATCH_ONE_MOVE_AT_A_TIME = "no-trigger-while-entering"
+# contract task and the invoice arrived together): such a move is now dropped. Deals that
+# did so replay without the fix.
+PATCH_ONE_MOVE_AT_A_TIME = "drop-stale-trigger-move"
+# The stage-transition record became a local activity.
 PATCH_TRANSITION_LOCAL = "transition-record-local"
 
 
@@ -93,6 +95,7 @@ class _Move:
     cause: str
     actor: str | None = None
     reason: str | None = None
+    checked_in_seq: int | None = None  # a trigger's move: the stage visit it was checked in
 
 
 @workflow.defn(name="DealWorkflow")
@@ -113,7 +116,7 @@ class DealWorkflow(StageRobots):
         # run loop; a lock keeps concurrent manager moves from overwriting each other.
         self._next: _Move | None = None
         self._entered: _Move | None = None  # the last move the run loop has carried out
-        self._entering = False  # the run loop is carrying out a move: the stage is changing
+        self._patches: dict[str, bool] | None = None
         self._move_lock = asyncio.Lock()
         self._task_writes = asyncio.Lock()
         self._timers: list[asyncio.Task[None]] = []
@@ -123,8 +126,19 @@ class DealWorkflow(StageRobots):
 
     # --- main loop ------------------------------------------------------------------------
 
+    def _patched(self, patch_id: str) -> bool:
+        """Whether this run takes the patched path; decided once, on the run's first
+        workflow task: a deal that started before a change keeps the old behaviour for the
+        rest of its run."""
+        if self._patches is None:
+            self._patches = {
+                p: workflow.patched(p) for p in (PATCH_ONE_MOVE_AT_A_TIME, PATCH_TRANSITION_LOCAL)
+            }
+        return self._patches[patch_id]
+
     @workflow.run
     async def run(self, input: DealWorkflowInput) -> DealResult:
+        self._patched(PATCH_ONE_MOVE_AT_A_TIME)  # decide the patches before anything runs
         if input.state is None:
             await self._call(
                 ActivityName.REGISTER_DEAL,
@@ -156,9 +170,11 @@ class DealWorkflow(StageRobots):
                     )
                 continue
             move, self._next = self._next, None
-            self._entering = True
+            if move.checked_in_seq not in (None, self._state.seq) and self._patched(
+                PATCH_ONE_MOVE_AT_A_TIME
+            ):
+                continue  # a trigger of a stage already left: the new stage's are checked
             stage = await self._enter(move)
-            self._entering = False
             self._entered = move
         # Let escalations or delayed robots already running finish, and every handler too.
         await asyncio.gather(*self._timers)
@@ -257,7 +273,7 @@ class DealWorkflow(StageRobots):
         # waits for: as a local activity it costs no server round trip (the reaction to
         # `invoice_paid` is one round trip shorter). Deals that recorded their moves as
         # activities replay as they ran.
-        if workflow.patched(PATCH_TRANSITION_LOCAL):
+        if self._patched(PATCH_TRANSITION_LOCAL):
             await self._call_local(ActivityName.RECORD_TRANSITION, transition, summary=summary)
         else:
             await self._call(ActivityName.RECORD_TRANSITION, transition, None, summary=summary)
@@ -383,8 +399,6 @@ class DealWorkflow(StageRobots):
         events that arrived before the deal reached the stage (an invoice paid early)."""
         if self._state.status is not DealStatus.OPEN or self._next is not None:
             return
-        if self._entering and workflow.patched(PATCH_ONE_MOVE_AT_A_TIME):
-            return  # the run loop checks again once the new stage is entered
         stage = self._current_stage()
         seq = self._state.seq
         paid = stage.trigger(TriggerEvent.INVOICE_PAID)
@@ -393,14 +407,19 @@ class DealWorkflow(StageRobots):
                 if invoice.paid_at is not None and invoice.applied_in_seq is None:
                     invoice.applied_in_seq = seq
                     self._next = _Move(
-                        paid.to, "invoice_paid", reason=f"invoice {invoice.invoice_id} paid"
+                        paid.to,
+                        "invoice_paid",
+                        reason=f"invoice {invoice.invoice_id} paid",
+                        checked_in_seq=seq,
                     )
                     return
         done = stage.trigger(TriggerEvent.TASKS_DONE)
         if done is not None and self._condition_holds(done.condition):
             tasks = [t for t in self._state.tasks if t.seq == seq]
             if tasks and not self._state.waiting_tasks and all(t.status.closed for t in tasks):
-                self._next = _Move(done.to, "tasks_done", reason="all stage tasks done")
+                self._next = _Move(
+                    done.to, "tasks_done", reason="all stage tasks done", checked_in_seq=seq
+                )
 
     def _condition_holds(self, condition: Condition | None) -> bool:
         values = deal_values(self._state.deal, title=self._state.title, stage=self._state.stage)
