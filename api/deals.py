@@ -50,7 +50,7 @@ from funnel.models import (
 from funnel.pipeline_loader import load_pipeline
 from funnel.search_attributes import DEAL_AMOUNT, DEAL_BREACHED, DEAL_RESPONSIBLE, DEAL_STAGE
 from funnel.settings import Settings
-from starter.deals import DealClient
+from starter.deals import NO_CONTROL_CHARACTERS, DealClient, visibility_literal
 
 # The update a workflow needs for POST /deals/{id}/fields (see set_fields below).
 SET_FIELDS_UPDATE = "update_fields"
@@ -90,17 +90,17 @@ async def start_deal(request: Request, deal: DealInput) -> DealOut:
 @router.get("", dependencies=read, summary="List deals through Temporal visibility")
 async def list_deals(
     request: Request,
-    stage: Annotated[str | None, Query(max_length=64)] = None,
-    responsible: Annotated[str | None, Query(max_length=200)] = None,
+    stage: Annotated[str | None, Query(max_length=64, pattern=NO_CONTROL_CHARACTERS)] = None,
+    responsible: Annotated[str | None, Query(max_length=200, pattern=NO_CONTROL_CHARACTERS)] = None,
     breached: bool | None = None,
     page_token: Annotated[str | None, Query(max_length=4096)] = None,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DealPage:
     clauses = ["WorkflowType = 'DealWorkflow'"]
     if stage:
-        clauses.append(f"DealStage = {_quote(stage)}")
+        clauses.append(f"DealStage = {visibility_literal(stage)}")
     if responsible:
-        clauses.append(f"DealResponsible = {_quote(responsible)}")
+        clauses.append(f"DealResponsible = {visibility_literal(responsible)}")
     if breached is not None:
         clauses.append(f"DealDeadlineBreached = {str(breached).lower()}")
     settings: Settings = request.app.state.settings
@@ -131,10 +131,6 @@ async def list_deals(
         deals=summaries,
         next_page_token=_encode_token(settings, query, following) if following else None,
     )
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 # Page tokens carry Temporal's visibility token with a MAC over it and the query: the server

@@ -3,6 +3,7 @@ current pipeline pinned, send its messages, read its state, list deals through v
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -233,9 +234,9 @@ class DealClient:
     ) -> list[DealSummary]:
         clauses = ["WorkflowType = 'DealWorkflow'"]
         if stage:
-            clauses.append(f"DealStage = {_quote(stage)}")
+            clauses.append(f"DealStage = {visibility_literal(stage)}")
         if responsible:
-            clauses.append(f"DealResponsible = {_quote(responsible)}")
+            clauses.append(f"DealResponsible = {visibility_literal(responsible)}")
         if breached is not None:
             clauses.append(f"DealDeadlineBreached = {str(breached).lower()}")
         deals: list[DealSummary] = []
@@ -254,7 +255,15 @@ class DealClient:
         return deals
 
 
-def _quote(value: str) -> str:
+# Control characters cannot be searched for: a NUL cut the dev server's SQLite visibility
+# query short ("SQL logic error: unrecognized token").
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+
+def visibility_literal(value: str) -> str:
+    """``value`` as a string literal of a Temporal visibility query."""
+    if re.search(r"[\x00-\x1f\x7f-\x9f]", value):
+        raise ValueError(f"{value!r} holds a control character: it cannot be searched for")
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 

@@ -160,6 +160,11 @@ async def test_bad_input_is_422_naming_the_field(stack: Stack) -> None:
         ("body", "currency"),
     }
     assert (await stack.http.get("/deals/bad id!")).status_code == 422
+    # A control character cannot be searched for (a NUL broke the server's visibility query
+    # and came back as 503): refused up front, naming the parameter.
+    r = await stack.http.get("/deals", params={"responsible": "ivanov\x00", "stage": "new"})
+    assert r.status_code == 422
+    assert [tuple(e["loc"]) for e in r.json()["detail"]] == [("query", "responsible")]
 
 
 async def test_list_deals_by_search_attributes_in_pages(stack: Stack) -> None:

@@ -96,6 +96,7 @@ class _Move:
     actor: str | None = None
     reason: str | None = None
     checked_in_seq: int | None = None  # a trigger's move: the stage visit it was checked in
+    invoice_id: str | None = None  # the paid invoice an invoice_paid trigger applied
 
 
 @workflow.defn(name="DealWorkflow")
@@ -173,7 +174,12 @@ class DealWorkflow(StageRobots):
             if move.checked_in_seq not in (None, self._state.seq) and self._patched(
                 PATCH_ONE_MOVE_AT_A_TIME
             ):
-                continue  # a trigger of a stage already left: the new stage's are checked
+                # A trigger checked in a visit already left (or before the first stage was
+                # entered): undo what it took, and check the current stage's triggers.
+                invoice = self._state.invoice(move.invoice_id) if move.invoice_id else None
+                if invoice is not None and invoice.applied_in_seq == move.checked_in_seq:
+                    invoice.applied_in_seq = None
+                continue
             stage = await self._enter(move)
             self._entered = move
         # Let escalations or delayed robots already running finish, and every handler too.
@@ -411,6 +417,7 @@ class DealWorkflow(StageRobots):
                         "invoice_paid",
                         reason=f"invoice {invoice.invoice_id} paid",
                         checked_in_seq=seq,
+                        invoice_id=invoice.invoice_id,
                     )
                     return
         done = stage.trigger(TriggerEvent.TASKS_DONE)
