@@ -117,7 +117,10 @@ class DealWorkflow(StageRobots):
         # run loop; a lock keeps concurrent manager moves from overwriting each other.
         self._next: _Move | None = None
         self._entered: _Move | None = None  # the last move the run loop has carried out
-        self._patches: dict[str, bool] | None = None
+        # Patched behaviours, decided on the run's first workflow task (start of run): a deal
+        # that started before a change keeps the old behaviour for the rest of its run.
+        self._drop_stale_moves = False
+        self._transition_local = False
         self._move_lock = asyncio.Lock()
         self._task_writes = asyncio.Lock()
         self._timers: list[asyncio.Task[None]] = []
@@ -127,19 +130,10 @@ class DealWorkflow(StageRobots):
 
     # --- main loop ------------------------------------------------------------------------
 
-    def _patched(self, patch_id: str) -> bool:
-        """Whether this run takes the patched path; decided once, on the run's first
-        workflow task: a deal that started before a change keeps the old behaviour for the
-        rest of its run."""
-        if self._patches is None:
-            self._patches = {
-                p: workflow.patched(p) for p in (PATCH_ONE_MOVE_AT_A_TIME, PATCH_TRANSITION_LOCAL)
-            }
-        return self._patches[patch_id]
-
     @workflow.run
     async def run(self, input: DealWorkflowInput) -> DealResult:
-        self._patched(PATCH_ONE_MOVE_AT_A_TIME)  # decide the patches before anything runs
+        self._drop_stale_moves = workflow.patched(PATCH_ONE_MOVE_AT_A_TIME)
+        self._transition_local = workflow.patched(PATCH_TRANSITION_LOCAL)
         if input.state is None:
             await self._call(
                 ActivityName.REGISTER_DEAL,
@@ -171,9 +165,7 @@ class DealWorkflow(StageRobots):
                     )
                 continue
             move, self._next = self._next, None
-            if move.checked_in_seq not in (None, self._state.seq) and self._patched(
-                PATCH_ONE_MOVE_AT_A_TIME
-            ):
+            if self._drop_stale_moves and move.checked_in_seq not in (None, self._state.seq):
                 # A trigger checked in a visit already left (or before the first stage was
                 # entered): undo what it took, and check the current stage's triggers.
                 invoice = self._state.invoice(move.invoice_id) if move.invoice_id else None
@@ -279,7 +271,7 @@ class DealWorkflow(StageRobots):
         # waits for: as a local activity it costs no server round trip (the reaction to
         # `invoice_paid` is one round trip shorter). Deals that recorded their moves as
         # activities replay as they ran.
-        if self._patched(PATCH_TRANSITION_LOCAL):
+        if self._transition_local:
             await self._call_local(ActivityName.RECORD_TRANSITION, transition, summary=summary)
         else:
             await self._call(ActivityName.RECORD_TRANSITION, transition, None, summary=summary)
