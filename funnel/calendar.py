@@ -43,18 +43,12 @@ class WorkingCalendar:
         self._weekend = frozenset(spec.weekend)
         self._extra_holidays = frozenset(spec.extra_holidays)
         self._extra_working = frozenset(spec.extra_working_days)
-        # year -> (public days off, moved working weekend days); built lazily, one year at a time.
-        self._years: dict[int, tuple[frozenset[date], frozenset[date]]] = {}
 
     def _public(self, year: int) -> tuple[frozenset[date], frozenset[date]]:
-        cached = self._years.get(year)
-        if cached is None:
-            if self._spec.country is None:
-                cached = (frozenset(), frozenset())
-            else:
-                cached = _country_year(self._spec.country, year)
-            self._years[year] = cached
-        return cached
+        """(public days off, moved working weekend days) of ``year``; built once per process."""
+        if self._spec.country is None:
+            return frozenset(), frozenset()
+        return _country_year(self._spec.country, year)
 
     def is_working_day(self, day: date) -> bool:
         # A datetime is a date too, but its calendar day depends on the zone: make callers choose.

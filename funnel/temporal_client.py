@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pydantic_core import SchemaSerializer
-from pydantic_core.core_schema import any_schema
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
@@ -33,12 +31,10 @@ class _CompactJSONConverter(PydanticJSONPlainPayloadConverter):
     and histories written with the full form decode as before. (Not ``exclude_unset``:
     a list default the workflow appends to is never "set" and would be dropped.)"""
 
-    _serializer = SchemaSerializer(any_schema())
-
     def to_payload(self, value: Any) -> Payload | None:
         return Payload(
             metadata={"encoding": self.encoding.encode()},
-            data=self._serializer.to_json(value, exclude_defaults=True),
+            data=self._schema_serializer.to_json(value, exclude_defaults=True),
         )
 
 

@@ -25,6 +25,7 @@ from funnel.models import (
     CloseInput,
     DealInput,
     DealResult,
+    DealSnapshot,
     DealState,
     DealWorkflowInput,
     InvoicePaid,
@@ -159,24 +160,18 @@ class DealClient:
         except RPCError as exc:
             raise _translate(exc, deal_id) from exc
 
-    # Moves answer a DealSnapshot (kept small: it is written into the deal's history); the
-    # methods here answer the whole state, read with the `state` query once the move is in.
-
     async def accept(self, deal_id: str, by: str | None = None) -> DealState:
-        await self._update(deal_id, DealWorkflow.accept, AcceptInput(by=by))
-        return await self.state(deal_id)
+        return await self._change(deal_id, DealWorkflow.accept, AcceptInput(by=by))
 
     async def move(
         self, deal_id: str, stage: str, reason: str | None = None, by: str | None = None
     ) -> DealState:
-        await self._update(
+        return await self._change(
             deal_id, DealWorkflow.move_to_stage, MoveInput(stage=stage, reason=reason, by=by)
         )
-        return await self.state(deal_id)
 
     async def close(self, deal_id: str, request: CloseInput) -> DealState:
-        await self._update(deal_id, DealWorkflow.close, request)
-        return await self.state(deal_id)
+        return await self._change(deal_id, DealWorkflow.close, request)
 
     async def run_template(self, deal_id: str, by: str | None = None) -> list[TaskView]:
         return await self._update(deal_id, DealWorkflow.run_template, RunTemplateInput(by=by))
@@ -185,18 +180,27 @@ class DealClient:
         return await self._update(deal_id, DealWorkflow.task_event, event)
 
     async def update_fields(self, deal_id: str, request: UpdateFieldsInput) -> DealState:
-        await self._update(deal_id, DealWorkflow.update_fields, request)
-        return await self.state(deal_id)
+        return await self._change(deal_id, DealWorkflow.update_fields, request)
 
     async def migrate(self, deal_id: str, request: MigrateInput) -> DealState:
-        await self._update(deal_id, DealWorkflow.migrate_pipeline, request)
-        return await self.state(deal_id)
+        return await self._change(deal_id, DealWorkflow.migrate_pipeline, request)
 
     async def invoice_paid(self, deal_id: str, paid: InvoicePaid) -> None:
         await self._signal(deal_id, DealWorkflow.invoice_paid, paid)
 
     async def task_completed(self, deal_id: str, done: TaskCompleted) -> None:
         await self._signal(deal_id, DealWorkflow.task_completed, done)
+
+    async def _change(
+        self,
+        deal_id: str,
+        update: UpdateMethodMultiParam[[DealWorkflow, UpdateArg], DealSnapshot],
+        arg: UpdateArg,
+    ) -> DealState:
+        """An update that changes the deal answers a DealSnapshot (kept small: it is written
+        into the deal's history); callers here get the whole state, read once it is in."""
+        await self._update(deal_id, update, arg)
+        return await self.state(deal_id)
 
     async def _update(
         self,
@@ -257,12 +261,13 @@ class DealClient:
 
 # Control characters cannot be searched for: a NUL cut the dev server's SQLite visibility
 # query short ("SQL logic error: unrecognized token").
-NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+NO_CONTROL_CHARACTERS = rf"^[^{_CONTROL}]*$"
 
 
 def visibility_literal(value: str) -> str:
     """``value`` as a string literal of a Temporal visibility query."""
-    if re.search(r"[\x00-\x1f\x7f-\x9f]", value):
+    if re.search(rf"[{_CONTROL}]", value):
         raise ValueError(f"{value!r} holds a control character: it cannot be searched for")
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
