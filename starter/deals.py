@@ -63,6 +63,10 @@ class DealRejected(DealError):
     """The workflow refused the message (e.g. an unknown stage)."""
 
 
+class BadFilter(DealError, ValueError):
+    """A list filter that cannot be searched for."""
+
+
 @dataclass(frozen=True)
 class DealSummary:
     deal_id: str
@@ -268,7 +272,7 @@ NO_CONTROL_CHARACTERS = rf"^[^{_CONTROL}]*$"
 def visibility_literal(value: str) -> str:
     """``value`` as a string literal of a Temporal visibility query."""
     if re.search(rf"[{_CONTROL}]", value):
-        raise ValueError(f"{value!r} holds a control character: it cannot be searched for")
+        raise BadFilter(f"{value!r} holds a control character: it cannot be searched for")
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 

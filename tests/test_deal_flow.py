@@ -20,7 +20,7 @@ from funnel.models import (
 )
 from funnel.pipeline import Pipeline
 from funnel.store import Store
-from starter.deals import DealRejected
+from starter.deals import BadFilter, DealRejected
 from tests.helpers import eventually, in_stage, keep_history, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 
@@ -209,3 +209,12 @@ async def test_invalid_updates_are_rejected_before_history(
         if e.HasField("workflow_execution_update_accepted_event_attributes")
     ]
     assert len(accepted_updates) == 2  # the move to proposal and the close, nothing else
+
+
+async def test_listing_refuses_a_filter_with_a_control_character(
+    dev_env: WorkflowEnvironment, store: Store
+) -> None:
+    # A NUL cut the server's visibility query short; the CLI shows this message.
+    async with deal_system(dev_env, store) as deals:
+        with pytest.raises(BadFilter, match="control character"):
+            await deals.list(responsible="ivanov\x00")
