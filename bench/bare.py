@@ -3,11 +3,12 @@ every benchmark here.
 
 Per stage it runs the same number of activities, local activities, timers and messages as
 ``DealWorkflow`` does on the path the benchmarks drive (new -> in_progress -> proposal ->
-negotiation -> contract -> payment -> final -> won), takes the same update and signal
-inputs, and leaves a stage the same way (timers cancelled by a condition). What it lacks is
-what we want to price: the pinned pipeline in the start input, the deal context in every
-activity input, the whole DealState in every update result, search attributes, templates
-and the store. Activities are no-ops.
+negotiation -> contract -> payment -> final -> won), in the same order (one at a time),
+takes the same update and signal inputs, and leaves a stage the same way (timers cancelled
+by a condition). What it lacks is what we want to price: the pinned pipeline in the start
+input, the deal context in every activity input, the update results, search attributes,
+the `workflow.patched` markers of changes made while deals ran, summaries for the Web UI,
+templates and the store. Activities are no-ops.
 
 Its worker runs with ``python bench/run_worker.py bare --address HOST:PORT --task-queue Q``
 (the workflow must live in an importable module, not ``__main__``).
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import activity, workflow
+from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from funnel.models import (
@@ -39,17 +41,20 @@ class Shape:
 
     robots: int
     timers: int
+    leave_writes: int = 0  # store writes when the deal leaves (its open task cancelled)
 
 
 # Counted from a history of ours on this path (pipelines/pusk.yaml as of the task-deadline
-# and document robots): every stage also records its transition (one activity) and, when it
-# has timers, computes due times (a local activity). A created task arms its own deadline
-# timer, so proposal and contract count two timers; the template's tasks arm theirs when
-# they are created (run_template below).
+# and document robots): every stage also records its transition (a local activity, as ours
+# does since `transition-record-local`) and, when it has timers, computes due times (a
+# local activity). A created task arms its own deadline timer, so proposal and contract
+# count two timers; the template's tasks arm theirs when they are created (run_template
+# and task_completed below). Leaving `proposal` cancels its open task (one store write).
 SHAPES: dict[str, Shape] = {
     "new": Shape(robots=2, timers=1),  # title, notify; deadline
     "in_progress": Shape(robots=0, timers=1),
-    "proposal": Shape(robots=3, timers=2),  # task, title, document; deadline, task deadline
+    "proposal": Shape(robots=3, timers=2, leave_writes=1),  # task, title, document; deadline,
+    # task deadline
     "negotiation": Shape(robots=1, timers=2),  # title; deadline, reminder
     "contract": Shape(robots=3, timers=2),  # task, invoice, document; deadline, task deadline
     "payment": Shape(robots=0, timers=1),
@@ -60,6 +65,9 @@ SHAPES: dict[str, Shape] = {
 TRIGGERS = {"new": "in_progress", "contract": "payment", "payment": "final", "final": "won"}
 TEMPLATE_TASKS = ("kickoff", "design", "launch")  # the `website` task set of `final`
 ESCALATION_ROBOTS = 2  # notify + report event, after one store write (the breach flag)
+
+
+STAGE_ATTRIBUTE = SearchAttributeKey.for_keyword("DealStage")
 
 
 @dataclass
@@ -74,11 +82,18 @@ class BareInput:
     local_store: bool = False
     pad_update: int = 0
     pad_activity: int = 0
+    # Upsert a stage search attribute on every stage entry, as ours does.
+    upserts: bool = False
 
 
 @activity.defn(name="bare_store")
 async def bare_store(label: str) -> None:
     """A store write (register, transition, message record): nothing."""
+
+
+@activity.defn(name="bare_transition")
+async def bare_transition(label: str) -> None:
+    """The stage transition record (a local activity, as ours): nothing."""
 
 
 @activity.defn(name="bare_robot")
@@ -114,6 +129,8 @@ class BareDeal:
                 break
             self._check()
             await workflow.wait_condition(lambda: self._next is not None)
+            for i in range(SHAPES[self._stage].leave_writes):
+                await self._act("bare_store", f"{self._seq}:leave:{i}")
             stage, self._next = self._next, None
         await asyncio.gather(*self._timers)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -136,7 +153,11 @@ class BareDeal:
             await workflow.execute_local_activity(
                 "bare_due", stage, start_to_close_timeout=timedelta(seconds=10)
             )
-        await self._act("bare_store", f"{seq}:enter")
+        if self._input.upserts:
+            workflow.upsert_search_attributes([STAGE_ATTRIBUTE.value_set(stage)])
+        await workflow.execute_local_activity(
+            "bare_transition", f"{seq}:enter", start_to_close_timeout=timedelta(seconds=30)
+        )
         for i in range(shape.robots):
             await self._act("bare_robot", f"{seq}:{i}")
         for i in range(shape.timers):
@@ -182,6 +203,7 @@ class BareDeal:
 
     @workflow.update
     async def accept(self, input: AcceptInput) -> str:
+        await self._act("bare_robot", "accepted")  # ours writes a report event
         return await self._move(TRIGGERS["new"])
 
     @workflow.update
@@ -193,13 +215,18 @@ class BareDeal:
 
     @workflow.update
     async def run_template(self, input: RunTemplateInput) -> str:
-        for i, name in enumerate(TEMPLATE_TASKS):
+        # The set is a chain, as ours' `website` set: the first task now, each next one
+        # when the one before it is done (task_completed).
+        for name in TEMPLATE_TASKS:
             self._tasks[f"{self._seq}-{name}"] = False
-            await self._act("bare_robot", f"{self._seq}:template:{name}")
-            due = workflow.now() + timedelta(days=2 + i)  # the task's own deadline
-            self._timers.append(asyncio.create_task(self._timer(self._seq, due, False)))
+        await self._template_task(0)
         self._check()
         return self._stage + " " * self._input.pad_update
+
+    async def _template_task(self, i: int) -> None:
+        await self._act("bare_robot", f"{self._seq}:template:{TEMPLATE_TASKS[i]}")
+        due = workflow.now() + timedelta(days=2 + i)  # the task's own deadline
+        self._timers.append(asyncio.create_task(self._timer(self._seq, due, False)))
 
     @workflow.signal
     async def invoice_paid(self, input: InvoicePaid) -> None:
@@ -211,17 +238,19 @@ class BareDeal:
     async def task_completed(self, input: TaskCompleted) -> None:
         # The driver names tasks as ours does (<seq>-<robot or template id>); only the
         # seq prefix matters here.
-        seq = input.task_id.split("-", 1)[0]
+        seq, name = input.task_id.split("-", 1)
         for key in self._tasks:
             if key.startswith(f"{seq}-") and not self._tasks[key]:
                 self._tasks[key] = True
                 break
         self._check()
         await self._act("bare_store", "task")
+        if name in TEMPLATE_TASKS[:-1]:
+            await self._template_task(TEMPLATE_TASKS.index(name) + 1)
 
     @workflow.query
     def stage(self) -> str:
         return self._stage
 
 
-ACTIVITIES = [bare_store, bare_robot, bare_due]
+ACTIVITIES = [bare_store, bare_transition, bare_robot, bare_due]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -60,9 +61,10 @@ def _deal_closed(error: RPCError) -> bool:
 
 STAGES = ["new", "in_progress", "proposal", "negotiation", "contract", "payment", "final", "won"]
 CONTRACT_SEQ, FINAL_SEQ = 5, 7  # the stage entry numbers of contract and final on this path
-# Every stage with timers computes its due times in a local activity, one marker event
-# each, in ours and in bare alike: the 6th marker is `payment`'s, the 7th `final`'s.
+# The 6th stage entry is `payment`'s, the 7th `final`'s.
 PAYMENT_MARKERS, FINAL_MARKERS = 6, 7
+# Bare's transition record: a local activity whose marker names it.
+BARE_TRANSITION = b'"activity_type":"bare_transition"'
 TEMPLATE_TASKS = ("kickoff", "design", "launch")  # the `website` task set
 ROBOT_TYPES = {
     "notify",
@@ -160,15 +162,34 @@ class Deal:
             if not (self.retry and _deal_closed(error)):
                 raise
 
-    async def _wait_task(self, task_id: str, timeout: float = 600) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            state = await self._try(lambda: self.handle.query("state", result_type=DealState))
-            if state.task(task_id) is not None:
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"deal {self.deal_id} never created task {task_id}")
-            await asyncio.sleep(0.05)
+    async def _wait_task(self, name: str) -> None:
+        """Wait until the deal holds template task ``name``: the robot that creates it
+        completed, and so did the workflow task that took its result. Ours and bare alike
+        (the driver waits the same way for both), followed in the history (a long poll):
+        polling a query every few ms would load the worker and the server with query tasks."""
+        if self.kind == "ours":  # create_task's input names the task
+            robot, wanted = "create_task", f'"task_id":"{FINAL_SEQ}-{name}"'.encode()
+        else:  # bare_robot's input is "<deal>:<seq>:template:<name>"
+            robot, wanted = "bare_robot", f":{FINAL_SEQ}:template:{name}".encode()
+
+        async def follow() -> None:
+            scheduled: set[int] = set()
+            created = False
+            async for event in self.handle.fetch_history_events(wait_new_event=True):
+                if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                    attrs = event.activity_task_scheduled_event_attributes
+                    if attrs.activity_type.name == robot and any(
+                        wanted in p.data for p in attrs.input.payloads
+                    ):
+                        scheduled.add(event.event_id)
+                elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                    done = event.activity_task_completed_event_attributes
+                    created = created or done.scheduled_event_id in scheduled
+                elif created and event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                    return
+            raise RuntimeError(f"deal {self.deal_id} closed before task {name} existed")
+
+        await self._try(follow)
 
     async def stage(self) -> str:
         if self.kind == "ours":
@@ -190,31 +211,35 @@ class Deal:
         long poll): polling the query instead would load the worker with query tasks, more
         for ours (the whole DealState) than for bare, and skew the comparison."""
 
-        # Ours upserts its search attributes once per stage entry (its local activities vary
-        # with the stage's timed robots); bare records one marker per stage.
-        marker = (
-            EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
-            if self.kind == "ours"
-            else EventType.EVENT_TYPE_MARKER_RECORDED
-        )
-
+        # One event per stage entry: ours upserts DealStage, bare records its transition
+        # (a local activity's marker).
         async def follow() -> None:
             # Counted by event id: a long poll resumed across a server restart may hand out
             # events it had already sent, which must not count twice.
             seen: set[int] = set()
             async for event in self.handle.fetch_history_events(wait_new_event=True):
-                upsert = event.upsert_workflow_search_attributes_event_attributes
-                if marker == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES and (
-                    "DealStage" not in upsert.search_attributes.indexed_fields
-                ):
-                    continue  # e.g. the SDK's TemporalChangeVersion for workflow.patched
-                if event.event_type == marker:
+                if self._is_stage_entry(event):
                     seen.add(event.event_id)
                     if len(seen) >= count:
                         return
-            raise RuntimeError(f"deal {self.deal_id} closed before marker {count}")
+            raise RuntimeError(f"deal {self.deal_id} closed before stage entry {count}")
 
         await self._try(follow)
+
+    def _is_stage_entry(self, event: HistoryEvent) -> bool:
+        if self.kind == "ours":
+            upsert = event.upsert_workflow_search_attributes_event_attributes
+            # Not the SDK's TemporalChangeVersion upserts (workflow.patched).
+            return (
+                event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+                and "DealStage" in upsert.search_attributes.indexed_fields
+            )
+        if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+            return False
+        details = event.marker_recorded_event_attributes.details
+        return "data" in details and any(
+            BARE_TRANSITION in p.data for p in details["data"].payloads
+        )
 
     async def to_payment(self) -> None:
         await self.start()
@@ -237,11 +262,10 @@ class Deal:
         await self.wait_markers(FINAL_MARKERS)
         await self.update("template", "run_template", RunTemplateInput(by="ivanov"))
         for name in TEMPLATE_TASKS:
+            # The website set is a chain (kick-off -> design -> launch): each task exists
+            # once the one before it is done.
+            await self._wait_task(name)
             task_id = f"{FINAL_SEQ}-{name}"
-            if self.kind == "ours":
-                # The website set is a chain (kick-off -> design -> launch): each task exists
-                # once the one before it is done.
-                await self._wait_task(task_id)
             await self.signal("task_completed", TaskCompleted(task_id=task_id, by="ivanov"))
         await self._try(lambda: self.handle.result())
 
