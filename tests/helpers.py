@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from temporalio.client import WorkflowHistory
 
 from funnel.models import Contact, DealInput, DealState
 from funnel.pipeline import Pipeline
@@ -68,6 +71,15 @@ async def keep_history(deals: DealClient, deal_id: str, name: str) -> None:
     history = await deals.history(deal_id)
     HISTORIES.mkdir(exist_ok=True)
     path.write_text(history.to_json())
+
+
+def patch_ids(history: WorkflowHistory) -> list[str]:
+    """The workflow.patched ids whose markers the history holds, in order."""
+    return [
+        json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+        for e in history.events
+        if e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
 
 
 def mini_pipeline(

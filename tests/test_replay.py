@@ -14,9 +14,15 @@ from temporalio.worker import Replayer
 from funnel.pipeline import Pipeline
 from funnel.store import Store
 from funnel.temporal_client import DATA_CONVERTER
-from tests.helpers import HISTORIES, keep_history, sample_deal
+from tests.helpers import HISTORIES, keep_history, patch_ids, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
-from workflows.deal import DealWorkflow
+from workflows.deal import (
+    PATCH_ACCEPT_REPORTED,
+    PATCH_ALL_THREE,
+    PATCH_ONE_MOVE_AT_A_TIME,
+    PATCH_TRANSITION_LOCAL,
+    DealWorkflow,
+)
 
 HISTORY_FILES = sorted(HISTORIES.glob("*.json"))
 
@@ -102,3 +108,44 @@ def _activity_types(history: WorkflowHistory) -> set[str]:
         for e in history.events
         if e.HasField("activity_task_scheduled_event_attributes")
     }
+
+
+async def test_one_patch_marker_for_new_deals_and_the_three_replay(
+    dev_env: WorkflowEnvironment, store: Store, pusk: Pipeline
+) -> None:
+    """A new deal takes one `workflow.patched` (one marker, one TemporalChangeVersion
+    upsert) for the three changes made while deals ran; a deal recorded with the three
+    markers (tests/histories/pusk_won_with_template_three_patches.json) and one recorded
+    before any of them still replay, and the new deal behaves as with all three."""
+    three = WorkflowHistory.from_json(
+        "three", (HISTORIES / "pusk_won_with_template_three_patches.json").read_text()
+    )
+    assert patch_ids(three) == [
+        PATCH_ONE_MOVE_AT_A_TIME,
+        PATCH_TRANSITION_LOCAL,
+        PATCH_ACCEPT_REPORTED,
+    ]
+    deal_id = new_deal_id()
+    async with deal_system(dev_env, store) as deals:
+        await deals.start(sample_deal(deal_id), pusk)
+        await deals.accept(deal_id, by="ivanov")
+        await deals.move(deal_id, "proposal")
+        new = await deals.history(deal_id)
+    assert patch_ids(new) == [PATCH_ALL_THREE]
+    change_versions = [
+        e
+        for e in new.events
+        if e.HasField("upsert_workflow_search_attributes_event_attributes")
+        and "TemporalChangeVersion"
+        in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    ]
+    assert len(change_versions) == 1
+    # All three changes are in force: the acceptance is reported, transitions are local.
+    assert [e.kind for e in store.report_events(deal_id=deal_id)].count("deal_accepted") == 1
+    assert "record_stage_transition" not in _activity_types(new)
+
+    old = WorkflowHistory.from_json("old", (HISTORIES / "pusk_all_stages_won.json").read_text())
+    replayer = Replayer(workflows=[DealWorkflow], data_converter=DATA_CONVERTER)
+    for history in (three, old, new):
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+        assert result.replay_failure is None

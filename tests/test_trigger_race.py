@@ -23,9 +23,9 @@ from funnel.pipeline import Pipeline
 from funnel.store import Store
 from funnel.temporal_client import DATA_CONVERTER
 from starter.deals import DealClient
-from tests.helpers import HISTORIES, eventually, in_stage, sample_deal
+from tests.helpers import HISTORIES, eventually, in_stage, patch_ids, sample_deal
 from tests.temporal_fixtures import new_deal_id, new_task_queue
-from workflows.deal import PATCH_ONE_MOVE_AT_A_TIME, DealWorkflow
+from workflows.deal import PATCH_ALL_THREE, PATCH_ONE_MOVE_AT_A_TIME, DealWorkflow
 
 SEVEN = ["new", "in_progress", "proposal", "negotiation", "contract", "payment", "final"]
 RECORDED_BEFORE_THE_FIX = HISTORIES / "pusk_double_entry_before_fix.json"
@@ -109,16 +109,8 @@ async def test_two_triggers_during_one_move_enter_the_stage_once(
     assert _entered(history) == SEVEN
     entered = [e.stage for e in store.report_events(deal_id=deal_id) if e.kind == "stage_entered"]
     assert entered == SEVEN
-    assert PATCH_ONE_MOVE_AT_A_TIME in _patches(history)  # a new deal runs with the fix
-
-
-def _patches(history: WorkflowHistory) -> list[str]:
-    """The workflow.patched ids whose markers the history holds."""
-    return [
-        json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
-        for e in history.events
-        if e.marker_recorded_event_attributes.marker_name == "core_patch"
-    ]
+    # A new deal runs with the fix (one patch for it and the other two changes).
+    assert PATCH_ALL_THREE in patch_ids(history)
 
 
 async def _activity_completed(deals: DealClient, deal_id: str, name: str) -> None:
@@ -142,7 +134,7 @@ async def _activity_completed(deals: DealClient, deal_id: str, name: str) -> Non
 async def test_a_deal_that_entered_twice_before_the_fix_still_replays() -> None:
     history = WorkflowHistory.from_json("old", RECORDED_BEFORE_THE_FIX.read_text())
     assert _entered(history) == [*SEVEN[:-1], "payment", "final"]
-    assert PATCH_ONE_MOVE_AT_A_TIME not in _patches(history)
+    assert PATCH_ONE_MOVE_AT_A_TIME not in patch_ids(history)
     replayer = Replayer(workflows=[DealWorkflow], data_converter=DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

@@ -87,6 +87,11 @@ PATCH_ACCEPT_REPORTED = "accept-writes-report-event"
 PATCH_ONE_MOVE_AT_A_TIME = "drop-stale-trigger-move"
 # The stage-transition record became a local activity.
 PATCH_TRANSITION_LOCAL = "transition-record-local"
+# A deal started on code that has all three changes above checks this one patch instead of
+# three: each `patched` a new deal takes costs a marker event and a TemporalChangeVersion
+# upsert (a visibility write on the server). Deals recorded with the three markers, or with
+# none, replay through the three checks as before.
+PATCH_ALL_THREE = "accept-report+one-move+transition-local"
 
 
 @dataclass
@@ -119,6 +124,7 @@ class DealWorkflow(StageRobots):
         self._entered: _Move | None = None  # the last move the run loop has carried out
         # Patched behaviours, decided on the run's first workflow task (start of run): a deal
         # that started before a change keeps the old behaviour for the rest of its run.
+        self._all_three = False
         self._drop_stale_moves = False
         self._transition_local = False
         self._move_lock = asyncio.Lock()
@@ -132,8 +138,9 @@ class DealWorkflow(StageRobots):
 
     @workflow.run
     async def run(self, input: DealWorkflowInput) -> DealResult:
-        self._drop_stale_moves = workflow.patched(PATCH_ONE_MOVE_AT_A_TIME)
-        self._transition_local = workflow.patched(PATCH_TRANSITION_LOCAL)
+        self._all_three = workflow.patched(PATCH_ALL_THREE)
+        self._drop_stale_moves = self._all_three or workflow.patched(PATCH_ONE_MOVE_AT_A_TIME)
+        self._transition_local = self._all_three or workflow.patched(PATCH_TRANSITION_LOCAL)
         if input.state is None:
             await self._call(
                 ActivityName.REGISTER_DEAL,
@@ -461,7 +468,7 @@ class DealWorkflow(StageRobots):
         # Added after deals were already running: the acceptance is a report event of its
         # own (who accepted, how long it took). Deals whose history has no such step replay
         # without it; tests/test_replay.py replays histories recorded before the change.
-        if workflow.patched(PATCH_ACCEPT_REPORTED):
+        if self._all_three or workflow.patched(PATCH_ACCEPT_REPORTED):
             waited = self._now() - self._state.visits[-1].entered_at
             await self._write_report(
                 f"{self._state.deal_id}:{self._state.seq}:accepted",
