@@ -39,6 +39,7 @@ from funnel.models import (
 )
 from funnel.pipeline import Pipeline
 from funnel.store import Store
+from starter.deals import start_options
 from tests.helpers import sample_deal
 
 T = TypeVar("T")
@@ -63,8 +64,11 @@ STAGES = ["new", "in_progress", "proposal", "negotiation", "contract", "payment"
 CONTRACT_SEQ, FINAL_SEQ = 5, 7  # the stage entry numbers of contract and final on this path
 # The 6th stage entry is `payment`'s, the 7th `final`'s.
 PAYMENT_MARKERS, FINAL_MARKERS = 6, 7
-# Bare's transition record: a local activity whose marker names it.
-BARE_TRANSITION = b'"activity_type":"bare_transition"'
+# The transition record of each stage entry: a local activity whose marker names it.
+TRANSITION_RECORD = {
+    "ours": b'"activity_type":"record_stage_transition"',
+    "bare": b'"activity_type":"bare_transition"',
+}
 TEMPLATE_TASKS = ("kickoff", "design", "launch")  # the `website` task set
 ROBOT_TYPES = {
     "notify",
@@ -122,10 +126,13 @@ class Deal:
                 await asyncio.sleep(0.5)
 
     async def start(self) -> None:
+        options: dict[str, Any] = {"id": workflow_id_for(self.deal_id)}
         if self.kind == "ours":
             assert self.pipeline is not None
-            arg: Any = DealWorkflowInput(deal=sample_deal(self.deal_id), pipeline=self.pipeline)
+            deal = sample_deal(self.deal_id)
+            arg: Any = DealWorkflowInput(deal=deal, pipeline=self.pipeline)
             workflow = "DealWorkflow"
+            options = start_options(deal, self.pipeline)  # as the product starts a deal
         else:
             from bench.bare import BareInput
 
@@ -136,7 +143,7 @@ class Deal:
             # A retry of a start that reached the server finds the deal already there.
             with contextlib.suppress(WorkflowAlreadyStartedError):
                 await self.client.start_workflow(
-                    workflow, arg, id=workflow_id_for(self.deal_id), task_queue=self.task_queue
+                    workflow, arg, task_queue=self.task_queue, **options
                 )
 
         await self._try(start)
@@ -211,8 +218,6 @@ class Deal:
         long poll): polling the query instead would load the worker with query tasks, more
         for ours (the whole DealState) than for bare, and skew the comparison."""
 
-        # One event per stage entry: ours upserts DealStage, bare records its transition
-        # (a local activity's marker).
         async def follow() -> None:
             # Counted by event id: a long poll resumed across a server restart may hand out
             # events it had already sent, which must not count twice.
@@ -227,19 +232,12 @@ class Deal:
         await self._try(follow)
 
     def _is_stage_entry(self, event: HistoryEvent) -> bool:
-        if self.kind == "ours":
-            upsert = event.upsert_workflow_search_attributes_event_attributes
-            # Not the SDK's TemporalChangeVersion upserts (workflow.patched).
-            return (
-                event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
-                and "DealStage" in upsert.search_attributes.indexed_fields
-            )
+        """The transition record of a stage entry: a local activity in both kinds."""
         if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
             return False
         details = event.marker_recorded_event_attributes.details
-        return "data" in details and any(
-            BARE_TRANSITION in p.data for p in details["data"].payloads
-        )
+        wanted = TRANSITION_RECORD[self.kind]
+        return "data" in details and any(wanted in p.data for p in details["data"].payloads)
 
     async def to_payment(self) -> None:
         await self.start()

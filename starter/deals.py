@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
@@ -82,6 +82,27 @@ def summary_line(deal: DealInput) -> str:
     return f"Deal {deal.deal_id}: {who}, {deal.service}, {deal.amount} {deal.currency}"
 
 
+def start_options(deal: DealInput, pipeline: Pipeline) -> dict[str, Any]:
+    """How every deal is started (by this client, and by the benchmarks' driver): its id,
+    its search attributes set from the start (the workflow then upserts none on entering
+    the first stage), and the summary the Web UI lists."""
+    return {
+        "id": workflow_id_for(deal.deal_id),
+        # A deal id names one deal for good: never start a second one with it.
+        "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        "search_attributes": TypedSearchAttributes(
+            [
+                SearchAttributePair(DEAL_STAGE, pipeline.first_stage.id),
+                SearchAttributePair(DEAL_RESPONSIBLE, deal.responsible),
+                SearchAttributePair(DEAL_AMOUNT, float(deal.amount)),
+                SearchAttributePair(DEAL_BREACHED, False),
+            ]
+        ),
+        "static_summary": summary_line(deal),
+        "static_details": f"Pipeline {pipeline.id} version {pipeline.version}",
+    }
+
+
 class DealClient:
     def __init__(self, client: Client, *, task_queue: str, ui_base: str | None = None) -> None:
         self._client = client
@@ -105,20 +126,8 @@ class DealClient:
             handle = await self._client.start_workflow(
                 DealWorkflow.run,
                 DealWorkflowInput(deal=deal, pipeline=pipeline),
-                id=workflow_id_for(deal.deal_id),
                 task_queue=self._task_queue,
-                # A deal id names one deal for good: never start a second one with it.
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(DEAL_STAGE, pipeline.first_stage.id),
-                        SearchAttributePair(DEAL_RESPONSIBLE, deal.responsible),
-                        SearchAttributePair(DEAL_AMOUNT, float(deal.amount)),
-                        SearchAttributePair(DEAL_BREACHED, False),
-                    ]
-                ),
-                static_summary=summary_line(deal),
-                static_details=f"Pipeline {pipeline.id} version {pipeline.version}",
+                **start_options(deal, pipeline),
             )
         except WorkflowAlreadyStartedError as exc:
             raise DealExists(f"deal {deal.deal_id} already exists") from exc

@@ -18,7 +18,7 @@ from tests.helpers import HISTORIES, keep_history, patch_ids, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 from workflows.deal import (
     PATCH_ACCEPT_REPORTED,
-    PATCH_ALL_THREE,
+    PATCH_NOV_27,
     PATCH_ONE_MOVE_AT_A_TIME,
     PATCH_TRANSITION_LOCAL,
     DealWorkflow,
@@ -114,7 +114,8 @@ async def test_one_patch_marker_for_new_deals_and_the_three_replay(
     dev_env: WorkflowEnvironment, store: Store, pusk: Pipeline
 ) -> None:
     """A new deal takes one `workflow.patched` (one marker, one TemporalChangeVersion
-    upsert) for the three changes made while deals ran; a deal recorded with the three
+    upsert) for the three changes made while deals ran, and upserts no search attribute
+    its start already set; a deal recorded with the three
     markers (tests/histories/pusk_won_with_template_three_patches.json) and one recorded
     before any of them still replay, and the new deal behaves as with all three."""
     three = WorkflowHistory.from_json(
@@ -131,7 +132,7 @@ async def test_one_patch_marker_for_new_deals_and_the_three_replay(
         await deals.accept(deal_id, by="ivanov")
         await deals.move(deal_id, "proposal")
         new = await deals.history(deal_id)
-    assert patch_ids(new) == [PATCH_ALL_THREE]
+    assert patch_ids(new) == [PATCH_NOV_27]
     change_versions = [
         e
         for e in new.events
@@ -140,6 +141,16 @@ async def test_one_patch_marker_for_new_deals_and_the_three_replay(
         in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
     ]
     assert len(change_versions) == 1
+    # The start set the search attributes: entering `new` upserts none, each move its stage.
+    stages = [
+        e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields[
+            "DealStage"
+        ].data
+        for e in new.events
+        if "DealStage"
+        in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    ]
+    assert stages == [b'"in_progress"', b'"proposal"']
     # All three changes are in force: the acceptance is reported, transitions are local.
     assert [e.kind for e in store.report_events(deal_id=deal_id)].count("deal_accepted") == 1
     assert "record_stage_transition" not in _activity_types(new)

@@ -87,11 +87,13 @@ PATCH_ACCEPT_REPORTED = "accept-writes-report-event"
 PATCH_ONE_MOVE_AT_A_TIME = "drop-stale-trigger-move"
 # The stage-transition record became a local activity.
 PATCH_TRANSITION_LOCAL = "transition-record-local"
-# A deal started on code that has all three changes above checks this one patch instead of
-# three: each `patched` a new deal takes costs a marker event and a TemporalChangeVersion
-# upsert (a visibility write on the server). Deals recorded with the three markers, or with
-# none, replay through the three checks as before.
-PATCH_ALL_THREE = "accept-report+one-move+transition-local"
+# A deal started on this code has every change of 2026-11-27 and checks this one patch
+# instead of three: each `patched` a new deal takes costs a marker event and a
+# TemporalChangeVersion upsert (a visibility write on the server). It also leaves out the
+# search-attribute upsert on entering the first stage when its start already set every
+# value (DealClient.start does). Deals recorded with the three markers, or with none,
+# replay through the three checks and upsert as before.
+PATCH_NOV_27 = "deal-code-2026-11-27"
 
 
 @dataclass
@@ -124,7 +126,7 @@ class DealWorkflow(StageRobots):
         self._entered: _Move | None = None  # the last move the run loop has carried out
         # Patched behaviours, decided on the run's first workflow task (start of run): a deal
         # that started before a change keeps the old behaviour for the rest of its run.
-        self._all_three = False
+        self._nov_27 = False
         self._drop_stale_moves = False
         self._transition_local = False
         self._move_lock = asyncio.Lock()
@@ -138,9 +140,9 @@ class DealWorkflow(StageRobots):
 
     @workflow.run
     async def run(self, input: DealWorkflowInput) -> DealResult:
-        self._all_three = workflow.patched(PATCH_ALL_THREE)
-        self._drop_stale_moves = self._all_three or workflow.patched(PATCH_ONE_MOVE_AT_A_TIME)
-        self._transition_local = self._all_three or workflow.patched(PATCH_TRANSITION_LOCAL)
+        self._nov_27 = workflow.patched(PATCH_NOV_27)
+        self._drop_stale_moves = self._nov_27 or workflow.patched(PATCH_ONE_MOVE_AT_A_TIME)
+        self._transition_local = self._nov_27 or workflow.patched(PATCH_TRANSITION_LOCAL)
         if input.state is None:
             await self._call(
                 ActivityName.REGISTER_DEAL,
@@ -293,17 +295,20 @@ class DealWorkflow(StageRobots):
     def _upsert_stage(self, stage_id: str) -> None:
         """One upsert per stage entry: DealStage, and whichever of the others changed. Each
         attribute is a write to the server's visibility store, and most stay as the deal
-        started (responsible, amount). The stage is always written so that every entry has
-        its upsert, as in the histories of running deals."""
+        started (responsible, amount). Deals before PATCH_NOV_27 write the stage on every
+        entry, as their histories hold; newer ones skip the upsert when nothing changed
+        (the first stage, when the start set the attributes)."""
         current = workflow.info().typed_search_attributes
         others: list[SearchAttributeUpdate[Any]] = [
             DEAL_RESPONSIBLE.value_set(self._state.deal.responsible),
             DEAL_AMOUNT.value_set(float(self._state.deal.amount)),
             DEAL_BREACHED.value_set(False),
         ]
-        workflow.upsert_search_attributes(
-            [DEAL_STAGE.value_set(stage_id), *(u for u in others if current.get(u.key) != u.value)]
-        )
+        updates = [u for u in others if current.get(u.key) != u.value]
+        if not self._nov_27 or current.get(DEAL_STAGE) != stage_id:
+            updates.insert(0, DEAL_STAGE.value_set(stage_id))
+        if updates:
+            workflow.upsert_search_attributes(updates)
 
     async def _leave(self, seq: int, stage: Stage) -> None:
         """Apply each robot's on_leave policy: cancel its timer (the default), keep it, or
@@ -468,7 +473,7 @@ class DealWorkflow(StageRobots):
         # Added after deals were already running: the acceptance is a report event of its
         # own (who accepted, how long it took). Deals whose history has no such step replay
         # without it; tests/test_replay.py replays histories recorded before the change.
-        if self._all_three or workflow.patched(PATCH_ACCEPT_REPORTED):
+        if self._nov_27 or workflow.patched(PATCH_ACCEPT_REPORTED):
             waited = self._now() - self._state.visits[-1].entered_at
             await self._write_report(
                 f"{self._state.deal_id}:{self._state.seq}:accepted",
