@@ -50,7 +50,8 @@ from funnel.models import (
 from funnel.pipeline_loader import load_pipeline
 from funnel.search_attributes import DEAL_AMOUNT, DEAL_BREACHED, DEAL_RESPONSIBLE, DEAL_STAGE
 from funnel.settings import Settings
-from starter.deals import NO_CONTROL_CHARACTERS, DealClient, visibility_literal
+from funnel.text import NO_CONTROL_CHARACTERS
+from starter.deals import DealClient, visibility_literal
 
 # The update a workflow needs for POST /deals/{id}/fields (see set_fields below).
 SET_FIELDS_UPDATE = "update_fields"

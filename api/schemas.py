@@ -19,6 +19,7 @@ from funnel.models import (
     TaskView,
     WaitingRobot,
 )
+from funnel.text import FreeText, OneLine
 
 _IN = ConfigDict(extra="forbid")
 
@@ -97,14 +98,14 @@ class PlanOut(BaseModel):
 
 class AcceptBody(BaseModel):
     model_config = _IN
-    by: str | None = None
+    by: OneLine | None = None
 
 
 class MoveBody(BaseModel):
     model_config = _IN
-    stage: str = Field(min_length=1, max_length=64)
-    reason: str | None = None
-    by: str | None = None
+    stage: OneLine = Field(min_length=1, max_length=64)
+    reason: FreeText | None = None
+    by: OneLine | None = None
 
 
 class InvoicePaidBody(BaseModel):
@@ -115,12 +116,12 @@ class InvoicePaidBody(BaseModel):
 
 class TaskCompleteBody(BaseModel):
     model_config = _IN
-    by: str | None = None
+    by: OneLine | None = None
 
 
 class RunTemplateBody(BaseModel):
     model_config = _IN
-    by: str | None = None
+    by: OneLine | None = None
 
 
 class FieldsBody(BaseModel):
@@ -128,7 +129,7 @@ class FieldsBody(BaseModel):
 
     model_config = _IN
     fields: dict[str, FieldValue] = Field(min_length=1)
-    by: str | None = None
+    by: OneLine | None = None
 
 
 class Sent(BaseModel):
@@ -154,13 +155,13 @@ class LeadIn(BaseModel):
 
     model_config = _IN
 
-    name: str = Field(min_length=1, max_length=200)
-    phone: str | None = Field(default=None, max_length=40)
+    name: OneLine = Field(min_length=1, max_length=200)
+    phone: OneLine | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
-    company: str | None = Field(default=None, max_length=200)
-    comment: str | None = Field(default=None, max_length=5000)
-    source: str | None = Field(default=None, max_length=200, description="form, landing, ...")
-    service: str | None = Field(
+    company: OneLine | None = Field(default=None, max_length=200)
+    comment: FreeText | None = Field(default=None, max_length=5000)
+    source: OneLine | None = Field(default=None, max_length=200, description="form, landing, ...")
+    service: OneLine | None = Field(
         default=None, min_length=1, max_length=100, description="default: FUNNEL_LEAD_SERVICE"
     )
 

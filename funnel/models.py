@@ -16,18 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from funnel.pipeline import Pipeline
 from funnel.robot_rules import OnLeave, Timing
+from funnel.text import FreeText, OneLine
 
 DEAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-FieldValue = str | int | float | bool | None
+FieldValue = FreeText | int | float | bool | None
 
 
 class Contact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1)
-    company: str | None = None
-    phone: str | None = None
-    email: str | None = None
+    name: OneLine = Field(min_length=1)
+    company: OneLine | None = None
+    phone: OneLine | None = None
+    email: OneLine | None = None
 
 
 class DealInput(BaseModel):
@@ -37,10 +38,10 @@ class DealInput(BaseModel):
 
     deal_id: str = Field(pattern=DEAL_ID_PATTERN)
     contact: Contact
-    responsible: str = Field(min_length=1, description="employee id of the sales manager")
-    department_head: str = Field(min_length=1, description="employee id of the manager's head")
-    sales_team: list[str] = Field(default_factory=list, description="co-executors")
-    service: str = Field(min_length=1, description="the service sold")
+    responsible: OneLine = Field(min_length=1, description="employee id of the sales manager")
+    department_head: OneLine = Field(min_length=1, description="employee id of the manager's head")
+    sales_team: list[OneLine] = Field(default_factory=list, description="co-executors")
+    service: OneLine = Field(min_length=1, description="the service sold")
     amount: Decimal = Field(ge=0)
     currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
     fields: dict[str, FieldValue] = Field(default_factory=dict, description="custom fields")
@@ -69,27 +70,27 @@ class DealWorkflowInput(BaseModel):
 
 class AcceptInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    by: str | None = None
+    by: OneLine | None = None
 
 
 class MoveInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    stage: str
-    reason: str | None = None
-    by: str | None = None
+    stage: OneLine
+    reason: FreeText | None = None
+    by: OneLine | None = None
 
 
 class InvoicePaid(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    invoice_id: str = Field(min_length=1)
+    invoice_id: OneLine = Field(min_length=1)
     amount: Decimal | None = Field(default=None, ge=0)
     paid_at: datetime | None = None
 
 
 class TaskCompleted(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    task_id: str = Field(min_length=1)
-    by: str | None = None
+    task_id: OneLine = Field(min_length=1)
+    by: OneLine | None = None
 
 
 class TaskAction(StrEnum):
@@ -100,15 +101,15 @@ class TaskAction(StrEnum):
 
 class TaskEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    task_id: str = Field(min_length=1)
+    task_id: OneLine = Field(min_length=1)
     action: TaskAction
-    by: str | None = None
-    comment: str | None = None
+    by: OneLine | None = None
+    comment: FreeText | None = None
 
 
 class RunTemplateInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    by: str | None = None
+    by: OneLine | None = None
 
 
 class Outcome(StrEnum):
@@ -119,8 +120,8 @@ class Outcome(StrEnum):
 class CloseInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: Outcome
-    reason: str | None = None
-    by: str | None = None
+    reason: FreeText | None = None
+    by: OneLine | None = None
 
 
 # --- state ----------------------------------------------------------------------------
@@ -178,7 +179,7 @@ class UpdateFieldsInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     fields: dict[str, FieldValue] = Field(min_length=1)
-    by: str | None = None
+    by: OneLine | None = None
 
 
 class MigrateInput(BaseModel):

@@ -38,12 +38,17 @@ class _CompactJSONConverter(PydanticJSONPlainPayloadConverter):
         )
 
 
+# One instance for every payload converter: the SDK builds a converter for each workflow
+# activation and completion (with its serialization context), and a pydantic serializer is
+# not free to make. Stateless, so shared safely.
+_COMPACT_JSON = _CompactJSONConverter()
+
+
 class _CompactPayloadConverter(CompositePayloadConverter):
     def __init__(self) -> None:
-        json = _CompactJSONConverter()
         super().__init__(
             *(
-                json if isinstance(c, JSONPlainPayloadConverter) else c
+                _COMPACT_JSON if isinstance(c, JSONPlainPayloadConverter) else c
                 for c in DefaultPayloadConverter.default_encoding_payload_converters
             )
         )

@@ -3,7 +3,6 @@ current pipeline pinned, send its messages, read its state, list deals through v
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -41,6 +40,7 @@ from funnel.models import (
 )
 from funnel.pipeline import Pipeline
 from funnel.search_attributes import DEAL_AMOUNT, DEAL_BREACHED, DEAL_RESPONSIBLE, DEAL_STAGE
+from funnel.text import control_character
 from workflows.deal import DealWorkflow
 
 UpdateArg = TypeVar("UpdateArg")
@@ -272,15 +272,10 @@ class DealClient:
         return deals
 
 
-# Control characters cannot be searched for: a NUL cut the dev server's SQLite visibility
-# query short ("SQL logic error: unrecognized token").
-_CONTROL = r"\x00-\x1f\x7f-\x9f"
-NO_CONTROL_CHARACTERS = rf"^[^{_CONTROL}]*$"
-
-
 def visibility_literal(value: str) -> str:
-    """``value`` as a string literal of a Temporal visibility query."""
-    if re.search(rf"[{_CONTROL}]", value):
+    """``value`` as a string literal of a Temporal visibility query (a control character
+    cannot be searched for: a NUL cut the dev server's SQLite query short)."""
+    if control_character(value) is not None:
         raise BadFilter(f"{value!r} holds a control character: it cannot be searched for")
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 

@@ -167,6 +167,28 @@ async def test_bad_input_is_422_naming_the_field(stack: Stack) -> None:
     assert [tuple(e["loc"]) for e in r.json()["detail"]] == [("query", "responsible")]
 
 
+async def test_text_with_a_control_character_is_refused_naming_the_field(stack: Stack) -> None:
+    """PostgreSQL refuses NUL in text: a contact name holding one would have made every
+    store write of the deal fail. Refused at the door instead, nothing started; a reason
+    written over several lines is free text and passes."""
+    body = deal_body()
+    body["contact"]["name"] = "Anna\x00Petrova"
+    r = await stack.http.post("/deals", json=body)
+    assert r.status_code == 422
+    [error] = r.json()["detail"]
+    assert tuple(error["loc"]) == ("body", "contact", "name") and "U+0000" in error["msg"]
+    assert (await stack.http.get(f"/deals/{body['deal_id']}")).status_code == 404
+
+    r = await stack.http.post("/deals", json=deal_body())
+    deal_id = r.json()["deal_id"]
+    r = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": "proposal\x07"})
+    assert r.status_code == 422 and "U+0007" in r.text
+    reason = "The client chose\nanother agency"
+    r = await stack.http.post(f"/deals/{deal_id}/close", json={"outcome": "lost", "reason": reason})
+    assert r.status_code == 200, r.text
+    assert r.json()["lost_reason"] == reason
+
+
 async def test_list_deals_by_search_attributes_in_pages(stack: Stack) -> None:
     responsible = f"lister-{new_deal_id()}"
     ids = set()
