@@ -57,7 +57,7 @@ from starter.deals import DealClient, visibility_literal
 SET_FIELDS_UPDATE = "update_fields"
 
 DealId = Annotated[str, Path(pattern=DEAL_ID_PATTERN, description="the deal's id")]
-Ref = Annotated[str, Path(min_length=1, max_length=200)]
+Ref = Annotated[str, Path(min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)]
 
 router = APIRouter(prefix="/deals", tags=["deals"], responses=DEAL_ERRORS)
 read = [Depends(require_scope(DEALS_READ))]

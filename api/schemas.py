@@ -198,8 +198,8 @@ class PaymentEvent(BaseModel):
 
     model_config = _IN
 
-    payment_id: str = Field(min_length=1, max_length=200)
-    invoice_id: str = Field(min_length=1, max_length=200)
+    payment_id: OneLine = Field(min_length=1, max_length=200)
+    invoice_id: OneLine = Field(min_length=1, max_length=200)
     deal_id: str | None = Field(
         default=None, pattern=DEAL_ID_PATTERN, description="default: the deal of the invoice"
     )
