@@ -179,24 +179,28 @@ class Deal:
         else:  # bare_robot's input is "<deal>:<seq>:template:<name>"
             robot, wanted = "bare_robot", f":{FINAL_SEQ}:template:{name}".encode()
 
-        async def follow() -> None:
-            scheduled: set[int] = set()
-            created = False
-            async for event in self.handle.fetch_history_events(wait_new_event=True):
-                if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-                    attrs = event.activity_task_scheduled_event_attributes
-                    if attrs.activity_type.name == robot and any(
-                        wanted in p.data for p in attrs.input.payloads
-                    ):
-                        scheduled.add(event.event_id)
-                elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-                    done = event.activity_task_completed_event_attributes
-                    created = created or done.scheduled_event_id in scheduled
-                elif created and event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-                    return
-            raise RuntimeError(f"deal {self.deal_id} closed before task {name} existed")
+        scheduled: set[int] = set()
+        created_at: int | None = None  # the event id of the robot's completion
 
-        await self._try(follow)
+        def done(event: HistoryEvent) -> bool:
+            nonlocal created_at
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                attrs = event.activity_task_scheduled_event_attributes
+                if attrs.activity_type.name == robot and any(
+                    wanted in p.data for p in attrs.input.payloads
+                ):
+                    scheduled.add(event.event_id)
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                completed = event.activity_task_completed_event_attributes
+                if completed.scheduled_event_id in scheduled:
+                    created_at = event.event_id
+            return (
+                created_at is not None
+                and event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+                and event.event_id > created_at
+            )
+
+        await self._follow(done, f"task {name} existed")
 
     async def stage(self) -> str:
         if self.kind == "ours":
@@ -218,16 +222,34 @@ class Deal:
         long poll): polling the query instead would load the worker with query tasks, more
         for ours (the whole DealState) than for bare, and skew the comparison."""
 
+        # Counted by event id: a history read again from the start (a long poll resumed
+        # across a server restart, or restarted) must not count an event twice.
+        seen: set[int] = set()
+
+        def done(event: HistoryEvent) -> bool:
+            if self._is_stage_entry(event):
+                seen.add(event.event_id)
+            return len(seen) >= count
+
+        await self._follow(done, f"stage entry {count}")
+
+    async def _follow(self, done: Callable[[HistoryEvent], bool], what: str) -> None:
+        """Read the deal's history from the start, then wait for new events (a long poll),
+        until ``done`` says so. ``done`` must take an event it has seen before as a no-op:
+        a read that the server breaks off is started again from the first event."""
+
         async def follow() -> None:
-            # Counted by event id: a long poll resumed across a server restart may hand out
-            # events it had already sent, which must not count twice.
-            seen: set[int] = set()
-            async for event in self.handle.fetch_history_events(wait_new_event=True):
-                if self._is_stage_entry(event):
-                    seen.add(event.event_id)
-                    if len(seen) >= count:
-                        return
-            raise RuntimeError(f"deal {self.deal_id} closed before stage entry {count}")
+            while True:
+                try:
+                    async for event in self.handle.fetch_history_events(wait_new_event=True):
+                        if done(event):
+                            return
+                    raise RuntimeError(f"deal {self.deal_id} closed before {what}")
+                except RPCError as error:
+                    # The server breaks a long poll off when the history's branch moved
+                    # on under it (an update's speculative workflow task): read again.
+                    if "branch" not in error.message:
+                        raise
 
         await self._try(follow)
 

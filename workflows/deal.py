@@ -91,8 +91,10 @@ PATCH_TRANSITION_LOCAL = "transition-record-local"
 # instead of three: each `patched` a new deal takes costs a marker event and a
 # TemporalChangeVersion upsert (a visibility write on the server). It also leaves out the
 # search-attribute upsert on entering the first stage when its start already set every
-# value (DealClient.start does). Deals recorded with the three markers, or with none,
-# replay through the three checks and upsert as before.
+# value (DealClient.start does). And a template task being created counts as not done: a
+# trigger checked while the last task of a chain was being created (any message to the deal
+# in that moment) closed the deal as won with that task never done. Deals recorded with the
+# three markers, or with none, replay through the three checks as before.
 PATCH_NOV_27 = "deal-code-2026-11-27"
 
 
@@ -127,6 +129,9 @@ class DealWorkflow(StageRobots):
         # Patched behaviours, decided on the run's first workflow task (start of run): a deal
         # that started before a change keeps the old behaviour for the rest of its run.
         self._nov_27 = False
+        # Template tasks whose create_task robot is running: until their task exists, the
+        # stage's tasks are not all done (PATCH_NOV_27; an empty set for older deals).
+        self._creating: set[str] = set()
         self._drop_stale_moves = False
         self._transition_local = False
         self._move_lock = asyncio.Lock()
@@ -427,7 +432,12 @@ class DealWorkflow(StageRobots):
         done = stage.trigger(TriggerEvent.TASKS_DONE)
         if done is not None and self._condition_holds(done.condition):
             tasks = [t for t in self._state.tasks if t.seq == seq]
-            if tasks and not self._state.waiting_tasks and all(t.status.closed for t in tasks):
+            if (
+                tasks
+                and not self._state.waiting_tasks
+                and not self._creating
+                and all(t.status.closed for t in tasks)
+            ):
                 self._next = _Move(
                     done.to, "tasks_done", reason="all stage tasks done", checked_in_seq=seq
                 )
@@ -605,9 +615,11 @@ class DealWorkflow(StageRobots):
             # returns the same set instead of creating another.
             self._state.template_run_in_seq = seq
             self._state.waiting_tasks = [t.id for t in templates if t.depends_on]
-            for template in templates:
-                if not template.depends_on:
-                    await self._task_from_template(seq, stage, template)
+            independent = [t for t in templates if not t.depends_on]
+            if self._nov_27:
+                self._creating.update(t.id for t in independent)
+            for template in independent:
+                await self._create_from_template(seq, stage, template)
             self._check_triggers()
         else:
             await workflow.wait_condition(
@@ -675,8 +687,16 @@ class DealWorkflow(StageRobots):
         }
         for template in self._task_set(stage):
             if template.id in self._state.waiting_tasks and set(template.depends_on) <= done:
+                if self._nov_27:
+                    self._creating.add(template.id)
                 self._state.waiting_tasks.remove(template.id)
-                await self._task_from_template(seq, stage, template)
+                await self._create_from_template(seq, stage, template)
+
+    async def _create_from_template(self, seq: int, stage: Stage, template: TaskTemplate) -> None:
+        try:
+            await self._task_from_template(seq, stage, template)
+        finally:
+            self._creating.discard(template.id)
 
     @workflow.update
     async def task_event(self, input: TaskEvent) -> TaskView:
