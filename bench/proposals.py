@@ -4,10 +4,11 @@ run, against ours as it is.
 
     .venv/bin/python bench/proposals.py [--deals 60] [--concurrency 30] [--reaction-deals 40]
 
-Variants (see ``BareInput``): ``local_store`` runs every store write (register, stage
-transition, message record) as a local activity; ``pad_update`` makes every update result as
-large as ours' DealState; ``pad_activity`` makes every activity input as large as ours'
-(which carry the deal and the pipeline's names). The sizes are measured from a deal of ours
+Variants (see ``BareInput``): ``local_store`` runs every store write (register, message
+records; the stage transition is a local activity already) as a local activity; ``upserts``
+upserts a stage search attribute on every stage entry, as ours does; ``pad_update`` makes
+every update result as large as ours'; ``pad_activity`` makes every activity input as large
+as ours' (which carry the deal and the pipeline's names). The sizes are measured from a deal of ours
 driven first. A variant that moves bare's figure by x% would move ours by roughly as much.
 """
 
@@ -55,6 +56,7 @@ async def main(args: argparse.Namespace) -> None:
         variants: list[tuple[str, str, dict[str, Any]]] = [
             ("bare", "bare", {}),
             ("bare + local store writes", "bare", {"local_store": True}),
+            ("bare + a stage upsert per entry", "bare", {"upserts": True}),
             (f"bare + {update} B update results", "bare", {"pad_update": update}),
             (f"bare + {scheduled} B activity inputs", "bare", {"pad_activity": scheduled}),
             ("ours", "ours", {}),
