@@ -157,7 +157,7 @@ class LeadIn(BaseModel):
 
     name: OneLine = Field(min_length=1, max_length=200)
     phone: OneLine | None = Field(default=None, max_length=40)
-    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: OneLine | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
     company: OneLine | None = Field(default=None, max_length=200)
     comment: FreeText | None = Field(default=None, max_length=5000)
     source: OneLine | None = Field(default=None, max_length=200, description="form, landing, ...")
