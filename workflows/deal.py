@@ -129,11 +129,11 @@ class DealWorkflow(StageRobots):
         # Patched behaviours, decided on the run's first workflow task (start of run): a deal
         # that started before a change keeps the old behaviour for the rest of its run.
         self._nov_27 = False
+        self._drop_stale_moves = False
+        self._transition_local = False
         # Template tasks whose create_task robot is running: until their task exists, the
         # stage's tasks are not all done (PATCH_NOV_27; an empty set for older deals).
         self._creating: set[str] = set()
-        self._drop_stale_moves = False
-        self._transition_local = False
         self._move_lock = asyncio.Lock()
         self._task_writes = asyncio.Lock()
         self._timers: list[asyncio.Task[None]] = []
@@ -693,6 +693,7 @@ class DealWorkflow(StageRobots):
                 await self._create_from_template(seq, stage, template)
 
     async def _create_from_template(self, seq: int, stage: Stage, template: TaskTemplate) -> None:
+        """Create the task, then stop counting it as being created (done or failed)."""
         try:
             await self._task_from_template(seq, stage, template)
         finally:
