@@ -28,7 +28,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from funnel.models import (
     AcceptInput,
     DealSnapshot,
-    DealState,
     DealWorkflowInput,
     InvoicePaid,
     MoveInput,
@@ -202,25 +201,11 @@ class Deal:
 
         await self._follow(done, f"task {name} existed")
 
-    async def stage(self) -> str:
-        if self.kind == "ours":
-            state = await self._try(lambda: self.handle.query("state", result_type=DealState))
-            current: str = state.stage
-            return current
-        stage: str = await self._try(lambda: self.handle.query("stage", result_type=str))
-        return stage
-
-    async def wait_stage(self, stage: str, timeout: float = 600) -> None:
-        deadline = time.monotonic() + timeout
-        while await self.stage() != stage:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"deal {self.deal_id} never reached {stage}")
-            await asyncio.sleep(0.02)
-
     async def wait_markers(self, count: int) -> None:
-        """Wait for the deal to enter a stage by following its history on the server (a
-        long poll): polling the query instead would load the worker with query tasks, more
-        for ours (the whole DealState) than for bare, and skew the comparison."""
+        """Wait until the deal has entered ``count`` stages (its ``count``-th transition
+        record), following its history on the server (a long poll): polling a query instead
+        would load the worker with query tasks, more for ours (the whole DealState) than for
+        bare, and skew the comparison."""
 
         # Counted by event id: a history read again from the start (a long poll resumed
         # across a server restart, or restarted) must not count an event twice.
