@@ -107,8 +107,9 @@ class RobotActivities:
     def record_stage_transition(self, call: StageTransition) -> None:
         ctx = call.context
         details = {"cause": call.cause, "reason": call.reason}
+        events: list[ReportEventIn] = []
         if call.from_stage is not None:
-            self._store.add_report_event(
+            events.append(
                 self._event(
                     call.key.removesuffix(":enter") + ":exit",
                     ctx,
@@ -119,7 +120,7 @@ class RobotActivities:
                     {**details, "seq": call.from_seq, "to": ctx.stage_id},
                 )
             )
-        self._store.add_report_event(
+        events.append(
             self._event(
                 call.key,
                 ctx,
@@ -130,7 +131,7 @@ class RobotActivities:
                 {**details, "seq": call.to_seq, "from": call.from_stage},
             )
         )
-        self._store.update_deal(ctx.deal.deal_id, stage=ctx.stage_id, breached=False)
+        self._store.record_transition(events, ctx.deal.deal_id, ctx.stage_id)
         self._sync(self._dispatch.plan_deal_update(call.key, ctx, at=call.at))
 
     @activity.defn(name=ActivityName.SET_TITLE)

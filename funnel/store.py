@@ -12,7 +12,7 @@ pool; the engine's connection pool is shared by those threads.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -203,6 +203,11 @@ def _sqlite_setup(engine: sa.Engine) -> None:
 
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _report_values(e: ReportEventIn) -> dict[str, Any]:
+    # details go through JSON mode so that datetimes or Decimals in them serialise.
+    return {**e.model_dump(), "details": e.model_dump(mode="json")["details"]}
 
 
 def _select(table: Table, model: type[BaseModel]) -> sa.Select[Any]:
@@ -475,9 +480,18 @@ class Store:
     # --- report events --------------------------------------------------------------------
 
     def add_report_event(self, e: ReportEventIn) -> bool:
-        # details go through JSON mode so that datetimes or Decimals in them serialise.
-        values = {**e.model_dump(), "details": e.model_dump(mode="json")["details"]}
-        return self._add(report_events, values)
+        return self._add(report_events, _report_values(e))
+
+    def record_transition(self, events: Sequence[ReportEventIn], deal_id: str, stage: str) -> None:
+        """A stage transition's report rows (exit, entry) and the deal's new stage, in one
+        write transaction: it runs on the path from a deal's event to its next robots, and
+        each transaction waits its turn for SQLite's write lock."""
+        with self._tx(write=True) as conn:
+            for event in events:
+                self._insert_new(conn, report_events, _report_values(event))
+            changed = sa.update(deals).where(deals.c.deal_id == deal_id)
+            if conn.execute(changed.values(stage=stage, breached=False)).rowcount == 0:
+                raise KeyError(f"unknown deal {deal_id}")
 
     def report_events(self, *, deal_id: str | None = None) -> list[ReportEvent]:
         """Ordered by time, then by insertion."""

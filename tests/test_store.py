@@ -165,6 +165,21 @@ def test_report_event_twice_is_one_row(store: Store) -> None:
     assert len(store.report_events(deal_id="42")) == 1
 
 
+def test_a_transition_is_one_write_and_a_retry_adds_nothing(store: Store) -> None:
+    """Exit and entry rows and the deal's new stage go in one transaction: retried, nothing
+    is doubled; for a deal the store does not know, nothing is written at all."""
+    store.upsert_deal(deal())
+    rows = [event("42:2:exit"), event("42:2:enter")]
+    for _ in range(2):
+        store.record_transition(rows, "42", "proposal")
+    assert [e.key for e in store.report_events(deal_id="42")] == ["42:2:exit", "42:2:enter"]
+    record = store.get_deal("42")
+    assert record is not None and record.stage == "proposal" and not record.breached
+    with pytest.raises(KeyError, match="unknown deal 43"):
+        store.record_transition([event("43:2:enter")], "43", "proposal")
+    assert "43:2:enter" not in [e.key for e in store.report_events()]  # rolled back
+
+
 def test_concurrent_retries_create_one_row(store: Store) -> None:
     """Worker threads racing on one key: exactly one of them creates the row."""
     with ThreadPoolExecutor(8) as pool:
