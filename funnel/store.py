@@ -205,6 +205,17 @@ def _sqlite_setup(engine: sa.Engine) -> None:
 M = TypeVar("M", bound=BaseModel)
 
 
+def _change_deal(conn: Connection, deal_id: str, changes: Mapping[str, Any]) -> None:
+    """Set ``changes`` on the deal's row (none: only check that it exists)."""
+    where = deals.c.deal_id == deal_id
+    if changes:
+        found = conn.execute(sa.update(deals).where(where).values(**changes)).rowcount > 0
+    else:
+        found = conn.execute(sa.select(deals.c.deal_id).where(where)).first() is not None
+    if not found:
+        raise KeyError(f"unknown deal {deal_id}")
+
+
 def _report_values(e: ReportEventIn) -> dict[str, Any]:
     # details go through JSON mode so that datetimes or Decimals in them serialise.
     return {**e.model_dump(), "details": e.model_dump(mode="json")["details"]}
@@ -325,14 +336,8 @@ class Store:
             "breached": breached,
         }
         changes = {name: value for name, value in given.items() if value is not None}
-        where = deals.c.deal_id == deal_id
         with self._tx(write=bool(changes)) as conn:
-            if changes:
-                found = conn.execute(sa.update(deals).where(where).values(**changes)).rowcount > 0
-            else:
-                found = conn.execute(sa.select(deals.c.deal_id).where(where)).first() is not None
-            if not found:
-                raise KeyError(f"unknown deal {deal_id}")
+            _change_deal(conn, deal_id, changes)
 
     def get_deal(self, deal_id: str) -> DealRecord | None:
         found = self._all(DealRecord, _select(deals, DealRecord).where(deals.c.deal_id == deal_id))
@@ -489,9 +494,7 @@ class Store:
         with self._tx(write=True) as conn:
             for event in events:
                 self._insert_new(conn, report_events, _report_values(event))
-            changed = sa.update(deals).where(deals.c.deal_id == deal_id)
-            if conn.execute(changed.values(stage=stage, breached=False)).rowcount == 0:
-                raise KeyError(f"unknown deal {deal_id}")
+            _change_deal(conn, deal_id, {"stage": stage, "breached": False})
 
     def report_events(self, *, deal_id: str | None = None) -> list[ReportEvent]:
         """Ordered by time, then by insertion."""
