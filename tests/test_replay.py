@@ -86,12 +86,7 @@ async def test_moves_recorded_by_local_activity_replay_beside_old_deals(
     old = WorkflowHistory.from_json("old", (HISTORIES / "pusk_all_stages_won.json").read_text())
     assert "record_stage_transition" in _activity_types(old)
 
-    deal_id = new_deal_id()
-    async with deal_system(dev_env, store) as deals:
-        await deals.start(sample_deal(deal_id), pusk)
-        await deals.accept(deal_id, by="ivanov")
-        await deals.move(deal_id, "proposal")
-        new = await deals.history(deal_id)
+    deal_id, new = await _new_deal_moved_to_proposal(dev_env, store, pusk)
     assert "record_stage_transition" not in _activity_types(new)
     entered = [e.stage for e in store.report_events(deal_id=deal_id) if e.kind == "stage_entered"]
     assert entered == ["new", "in_progress", "proposal"]
@@ -100,6 +95,19 @@ async def test_moves_recorded_by_local_activity_replay_beside_old_deals(
     for history in (old, new):
         result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
         assert result.replay_failure is None
+
+
+async def _new_deal_moved_to_proposal(
+    dev_env: WorkflowEnvironment, store: Store, pusk: Pipeline
+) -> tuple[str, WorkflowHistory]:
+    """A deal started on the current code, accepted and moved to `proposal`: its id and
+    its history."""
+    deal_id = new_deal_id()
+    async with deal_system(dev_env, store) as deals:
+        await deals.start(sample_deal(deal_id), pusk)
+        await deals.accept(deal_id, by="ivanov")
+        await deals.move(deal_id, "proposal")
+        return deal_id, await deals.history(deal_id)
 
 
 def _activity_types(history: WorkflowHistory) -> set[str]:
@@ -126,12 +134,7 @@ async def test_one_patch_marker_for_new_deals_and_the_three_replay(
         PATCH_TRANSITION_LOCAL,
         PATCH_ACCEPT_REPORTED,
     ]
-    deal_id = new_deal_id()
-    async with deal_system(dev_env, store) as deals:
-        await deals.start(sample_deal(deal_id), pusk)
-        await deals.accept(deal_id, by="ivanov")
-        await deals.move(deal_id, "proposal")
-        new = await deals.history(deal_id)
+    deal_id, new = await _new_deal_moved_to_proposal(dev_env, store, pusk)
     assert patch_ids(new) == [PATCH_NOV_27]
     change_versions = [
         e
