@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.robots import RobotActivities
+from funnel.bytecode import write_workflow_bytecode
 from funnel.logging_setup import configure_logging
 from funnel.metrics import MetricsInterceptor, runtime_for
 from funnel.migrate import upgrade
@@ -32,6 +33,7 @@ log = logging.getLogger("funnel.worker")
 def build_worker(
     client: Client, store: Store, *, task_queue: str, executor: ThreadPoolExecutor
 ) -> Worker:
+    write_workflow_bytecode(DealWorkflow)
     return Worker(
         client,
         task_queue=task_queue,

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -102,6 +103,10 @@ class Deal:
     retries: int = 0
     invoice_sent_at: float | None = None
     bare_options: dict[str, Any] = field(default_factory=dict)  # BareInput's variant knobs
+    # The deal's history as read so far by one long poll per deal (see _read_history).
+    _events: list[HistoryEvent] = field(default_factory=list, init=False, repr=False)
+    _grew: asyncio.Condition = field(default_factory=asyncio.Condition, init=False, repr=False)
+    _reader: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     @property
     def handle(self) -> WorkflowHandle[Any, Any]:
@@ -207,36 +212,64 @@ class Deal:
         would load the worker with query tasks, more for ours (the whole DealState) than for
         bare, and skew the comparison."""
 
-        # Counted by event id: a history read again from the start (a long poll resumed
-        # across a server restart, or restarted) must not count an event twice.
-        seen: set[int] = set()
+        entered = 0
 
         def done(event: HistoryEvent) -> bool:
-            if self._is_stage_entry(event):
-                seen.add(event.event_id)
-            return len(seen) >= count
+            nonlocal entered
+            entered += self._is_stage_entry(event)
+            return entered >= count
 
         await self._follow(done, f"stage entry {count}")
 
     async def _follow(self, done: Callable[[HistoryEvent], bool], what: str) -> None:
-        """Read the deal's history from the start, then wait for new events (a long poll),
-        until ``done`` says so. ``done`` must take an event it has seen before as a no-op:
-        a read that the server breaks off is started again from the first event."""
+        """Go through the deal's history from its first event, then wait for new ones, until
+        ``done`` says so. Every wait of a deal reads the one history its reader keeps, so
+        an event crosses the wire and is parsed once per deal whatever the number of waits:
+        reading from the start for each wait cost the driver more for the kind with the
+        bigger history, on the CPU both kinds share."""
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_history())
+        reader, seen = self._reader, 0
+        while True:
+            async with self._grew:
+                await self._grew.wait_for(functools.partial(self._news, reader, seen))
+                fresh = self._events[seen:]
+            for event in fresh:
+                seen += 1
+                if done(event):
+                    return
+            if reader.done() and seen == len(self._events):
+                reader.result()  # the reader's own error, if it failed
+                raise RuntimeError(f"deal {self.deal_id} closed before {what}")
 
-        async def follow() -> None:
+    def _news(self, reader: asyncio.Task[None], seen: int) -> bool:
+        return seen < len(self._events) or reader.done()
+
+    async def _read_history(self) -> None:
+        """Read the history with a long poll until the deal closes, keeping each event once.
+        A read that the server breaks off (the history's branch moved on under it: an
+        update's speculative workflow task) or that a fault cuts off starts again from the
+        first event; events already kept are skipped by their id."""
+
+        async def read() -> None:
             while True:
                 try:
                     async for event in self.handle.fetch_history_events(wait_new_event=True):
-                        if done(event):
-                            return
-                    raise RuntimeError(f"deal {self.deal_id} closed before {what}")
+                        if self._events and event.event_id <= self._events[-1].event_id:
+                            continue
+                        async with self._grew:
+                            self._events.append(event)
+                            self._grew.notify_all()
+                    return
                 except RPCError as error:
-                    # The server breaks a long poll off when the history's branch moved
-                    # on under it (an update's speculative workflow task): read again.
                     if "branch" not in error.message:
                         raise
 
-        await self._try(follow)
+        try:
+            await self._try(read)
+        finally:
+            async with self._grew:
+                self._grew.notify_all()
 
     def _is_stage_entry(self, event: HistoryEvent) -> bool:
         """The transition record of a stage entry: a local activity in both kinds."""
@@ -277,23 +310,47 @@ class Deal:
     async def run(self, *, wait_for_payment: bool = False) -> None:
         """The whole path; with ``wait_for_payment`` the invoice is paid only once the deal
         is in ``payment`` (the reaction benchmark times from that signal)."""
-        await self.to_payment()
-        if wait_for_payment:
-            await self.wait_markers(PAYMENT_MARKERS)
-        await self.pay()
-        await self.finish()
+        try:
+            await self.to_payment()
+            if wait_for_payment:
+                await self.wait_markers(PAYMENT_MARKERS)
+            await self.pay()
+            await self.finish()
+        finally:
+            if self._reader is not None:
+                self._reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._reader
 
 
 async def run_all(deals: list[Deal], concurrency: int, **kwargs: Any) -> float:
-    """Drive every deal, ``concurrency`` at a time; returns the wall time in seconds."""
+    """Drive every deal, ``concurrency`` at a time (a closed loop: a deal starts when one
+    ends, so the load is as high as the system takes); returns the wall time in seconds."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(deal: Deal) -> None:
         async with gate:
             await deal.run(**kwargs)
 
+    return await _drive([one(d) for d in deals])
+
+
+async def run_paced(deals: list[Deal], per_second: float, **kwargs: Any) -> float:
+    """Start a deal every ``1 / per_second`` seconds whatever the others are doing (an open
+    loop: the offered load is the same for every kind, as it is for a real funnel, where
+    customers do not wait for the worker); returns the wall time in seconds."""
     began = time.perf_counter()
-    tasks = [asyncio.ensure_future(one(d)) for d in deals]
+
+    async def one(at: int, deal: Deal) -> None:
+        await asyncio.sleep(max(0.0, began + at / per_second - time.perf_counter()))
+        await deal.run(**kwargs)
+
+    return await _drive([one(i, d) for i, d in enumerate(deals)])
+
+
+async def _drive(runs: list[Coroutine[Any, Any, None]]) -> float:
+    began = time.perf_counter()
+    tasks = [asyncio.ensure_future(run) for run in runs]
     try:
         await asyncio.gather(*tasks)
     finally:

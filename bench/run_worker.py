@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from funnel.bytecode import write_workflow_bytecode
 from funnel.temporal_client import DATA_CONVERTER
 
 
@@ -51,6 +52,8 @@ async def main(args: argparse.Namespace) -> None:
     if args.kind == "bare":
         from bench.bare import ACTIVITIES, BareDeal
 
+        # As build_worker does for ours: the sandbox loads the module's bytecode per run.
+        write_workflow_bytecode(BareDeal)
         worker = Worker(
             client,
             task_queue=args.task_queue,
@@ -75,6 +78,7 @@ async def main(args: argparse.Namespace) -> None:
         if not _tuning(args) and args.activity_threads is None:
             worker = build_worker(client, store, task_queue=args.task_queue, executor=executor)
         else:
+            write_workflow_bytecode(DealWorkflow)
             worker = Worker(
                 client,
                 task_queue=args.task_queue,

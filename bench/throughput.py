@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
 import statistics
 import sys
@@ -39,8 +40,11 @@ def without_documents(pipeline: Pipeline) -> Pipeline:
 
 async def main(args: argparse.Namespace) -> None:
     rates: dict[str, list[float]] = {"bare": [], "ours": []}
-    # CPU seconds per deal of the worker and of the server: where the time goes.
-    cpu: dict[str, dict[str, list[float]]] = {k: {"worker": [], "server": []} for k in rates}
+    # CPU seconds per deal of the worker, the server and this driver: where the time goes
+    # (all three share the machine's cores, so each counts against the rate).
+    cpu: dict[str, dict[str, list[float]]] = {
+        k: {"worker": [], "server": [], "driver": []} for k in rates
+    }
     async with system(
         pragmas=not args.no_pragmas, db_url=args.db, ours_extra=shlex.split(args.ours_extra)
     ) as sys_:
@@ -51,10 +55,11 @@ async def main(args: argparse.Namespace) -> None:
                 deals = sys_.deals(kind, args.deals, f"tp{round_}")
                 worker = (sys_.ours if kind == "ours" else sys_.bare).pid
                 server = sys_.server.pid or 0
-                before = cpu_seconds(worker), cpu_seconds(server)
+                pids = {"worker": worker, "server": server, "driver": os.getpid()}
+                before = {proc: cpu_seconds(pid) for proc, pid in pids.items()}
                 seconds = await run_all(deals, args.concurrency)
-                cpu[kind]["worker"].append((cpu_seconds(worker) - before[0]) / args.deals)
-                cpu[kind]["server"].append((cpu_seconds(server) - before[1]) / args.deals)
+                for proc, pid in pids.items():
+                    cpu[kind][proc].append((cpu_seconds(pid) - before[proc]) / args.deals)
                 rates[kind].append(args.deals / seconds)
                 print(f"round {round_} {kind}: {args.deals / seconds:.2f} deals/s", flush=True)
         costs: dict[str, HistoryCost] = {}
@@ -74,7 +79,7 @@ async def main(args: argparse.Namespace) -> None:
                 f"{med(cpu['bare'][proc]):.3f}",
                 f"{med(cpu['ours'][proc]) / med(cpu['bare'][proc]):.2f}",
             )
-            for proc in ("worker", "server")
+            for proc in ("worker", "server", "driver")
         ),
         (
             "history events per deal",
