@@ -10,19 +10,18 @@ holding the robot that creates `launch`."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.robots import RobotActivities
-from funnel.activity_io import ActivityName, CreatedTask, CreateTaskCall
+from funnel.activity_io import ActivityName
 from funnel.models import DealStatus, InvoicePaid, TaskCompleted, TaskStatus
 from funnel.pipeline import Pipeline
 from funnel.store import Store
 from starter.deals import DealClient
+from tests.held_robot import hold_robot
 from tests.helpers import eventually, in_stage, sample_deal
 from tests.temporal_fixtures import new_deal_id, new_task_queue
 from workflows.deal import DealWorkflow
@@ -31,17 +30,12 @@ from workflows.deal import DealWorkflow
 async def test_a_message_while_the_last_chained_task_is_created_does_not_close_the_deal(
     dev_env: WorkflowEnvironment, store: Store, pusk: Pipeline
 ) -> None:
-    creating, release = threading.Event(), threading.Event()
-    robots = RobotActivities(store)
-
-    @activity.defn(name=ActivityName.CREATE_TASK)
-    def held_create_task(call: CreateTaskCall) -> CreatedTask:
-        if call.robot_id == "launch":
-            creating.set()
-            release.wait(30)
-        return robots.create_task(call)
-
-    activities = [a for a in robots.all() if a.__name__ != "create_task"]
+    held = hold_robot(
+        RobotActivities(store),
+        "create_task",
+        ActivityName.CREATE_TASK,
+        lambda call: call.robot_id == "launch",
+    )
     queue = new_task_queue()
     deal_id = new_deal_id()
     deals = DealClient(dev_env.client, task_queue=queue)
@@ -50,7 +44,7 @@ async def test_a_message_while_the_last_chained_task_is_created_does_not_close_t
             dev_env.client,
             task_queue=queue,
             workflows=[DealWorkflow],
-            activities=[*activities, held_create_task],
+            activities=held.activities,
             activity_executor=executor,
         ):
             await deals.start(sample_deal(deal_id), pusk)
@@ -70,11 +64,11 @@ async def test_a_message_while_the_last_chained_task_is_created_does_not_close_t
             ).task("7-design")
             assert design is not None
             await deals.task_completed(deal_id, TaskCompleted(task_id=design.task_id, by="a"))
-            assert await asyncio.to_thread(creating.wait, 30)
+            assert await asyncio.to_thread(held.reached.wait, 30)
             # A message while `launch` is being created: a second payment arrives.
             await deals.invoice_paid(deal_id, InvoicePaid(invoice_id=f"{deal_id}-extra"))
             await eventually(deals, deal_id, lambda s: s.invoice(f"{deal_id}-extra") is not None)
-            release.set()
+            held.release.set()
             state = await eventually(deals, deal_id, lambda s: s.task("7-launch") is not None)
             assert state.stage == "final" and state.status is DealStatus.OPEN
             launch = state.task("7-launch")

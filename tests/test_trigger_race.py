@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from temporalio import activity
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from activities.robots import RobotActivities, compute_due_times
-from funnel.activity_io import ActivityName, TaskStatusCall
+from funnel.activity_io import ActivityName
 from funnel.models import InvoicePaid, TaskCompleted, TaskStatus
 from funnel.pipeline import Pipeline
 from funnel.store import Store
 from funnel.temporal_client import DATA_CONVERTER
 from starter.deals import DealClient
+from tests.held_robot import hold_robot
 from tests.helpers import HISTORIES, eventually, in_stage, patch_ids, sample_deal
 from tests.temporal_fixtures import new_deal_id, new_task_queue
 from workflows.deal import PATCH_NOV_27, PATCH_ONE_MOVE_AT_A_TIME, DealWorkflow
@@ -53,15 +52,10 @@ async def test_two_triggers_during_one_move_enter_the_stage_once(
     has confirmed, and the invoice signal reaches the deal in the same workflow task as the
     end of that recording. Activities and workflows run on separate workers here so that the
     test can hold the workflow back while the activity finishes."""
-    recording, release = threading.Event(), threading.Event()
     robots = RobotActivities(store)
-
-    @activity.defn(name=ActivityName.RECORD_TASK_STATUS)
-    def held_record_task_status(call: TaskStatusCall) -> None:
-        if call.by == "ivanov":
-            recording.set()
-            release.wait(30)
-        robots.record_task_status(call)
+    held = hold_robot(
+        robots, "record_task_status", ActivityName.RECORD_TASK_STATUS, lambda c: c.by == "ivanov"
+    )
 
     queue = new_task_queue()
     deal_id = new_deal_id()
@@ -81,12 +75,11 @@ async def test_two_triggers_during_one_move_enter_the_stage_once(
             max_cached_workflows=0,
         )
 
-    activities = [a for a in robots.all() if a.__name__ != "record_task_status"]
     with ThreadPoolExecutor(max_workers=8) as executor:
         async with Worker(
             dev_env.client,
             task_queue=queue,
-            activities=[*activities, held_record_task_status],
+            activities=held.activities,
             activity_executor=executor,
         ):
             async with workflow_worker():
@@ -97,7 +90,7 @@ async def test_two_triggers_during_one_move_enter_the_stage_once(
                 state = await deals.move(deal_id, "contract")
                 task_id = next(t.task_id for t in state.tasks if t.stage == "contract")
                 await deals.task_completed(deal_id, TaskCompleted(task_id=task_id, by="ivanov"))
-                assert await asyncio.to_thread(recording.wait, 30)
+                assert await asyncio.to_thread(held.reached.wait, 30)
                 await deals.task_completed(deal_id, TaskCompleted(task_id=task_id, by="smirnova"))
                 await eventually(
                     deals,
@@ -105,7 +98,7 @@ async def test_two_triggers_during_one_move_enter_the_stage_once(
                     lambda s: s.task(task_id).status is TaskStatus.DONE,  # type: ignore[union-attr]
                 )
             await deals.invoice_paid(deal_id, InvoicePaid(invoice_id=f"{deal_id}-5"))
-            release.set()
+            held.release.set()
             await _activity_completed(deals, deal_id, ActivityName.RECORD_TASK_STATUS)
             async with workflow_worker():
                 state = await in_stage(deals, deal_id, "final")
