@@ -53,8 +53,8 @@ class Shape:
 SHAPES: dict[str, Shape] = {
     "new": Shape(robots=2, timers=1),  # title, notify; deadline
     "in_progress": Shape(robots=0, timers=1),
-    "proposal": Shape(robots=3, timers=2, leave_writes=1),  # task, title, document; deadline,
-    # task deadline
+    # task, title, document; deadline, task deadline; leaving cancels the open task
+    "proposal": Shape(robots=3, timers=2, leave_writes=1),
     "negotiation": Shape(robots=1, timers=2),  # title; deadline, reminder
     "contract": Shape(robots=3, timers=2),  # task, invoice, document; deadline, task deadline
     "payment": Shape(robots=0, timers=1),
