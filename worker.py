@@ -21,6 +21,7 @@ from funnel.bytecode import write_workflow_bytecode
 from funnel.logging_setup import configure_logging
 from funnel.metrics import MetricsInterceptor, runtime_for
 from funnel.migrate import upgrade
+from funnel.sandbox_runner import workflow_runner_for
 from funnel.settings import Settings
 from funnel.store import Store
 from funnel.temporal_client import connect
@@ -38,6 +39,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=[DealWorkflow],
+        workflow_runner=workflow_runner_for(client.data_converter),
         activities=RobotActivities(store).all(),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
