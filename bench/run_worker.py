@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,22 +22,30 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from funnel.bytecode import write_workflow_bytecode
+from funnel.sandbox_runner import workflow_runner_for
 from funnel.temporal_client import DATA_CONVERTER
+
+# Which workflow runner: the SDK's sandbox; ours (funnel/sandbox_runner.py: the sandbox,
+# without a trip into it per payload); or none, to price the sandbox itself (no per-run
+# module isolation or proxying of the workflow's imports: the workflow code is
+# deterministic without it, the sandbox is a guard).
+_RUNNERS: dict[str, Callable[[], WorkflowRunner]] = {
+    "sdk": SandboxedWorkflowRunner,
+    "workflow-context": lambda: workflow_runner_for(DATA_CONVERTER),
+    "unsandboxed": UnsandboxedWorkflowRunner,
+}
 
 
 def _tuning(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if args.cache is not None:
         options["max_cached_workflows"] = args.cache
-    if args.unsandboxed:
-        # Prices the sandbox: no per-run module isolation or proxying of the workflow's
-        # imports (the workflow code is deterministic without it; the sandbox is a guard).
-        from temporalio.worker import UnsandboxedWorkflowRunner
-
-        options["workflow_runner"] = UnsandboxedWorkflowRunner()
+    if args.runner is not None:
+        options["workflow_runner"] = _RUNNERS[args.runner]()
     if args.pollers is not None:
         options["max_concurrent_workflow_task_polls"] = args.pollers
         options["max_concurrent_activity_task_polls"] = args.pollers
@@ -79,6 +88,7 @@ async def main(args: argparse.Namespace) -> None:
             worker = build_worker(client, store, task_queue=args.task_queue, executor=executor)
         else:
             write_workflow_bytecode(DealWorkflow)
+            options = {"workflow_runner": _RUNNERS["workflow-context"](), **_tuning(args)}
             worker = Worker(
                 client,
                 task_queue=args.task_queue,
@@ -86,7 +96,7 @@ async def main(args: argparse.Namespace) -> None:
                 activities=RobotActivities(store).all(),
                 activity_executor=executor,
                 max_concurrent_activities=threads,
-                **_tuning(args),
+                **options,
             )
         async with worker:
             print("ready", flush=True)
@@ -103,5 +113,10 @@ if __name__ == "__main__":
     parser.add_argument("--cache", type=int, default=None, help="max_cached_workflows")
     parser.add_argument("--pollers", type=int, default=None, help="task pollers of each kind")
     parser.add_argument("--activity-threads", type=int, default=None)
-    parser.add_argument("--unsandboxed", action="store_true", help="no workflow sandbox")
+    parser.add_argument(
+        "--runner",
+        choices=sorted(_RUNNERS),
+        default=None,
+        help="workflow runner (default: ours as worker.py builds it, bare the SDK's sandbox)",
+    )
     asyncio.run(main(parser.parse_args()))

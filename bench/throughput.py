@@ -2,7 +2,7 @@
 the embedded dev server persisted in SQLite; plus what a completed deal's history costs.
 
     .venv/bin/python bench/throughput.py [--deals 200] [--concurrency 50] [--rounds 2]
-        [--no-pragmas] [--ours-extra "--cache 2000"] [--db URL]
+        [--no-pragmas] [--ours-extra "--cache 2000"] [--bare-extra "--runner sdk"] [--db URL]
 
 Rounds alternate bare and ours on one server, so the ratio holds on a noisy machine; the
 figure is the median of the rounds. Each deal takes 11 messages (4 moves, 1 template run as
@@ -46,7 +46,10 @@ async def main(args: argparse.Namespace) -> None:
         k: {"worker": [], "server": [], "driver": []} for k in rates
     }
     async with system(
-        pragmas=not args.no_pragmas, db_url=args.db, ours_extra=shlex.split(args.ours_extra)
+        pragmas=not args.no_pragmas,
+        db_url=args.db,
+        ours_extra=shlex.split(args.ours_extra),
+        bare_extra=shlex.split(args.bare_extra),
     ) as sys_:
         if args.no_documents:
             sys_.pipeline = without_documents(sys_.pipeline)
@@ -108,6 +111,7 @@ async def main(args: argparse.Namespace) -> None:
             "concurrency": args.concurrency,
             "pragmas": not args.no_pragmas,
             "ours_extra": args.ours_extra,
+            "bare_extra": args.bare_extra,
             "no_documents": args.no_documents,
             "deals_per_s": {"ours": rates["ours"], "bare": rates["bare"]},
             "ratio": round(ours / bare, 3),
@@ -127,5 +131,6 @@ if __name__ == "__main__":
         "--no-documents", action="store_true", help="ours without the two PDF robots"
     )
     parser.add_argument("--ours-extra", default="", help="flags for bench/run_worker.py ours")
+    parser.add_argument("--bare-extra", default="", help="flags for bench/run_worker.py bare")
     parser.add_argument("--db", default=None, help="store URL (default: SQLite in the temp dir)")
     asyncio.run(main(parser.parse_args()))
