@@ -23,7 +23,7 @@ from funnel.store import Store
 from funnel.temporal_client import DATA_CONVERTER, register_search_attributes
 from starter.binaries import temporal_cli, temporal_test_server
 from starter.deals import DealClient
-from worker import build_worker
+from worker import ACTIVITY_THREADS, build_worker
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -64,7 +64,7 @@ def pusk() -> Pipeline:
 
 @contextlib.asynccontextmanager
 async def running_worker(client: Client, store: Store, task_queue: str) -> AsyncIterator[None]:
-    with ThreadPoolExecutor(max_workers=16) as executor:
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         async with build_worker(client, store, task_queue=task_queue, executor=executor):
             yield
 
