@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -52,7 +53,8 @@ async def main(args: argparse.Namespace) -> None:
     extra = ["--cache", str(args.cache)]
     rss: dict[str, tuple[float, float]] = {}
     seconds: dict[str, float] = {}
-    async with system(ours_extra=extra, bare_extra=extra) as sys_:
+    ours_extra = [*extra, *shlex.split(args.ours_extra)]
+    async with system(ours_extra=ours_extra, bare_extra=extra) as sys_:
         for kind in ("bare", "ours"):
             pid = (sys_.ours if kind == "ours" else sys_.bare).pid
             before = rss_mib(pid)
@@ -94,4 +96,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--deals", type=int, default=10_000)
     parser.add_argument("--cache", type=int, default=1000, help="max_cached_workflows")
+    parser.add_argument("--ours-extra", default="", help="flags for bench/run_worker.py ours")
     asyncio.run(main(parser.parse_args()))
