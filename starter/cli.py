@@ -7,6 +7,8 @@ non-zero exit status.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -314,5 +316,27 @@ pipeline.add_command(pipeline_migrate)
 main.add_command(simulate_command)
 
 
+def run() -> None:
+    """The ``funnel`` command: ``main``, then the process ends without the interpreter's
+    teardown. temporalio's Rust threads can outlive a command's event loop and abort
+    CPython's finalization ("PyGILState_Release: thread state ... must be current when
+    releasing", temporalio/sdk-python#300): a short command that had done its work (seen
+    with ``funnel simulate``) then exited with SIGABRT instead of its status. Every command
+    has closed its own resources (servers, workers, executors) by the time it returns."""
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        if exit_.code is None or isinstance(exit_.code, int):
+            code = exit_.code or 0
+        else:
+            print(exit_.code, file=sys.stderr)
+            code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
