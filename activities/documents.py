@@ -5,6 +5,11 @@ Templates live in ``templates/documents/`` and see what robot templates see (``d
 but the deal lacks is an error, reported as a non-retryable ``TemplateProblem``; an empty
 contract is worse than none. The HTML goes to ``FUNNEL_HOME/documents/<deal id>/`` and, when
 xhtml2pdf is installed, a PDF beside it.
+
+The PDF embeds a TrueType font with Cyrillic (the PDF core fonts have none). xhtml2pdf reads
+local files only inside the directories its resource policy names: the templates folder and
+the font's folder here, and nothing over the network (a template is not a way to make the
+worker fetch URLs); an image a template shows goes beside the templates.
 """
 
 from __future__ import annotations
@@ -32,6 +37,14 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "documents"
 _FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
 
 
+def document_font() -> Path | None:
+    """The TrueType font the PDFs embed, or None (then Cyrillic prints as boxes)."""
+    given = os.environ.get("FUNNEL_DOCUMENT_FONT")
+    if given:
+        return Path(given).resolve()
+    return next((Path(f) for f in _FONTS if Path(f).exists()), None)
+
+
 class DocumentProblem(ValueError):
     """The template is missing, does not compile, or names a field the deal lacks."""
 
@@ -43,6 +56,9 @@ class DocumentRenderer:
         self._env = SandboxedEnvironment(
             loader=FileSystemLoader(templates), undefined=StrictUndefined, autoescape=True
         )
+        self._font = document_font()
+        if self._font is None:
+            log.warning("no document font found (FUNNEL_DOCUMENT_FONT): PDFs lack Cyrillic")
 
     def render_html(self, call: RenderDocumentCall) -> str:
         variables: dict[str, Any] = {
@@ -71,7 +87,7 @@ class DocumentRenderer:
         data = html.encode("utf-8")
         html_path = folder / f"{stem}.html"
         _atomic_write(html_path, data)
-        pdf = _pdf(html)
+        pdf = _pdf(html, (self._templates / call.template).resolve(), self._font)
         pdf_path = None
         if pdf is not None:
             pdf_path = folder / f"{stem}.pdf"
@@ -89,21 +105,25 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _pdf(html: str) -> bytes | None:
+def _pdf(html: str, template: Path, font: Path | None) -> bytes | None:
+    """The PDF of a document rendered from ``template`` (relative links resolve beside it)."""
     try:
         from xhtml2pdf import pisa  # type: ignore[import-untyped]
+        from xhtml2pdf.config.resources import (  # type: ignore[import-untyped]
+            ResourceAccessPolicy,
+        )
     except ImportError:
         return None  # PDF is optional: HTML is the document of record
-    font = os.environ.get("FUNNEL_DOCUMENT_FONT") or next(
-        (f for f in _FONTS if Path(f).exists()), None
-    )
+    roots: tuple[Path, ...] = ()
     if font is not None:
-        face = (
-            f"@font-face {{ font-family: doc; src: url('{font}'); }} body {{ font-family: doc; }}"
-        )
+        face = f"@font-face {{font-family: doc; src: url('{font}')}} body {{font-family: doc}}"
         html = html.replace("</head>", f"<style>{face}</style></head>", 1)
+        roots = (font.parent,)
+    policy = ResourceAccessPolicy(allow_remote=False, base_dir=template.parent, extra_roots=roots)
     out = io.BytesIO()
-    status = pisa.CreatePDF(html, dest=out, encoding="utf-8")
+    status = pisa.CreatePDF(
+        html, dest=out, encoding="utf-8", path=str(template), resource_policy=policy
+    )
     if status.err:
         log.warning("PDF rendering reported %s errors; keeping the HTML only", status.err)
         return None

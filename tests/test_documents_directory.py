@@ -3,12 +3,14 @@ refusing a wrong file with the employee and the field named."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import pypdf
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.documents import DocumentRenderer
+from activities.documents import DocumentRenderer, document_font
 from activities.integrations import IntegrationActivities
 from funnel.activity_io import RenderDocumentCall
 from funnel.directory import Directory, DirectoryError
@@ -43,6 +45,28 @@ def test_proposal_and_contract_render_once_with_deal_fields(
         "D-1:3:proposal_document",
         "D-1:5:contract_document",
     ]
+
+
+def test_the_pdf_prints_a_russian_contract_in_cyrillic(dispatcher: object, tmp_path: Path) -> None:
+    if document_font() is None:
+        pytest.skip("no TrueType font with Cyrillic on this machine (FUNNEL_DOCUMENT_FONT)")
+    ctx = context()
+    contact = ctx.deal.contact.model_copy(update={"name": "Анна Петрова", "company": "ООО Ромашка"})
+    ctx = ctx.model_copy(update={"deal": ctx.deal.model_copy(update={"contact": contact})})
+    document = activities(dispatcher, tmp_path).render_document(
+        RenderDocumentCall(
+            key="D-1:5:contract_document",
+            context=ctx,
+            template="contract.html.j2",
+            name="Договор",
+            at=NOW,
+        )
+    )
+    assert document.pdf_path is not None
+    pdf = pypdf.PdfReader(io.BytesIO(Path(document.pdf_path).read_bytes()))
+    text = " ".join(page.extract_text() for page in pdf.pages)
+    # Without the embedded font every Cyrillic letter is a box ("■").
+    assert "ООО Ромашка" in text and "Договор" in text and "■" not in text
 
 
 def test_template_errors_are_reported_not_swallowed(dispatcher: object, tmp_path: Path) -> None:
