@@ -20,7 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import Column, MetaData, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-from funnel.store import Store, UTCDateTime
+from funnel.store import Store, UTCDateTime, select_columns
 
 DeliveryStatus = Literal["pending", "sent", "failed"]
 DeliveryKind = Literal["notice", "task", "deal"]
@@ -112,8 +112,10 @@ class Document(DocumentIn):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
 
 
-def _cols(table: Table, model: type[BaseModel]) -> sa.Select[Any]:
-    return sa.select(*(table.c[name] for name in model.model_fields))
+# Built once (see funnel.store._UPDATE_DEAL): a document is looked up on every render.
+_DOCUMENT_BY_KEY = select_columns(documents, Document).where(
+    documents.c.key == sa.bindparam("_key")
+)
 
 
 class DeliveryStore:
@@ -144,7 +146,7 @@ class DeliveryStore:
 
     def get(self, key: str, channel: str, recipient: str) -> Delivery | None:
         c = deliveries.c
-        query = _cols(deliveries, Delivery).where(
+        query = select_columns(deliveries, Delivery).where(
             c.key == key, c.channel == channel, c.recipient == recipient
         )
         with self._store.transaction() as conn:
@@ -152,7 +154,7 @@ class DeliveryStore:
         return None if row is None else Delivery.model_validate(dict(row._mapping))
 
     def find(self, *, deal_id: str | None = None, status: str | None = None) -> list[Delivery]:
-        query = _cols(deliveries, Delivery)
+        query = select_columns(deliveries, Delivery)
         if deal_id is not None:
             query = query.where(deliveries.c.deal_id == deal_id)
         if status is not None:
@@ -192,17 +194,15 @@ class DeliveryStore:
 
     def add_document(self, d: DocumentIn) -> bool:
         with self._store.transaction(write=True) as conn:
-            stmt = self._insert(documents).values(**d.model_dump()).on_conflict_do_nothing()
-            return conn.execute(stmt.returning(documents.c.id)).first() is not None
+            return self._store.insert_new(conn, documents, d.model_dump())
 
     def get_document(self, key: str) -> Document | None:
-        query = _cols(documents, Document).where(documents.c.key == key)
         with self._store.transaction() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_DOCUMENT_BY_KEY, {"_key": key}).first()
         return None if row is None else Document.model_validate(dict(row._mapping))
 
     def documents(self, deal_id: str) -> list[Document]:
-        query = _cols(documents, Document).where(documents.c.deal_id == deal_id)
+        query = select_columns(documents, Document).where(documents.c.deal_id == deal_id)
         with self._store.transaction() as conn:
             rows = conn.execute(query.order_by(documents.c.created_at, documents.c.id)).all()
         return [Document.model_validate(dict(r._mapping)) for r in rows]
