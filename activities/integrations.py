@@ -58,7 +58,7 @@ class IntegrationActivities:
             html = self._renderer.render_html(call)
         except DocumentProblem as exc:
             raise ApplicationError(str(exc), type="TemplateProblem", non_retryable=True) from exc
-        html_path, pdf_path, sha = self._renderer.write(call, html)
+        html_path, sha = self._renderer.write(call, html)
         outbox.add_document(
             DocumentIn(
                 key=call.key,
@@ -66,10 +66,11 @@ class IntegrationActivities:
                 name=call.name,
                 template=call.template,
                 path=str(html_path),
-                pdf_path=None if pdf_path is None else str(pdf_path),
+                pdf_path=None,  # made from the HTML on the first download (funnel/pdf.py)
                 sha256=sha,
                 created_at=call.at,
-            )
+            ),
+            html,
         )
         stored = outbox.get_document(call.key)
         assert stored is not None
@@ -78,7 +79,12 @@ class IntegrationActivities:
 
 def _view(d: Document) -> DocumentView:
     return DocumentView(
-        name=d.name, path=d.path, sha256=d.sha256, created=d.created_at, pdf_path=d.pdf_path
+        name=d.name,
+        path=d.path,
+        sha256=d.sha256,
+        created=d.created_at,
+        pdf_path=d.pdf_path,
+        key=d.key,
     )
 
 

@@ -16,10 +16,12 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import deals, intake
+from api import documents as documents_api
 from api.auth import require_scope
 from api.intake_store import IntakeStore
 from api.routers import extra_routers
 from api.schemas import Health, Problem
+from funnel.deliveries import DeliveryStore
 from funnel.settings import Settings
 from funnel.store import Store
 from starter.deals import DealClient
@@ -84,6 +86,8 @@ async def _no_receive() -> Message:
 def create_app(settings: Settings, deal_client: DealClient, store: Store) -> FastAPI:
     intake_store = IntakeStore(store)
     intake_store.create_schema()
+    documents = DeliveryStore(store)
+    documents.create_schema()
 
     app = FastAPI(
         title="Sales funnel API",
@@ -99,9 +103,11 @@ def create_app(settings: Settings, deal_client: DealClient, store: Store) -> Fas
     app.state.deal_client = deal_client
     app.state.store = store
     app.state.intake = intake_store
+    app.state.documents = documents
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
 
     app.include_router(deals.router)
+    app.include_router(documents_api.router)
     app.include_router(intake.router)
     for router, scope in extra_routers():
         app.include_router(router, dependencies=[Depends(require_scope(scope))])

@@ -220,3 +220,15 @@ class Health(BaseModel):
     status: Literal["ok"]
     temporal: str
     database: str
+
+
+class DocumentOut(BaseModel):
+    """A document a robot rendered for the deal; its HTML is the document of record."""
+
+    key: str
+    name: str
+    template: str
+    sha256: str = Field(description="SHA-256 of the HTML, as in the deal's history")
+    created_at: datetime
+    html_url: str
+    pdf_url: str = Field(description="made from the HTML on the first download, then kept")

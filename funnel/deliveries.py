@@ -61,9 +61,11 @@ documents = Table(
     Column("name", sa.String, nullable=False),
     Column("template", sa.String, nullable=False),
     Column("path", sa.String, nullable=False),
-    Column("pdf_path", sa.String),
+    Column("pdf_path", sa.String),  # a PDF the robot made (before migration 0005)
     Column("sha256", sa.String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("html", sa.Text),  # the document of record (migration 0005)
+    Column("pdf", sa.LargeBinary),  # made from the HTML on the first download
 )  # fmt: skip
 
 
@@ -192,14 +194,31 @@ class DeliveryStore:
 
     # --- documents ------------------------------------------------------------------------
 
-    def add_document(self, d: DocumentIn) -> bool:
+    def add_document(self, d: DocumentIn, html: str | None) -> bool:
         with self._store.transaction(write=True) as conn:
-            return self._store.insert_new(conn, documents, d.model_dump())
+            return self._store.insert_new(conn, documents, {**d.model_dump(), "html": html})
 
     def get_document(self, key: str) -> Document | None:
         with self._store.transaction() as conn:
             row = conn.execute(_DOCUMENT_BY_KEY, {"_key": key}).first()
         return None if row is None else Document.model_validate(dict(row._mapping))
+
+    def document_content(self, key: str) -> tuple[str | None, bytes | None]:
+        """The document's HTML and its PDF (None: not made yet, or a document from before
+        migration 0005, whose HTML is only in its file)."""
+        c = documents.c
+        with self._store.transaction() as conn:
+            row = conn.execute(sa.select(c.html, c.pdf).where(c.key == key)).first()
+        return (None, None) if row is None else (row.html, row.pdf)
+
+    def keep_pdf(self, key: str, pdf: bytes) -> bytes:
+        """Keep the PDF made from the document's HTML, unless one is kept already (two first
+        downloads at once): returns the PDF every download gets from now on."""
+        c = documents.c
+        with self._store.transaction(write=True) as conn:
+            conn.execute(sa.update(documents).where(c.key == key, c.pdf.is_(None)).values(pdf=pdf))
+            kept: bytes = conn.execute(sa.select(c.pdf).where(c.key == key)).scalar_one()
+        return kept
 
     def documents(self, deal_id: str) -> list[Document]:
         query = select_columns(documents, Document).where(documents.c.deal_id == deal_id)

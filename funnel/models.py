@@ -255,7 +255,10 @@ class DocumentView(BaseModel):
     path: str  # the HTML file under FUNNEL_HOME/documents
     sha256: str
     created: datetime
+    # A PDF file the robot made, for documents made before PDFs were made on the first
+    # download (GET /deals/{id}/documents/{key}/pdf); None since.
     pdf_path: str | None = None
+    key: str | None = None  # the document's key in the API (None: rendered before it was)
 
 
 class DealState(BaseModel):

@@ -28,6 +28,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PIPELINE = Path(__file__).resolve().parent.parent / "pipelines" / "pusk.yaml"
 DEFAULT_DIRECTORY = Path(__file__).resolve().parent.parent / "directory.yaml"
+# Deal document templates (jinja2 HTML), see activities/documents.py.
+DEFAULT_DOCUMENT_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "documents"
 
 
 class Settings(BaseSettings):
