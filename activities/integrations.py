@@ -21,7 +21,7 @@ from funnel.activity_io import (
     DocumentView,
     RenderDocumentCall,
 )
-from funnel.deliveries import DeliveryStore, Document, DocumentIn
+from funnel.deliveries import DeliveryStore, DocumentIn
 from funnel.directory import Directory
 from funnel.integration_settings import IntegrationSettings
 from funnel.settings import Settings
@@ -59,25 +59,24 @@ class IntegrationActivities:
         except DocumentProblem as exc:
             raise ApplicationError(str(exc), type="TemplateProblem", non_retryable=True) from exc
         html_path, sha = self._renderer.write(call, html)
-        outbox.add_document(
-            DocumentIn(
-                key=call.key,
-                deal_id=call.context.deal.deal_id,
-                name=call.name,
-                template=call.template,
-                path=str(html_path),
-                pdf_path=None,  # made from the HTML on the first download (funnel/pdf.py)
-                sha256=sha,
-                created_at=call.at,
-            ),
-            html,
+        document = DocumentIn(
+            key=call.key,
+            deal_id=call.context.deal.deal_id,
+            name=call.name,
+            template=call.template,
+            path=str(html_path),
+            pdf_path=None,  # made from the HTML on the first download (funnel/pdf.py)
+            sha256=sha,
+            created_at=call.at,
         )
-        stored = outbox.get_document(call.key)
+        if outbox.add_document(document, html):
+            return _view(document)
+        stored = outbox.get_document(call.key)  # another attempt of this run stored it first
         assert stored is not None
         return _view(stored)
 
 
-def _view(d: Document) -> DocumentView:
+def _view(d: DocumentIn) -> DocumentView:
     return DocumentView(
         name=d.name,
         path=d.path,

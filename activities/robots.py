@@ -82,9 +82,8 @@ class RobotActivities:
     @activity.defn(name=ActivityName.REGISTER_DEAL)
     def register_deal(self, call: RegisterDeal) -> None:
         ctx = call.context
-        if self._store.get_deal(ctx.deal.deal_id) is not None:
-            return  # a retry, or a deal id reused after the first deal closed
-        self._store.upsert_deal(
+        # A retry, or a deal id reused after the first deal closed, changes nothing.
+        self._store.add_deal(
             DealRecord(
                 deal_id=ctx.deal.deal_id,
                 title=ctx.title,

@@ -321,7 +321,8 @@ class Store:
         # Built once per table and run with the values as parameters (see _UPDATE_DEAL).
         stmt = self._inserts.get(table.name)
         if stmt is None:
-            stmt = self._insert(table).on_conflict_do_nothing().returning(table.c.id)
+            key = next(iter(table.primary_key.columns))
+            stmt = self._insert(table).on_conflict_do_nothing().returning(key)
             self._inserts[table.name] = stmt
         return conn.execute(stmt, dict(values)).first() is not None
 
@@ -330,6 +331,12 @@ class Store:
             return self.insert_new(conn, table, values)
 
     # --- deals ----------------------------------------------------------------------------
+
+    def add_deal(self, deal: DealRecord) -> bool:
+        """Register the deal unless a deal with its id is there (a retried registration, or
+        an id reused after the first deal closed); True if this call added it."""
+        with self._tx(write=True) as conn:
+            return self.insert_new(conn, deals, deal.model_dump())
 
     def upsert_deal(self, deal: DealRecord) -> None:
         stmt = self._insert(deals).values(**deal.model_dump())
