@@ -28,9 +28,10 @@ from funnel.pipeline import Pipeline
 
 
 def without_documents(pipeline: Pipeline) -> Pipeline:
-    """PUSK without its two `render_document` robots (the proposal and contract PDFs): prices
-    the one robot that is real CPU work (xhtml2pdf) rather than a store write. Ours then has
-    two activities fewer than bare per deal, which favours ours slightly."""
+    """PUSK without its two `render_document` robots (the proposal and the contract): prices
+    the documents (a jinja2 render, a file and a row each; their PDFs are made on the first
+    download, which the benchmark does not do). Ours then has two activities fewer than bare
+    per deal, which favours ours slightly."""
     stages = [
         s.model_copy(update={"robots": [r for r in s.robots if r.type != "render_document"]})
         for s in pipeline.stages
@@ -128,7 +129,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--no-pragmas", action="store_true", help="SQLite defaults on the server")
     parser.add_argument(
-        "--no-documents", action="store_true", help="ours without the two PDF robots"
+        "--no-documents", action="store_true", help="ours without its two document robots"
     )
     parser.add_argument("--ours-extra", default="", help="flags for bench/run_worker.py ours")
     parser.add_argument("--bare-extra", default="", help="flags for bench/run_worker.py bare")
