@@ -90,6 +90,15 @@ EXPECTED_TASKS = sorted(
 )
 
 
+# An activity's closing events, with the attribute that names its scheduled event.
+_ACTIVITY_CLOSED = {
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity_task_completed_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: "activity_task_failed_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "activity_task_timed_out_event_attributes",
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: "activity_task_canceled_event_attributes",
+}
+
+
 @dataclass
 class Deal:
     """One deal to drive; ``kind`` is ``ours`` or ``bare``."""
@@ -221,6 +230,31 @@ class Deal:
 
         await self._follow(done, f"stage entry {count}")
 
+    async def wait_at_rest(self, count: int) -> None:
+        """Wait until the deal has entered ``count`` stages and has nothing in flight: every
+        activity it scheduled has closed and a workflow task completed after that. A payment
+        comes to a deal resting in its stage, not in the milliseconds in which the robots of
+        the message before it (the head confirming the contract) still run; sent then, it
+        would wait for their workflow task, and the reaction would time that instead."""
+        entered, open_activities = 0, set()
+
+        def done(event: HistoryEvent) -> bool:
+            nonlocal entered
+            entered += self._is_stage_entry(event)
+            kind = event.event_type
+            if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                open_activities.add(event.event_id)
+            elif kind in _ACTIVITY_CLOSED:
+                attrs = getattr(event, _ACTIVITY_CLOSED[kind])
+                open_activities.discard(attrs.scheduled_event_id)
+            return (
+                entered >= count
+                and kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+                and not open_activities
+            )
+
+        await self._follow(done, f"stage entry {count} at rest")
+
     async def _follow(self, done: Callable[[HistoryEvent], bool], what: str) -> None:
         """Go through the deal's history from its first event, then wait for new ones, until
         ``done`` says so. Every wait of a deal reads the one history its reader keeps, so
@@ -309,11 +343,11 @@ class Deal:
 
     async def run(self, *, wait_for_payment: bool = False) -> None:
         """The whole path; with ``wait_for_payment`` the invoice is paid only once the deal
-        is in ``payment`` (the reaction benchmark times from that signal)."""
+        rests in ``payment`` (the reaction benchmark times from that signal)."""
         try:
             await self.to_payment()
             if wait_for_payment:
-                await self.wait_markers(PAYMENT_MARKERS)
+                await self.wait_at_rest(PAYMENT_MARKERS)
             await self.pay()
             await self.finish()
         finally:
