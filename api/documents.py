@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 
 from api.auth import DEALS_READ, require_scope
 from api.deals import DealId
+from api.errors import DEAL_ERRORS
 from api.schemas import DocumentOut, Problem
 from funnel.deliveries import DeliveryStore, Document
 from funnel.pdf import PdfProblem, html_to_pdf
@@ -34,8 +35,7 @@ router = APIRouter(
     prefix="/deals",
     tags=["documents"],
     responses={
-        401: {"model": Problem, "description": "missing or unknown API token"},
-        403: {"model": Problem, "description": "the token lacks the scope"},
+        **{code: DEAL_ERRORS[code] for code in (401, 403)},
         404: {"model": Problem, "description": "no such deal or document"},
     },
 )
@@ -47,8 +47,8 @@ def _documents(request: Request) -> DeliveryStore:
     return documents
 
 
-def _document(request: Request, deal_id: str, key: str) -> Document:
-    found = _documents(request).get_document(key)
+async def _document(request: Request, deal_id: str, key: str) -> Document:
+    found = await asyncio.to_thread(_documents(request).get_document, key)
     if found is None or found.deal_id != deal_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"deal {deal_id} has no document {key!r}")
     return found
@@ -80,10 +80,10 @@ async def list_documents(request: Request, deal_id: DealId) -> list[DocumentOut]
     ]
 
 
-async def _html(request: Request, document: Document) -> str:
-    html, _ = await asyncio.to_thread(_documents(request).document_content, document.key)
-    if html is not None:
-        return html
+async def _html(document: Document, stored: str | None) -> str:
+    """The document's HTML: ``stored``, as its row keeps it, or else its file."""
+    if stored is not None:
+        return stored
     # Rendered before the database kept documents (migration 0005): only its file has it.
     file = FilePath(document.path)
     if not file.is_file():
@@ -102,9 +102,10 @@ async def _html(request: Request, document: Document) -> str:
     summary="The document's HTML, the document of record",
 )
 async def document_html(request: Request, deal_id: DealId, key: DocumentKey) -> HTMLResponse:
-    document = _document(request, deal_id, key)
+    document = await _document(request, deal_id, key)
+    stored, _ = await asyncio.to_thread(_documents(request).document_content, key)
     return HTMLResponse(
-        await _html(request, document),
+        await _html(document, stored),
         headers={"Content-Disposition": _disposition(document, ".html")},
     )
 
@@ -120,13 +121,13 @@ async def document_html(request: Request, deal_id: DealId, key: DocumentKey) -> 
     summary="The document's PDF, made from its HTML on the first download",
 )
 async def document_pdf(request: Request, deal_id: DealId, key: DocumentKey) -> Response:
-    document = _document(request, deal_id, key)
+    document = await _document(request, deal_id, key)
     documents = _documents(request)
-    _, pdf = await asyncio.to_thread(documents.document_content, key)
+    stored, pdf = await asyncio.to_thread(documents.document_content, key)
     if pdf is None and document.pdf_path and FilePath(document.pdf_path).is_file():
         pdf = await asyncio.to_thread(FilePath(document.pdf_path).read_bytes)  # made by a robot
     if pdf is None:
-        html = await _html(request, document)
+        html = await _html(document, stored)
         try:
             made = await asyncio.to_thread(html_to_pdf, html)
         except PdfProblem as exc:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import Column, MetaData, Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from funnel.store import Store, UTCDateTime, select_columns
 
@@ -125,14 +125,10 @@ class DeliveryStore:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._pg = store.dialect == "postgresql"
 
     def create_schema(self) -> None:
         with self._store.transaction(write=True) as conn:
             metadata.create_all(conn)
-
-    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
-        return postgresql.insert(table) if self._pg else sqlite.insert(table)
 
     # --- deliveries -----------------------------------------------------------------------
 
@@ -141,7 +137,7 @@ class DeliveryStore:
         returned as it is: a payload re-rendered on a retry never replaces the first)."""
         values = {**d.model_dump(), "status": "pending", "attempts": 0}
         with self._store.transaction(write=True) as conn:
-            conn.execute(self._insert(deliveries).values(**values).on_conflict_do_nothing())
+            self._store.insert_new(conn, deliveries, values)
         found = self.get(d.key, d.channel, d.recipient)
         assert found is not None
         return found

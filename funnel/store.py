@@ -335,8 +335,7 @@ class Store:
     def add_deal(self, deal: DealRecord) -> bool:
         """Register the deal unless a deal with its id is there (a retried registration, or
         an id reused after the first deal closed); True if this call added it."""
-        with self._tx(write=True) as conn:
-            return self.insert_new(conn, deals, deal.model_dump())
+        return self._add(deals, deal.model_dump())
 
     def upsert_deal(self, deal: DealRecord) -> None:
         stmt = self._insert(deals).values(**deal.model_dump())
