@@ -13,9 +13,11 @@ from temporalio.exceptions import ApplicationError
 from activities.documents import DocumentRenderer
 from activities.integrations import IntegrationActivities
 from funnel.activity_io import RenderDocumentCall
+from funnel.deliveries import DeliveryStore, DocumentIn
 from funnel.directory import Directory, DirectoryError
 from funnel.pdf import document_font, html_to_pdf
 from funnel.settings import DEFAULT_DIRECTORY
+from funnel.store import Store
 from tests.integration_fixtures import NOW, context
 
 
@@ -70,6 +72,28 @@ def test_the_pdf_prints_a_russian_contract_in_cyrillic(dispatcher: object, tmp_p
     text = " ".join(page.extract_text() for page in pdf.pages)
     # Without the embedded font every Cyrillic letter is a box ("■").
     assert "ООО Ромашка" in text and "Договор" in text and "■" not in text
+
+
+def test_a_document_keeps_its_html_and_its_first_pdf(db_url: str) -> None:
+    store = Store(db_url)
+    try:
+        store.create_schema()
+        documents = DeliveryStore(store)
+        documents.create_schema()
+        doc = DocumentIn(
+            key="D-7:3:proposal_document", deal_id="D-7", name="КП", template="proposal.html.j2",
+            path="/x.html", pdf_path=None, sha256="0" * 64, created_at=NOW,
+        )  # fmt: skip
+        assert documents.add_document(doc, "<p>Ромашка</p>")
+        assert not documents.add_document(doc, "<p>other</p>")  # a retry stores nothing
+        assert documents.document_content(doc.key) == ("<p>Ромашка</p>", None)
+        # Two first downloads at once: the PDF kept first is the one both answer.
+        assert documents.keep_pdf(doc.key, b"%PDF-first") == b"%PDF-first"
+        assert documents.keep_pdf(doc.key, b"%PDF-second") == b"%PDF-first"
+        assert documents.document_content(doc.key) == ("<p>Ромашка</p>", b"%PDF-first")
+        assert documents.document_content("D-7:9:none") == (None, None)
+    finally:
+        store.dispose()
 
 
 def test_template_errors_are_reported_not_swallowed(dispatcher: object, tmp_path: Path) -> None:
