@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import workflow
@@ -96,6 +97,12 @@ PATCH_TRANSITION_LOCAL = "transition-record-local"
 # in that moment) closed the deal as won with that task never done. Deals recorded with the
 # three markers, or with none, replay through the three checks as before.
 PATCH_NOV_27 = "deal-code-2026-11-27"
+# A request is checked again when the deal applies it, not only by its validator: ten
+# `accept`s sent at once all passed their validators against the same state and entered
+# `in_progress` ten times. Checked only where a request no longer applies, so a deal records
+# the marker only when it refuses one; histories recorded before replay as they ran.
+# Retire (workflow.deprecate_patch, then remove) once no deal started before 2026-12-01 is open.
+PATCH_RECHECK = "recheck-when-applied"
 
 
 @dataclass
@@ -126,6 +133,8 @@ class DealWorkflow(StageRobots):
         # run loop; a lock keeps concurrent manager moves from overwriting each other.
         self._next: _Move | None = None
         self._entered: _Move | None = None  # the last move the run loop has carried out
+        self._entering: _Move | None = None  # the move the run loop is carrying out now
+        self._accepting_seq: int | None = None  # the visit an `accept` is being applied in
         # Patched behaviours, decided on the run's first workflow task (start of run): a deal
         # that started before a change keeps the old behaviour for the rest of its run.
         self._nov_27 = False
@@ -186,8 +195,9 @@ class DealWorkflow(StageRobots):
                 if invoice is not None and invoice.applied_in_seq == move.checked_in_seq:
                     invoice.applied_in_seq = None
                 continue
+            self._entering = move
             stage = await self._enter(move)
-            self._entered = move
+            self._entered, self._entering = move, None
         # Let escalations or delayed robots already running finish, and every handler too.
         await asyncio.gather(*self._timers)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -446,13 +456,50 @@ class DealWorkflow(StageRobots):
         values = deal_values(self._state.deal, title=self._state.title, stage=self._state.stage)
         return holds(condition, values, self._pipeline)
 
-    async def _move(self, move: _Move) -> DealSnapshot:
+    async def _move(
+        self, move: _Move, still_applies: Callable[[], str | None] | None = None
+    ) -> DealSnapshot:
+        """Hand the move to the run loop, one at a time, and answer once it is entered.
+        ``still_applies`` checks the request again against the stage the deal is in (or is
+        entering) when its turn comes: its validator saw the deal as it was when it came."""
         async with self._move_lock:
             await workflow.wait_condition(lambda: self._next is None)
             self._require_open()
+            self._refuse_if(self._closing_problem())
+            if still_applies is not None:
+                self._refuse_if(still_applies())
             self._next = move
             await workflow.wait_condition(lambda: self._entered is move)
             return DealSnapshot.of(self._state)
+
+    def _landing_stage(self) -> Stage:
+        """The stage the deal is in, or the one the run loop is entering now."""
+        if self._entering is not None:
+            return self._pipeline.stage(self._entering.stage)
+        return self._current_stage()
+
+    def _closing_problem(self) -> str | None:
+        landing = self._landing_stage()
+        if landing.terminal:
+            return f"deal {self._state.deal_id} is being closed ({landing.id})"
+        return None
+
+    def _refuse_if(self, problem: str | None) -> None:
+        """Refuse a request that no longer applies. Deals whose history applied such a
+        request anyway replay as they ran (no marker there: PATCH_RECHECK is False)."""
+        if problem is not None and workflow.patched(PATCH_RECHECK):
+            raise ApplicationError(problem, type="NoLongerApplies")
+
+    def _accept_problem(self) -> str | None:
+        stage = self._landing_stage()
+        if self._accepting_seq == self._state.seq and self._entering is None:
+            return f"deal {self._state.deal_id} is being accepted already"
+        if stage.trigger(TriggerEvent.ACCEPTED) is None:
+            return (
+                f"deal {self._state.deal_id} is in stage {stage.id!r} now, where there is"
+                " nothing to accept"
+            )
+        return None
 
     def _current_stage(self) -> Stage:
         return self._pipeline.stage(self._state.stage)
@@ -476,6 +523,8 @@ class DealWorkflow(StageRobots):
     async def accept(self, input: AcceptInput) -> DealSnapshot:
         # An accept sent right after the start may arrive before the deal has entered `new`.
         await workflow.wait_condition(lambda: bool(self._state.visits))
+        self._refuse_if(self._closing_problem() or self._accept_problem())
+        self._accepting_seq = self._state.seq
         stage = self._current_stage()
         trigger = stage.trigger(TriggerEvent.ACCEPTED)
         assert trigger is not None  # guaranteed by the validator
@@ -493,7 +542,10 @@ class DealWorkflow(StageRobots):
                 "Write the acceptance to the report",
                 extra={"by": input.by, "waited_seconds": waited.total_seconds()},
             )
-        return await self._move(_Move(trigger.to, "accepted", actor=input.by))
+        return await self._move(
+            _Move(trigger.to, "accepted", actor=input.by),
+            lambda: None if self._landing_stage() is stage else self._accept_problem(),
+        )
 
     @accept.validator
     def _validate_accept(self, input: AcceptInput) -> None:
@@ -510,7 +562,14 @@ class DealWorkflow(StageRobots):
 
     @workflow.update
     async def move_to_stage(self, input: MoveInput) -> DealSnapshot:
-        return await self._move(_Move(input.stage, "moved", actor=input.by, reason=input.reason))
+        def still_applies() -> str | None:
+            if self._landing_stage().id == input.stage:
+                return f"deal {self._state.deal_id} is already in stage {input.stage!r}"
+            return None
+
+        return await self._move(
+            _Move(input.stage, "moved", actor=input.by, reason=input.reason), still_applies
+        )
 
     @move_to_stage.validator
     def _validate_move(self, input: MoveInput) -> None:
@@ -545,6 +604,7 @@ class DealWorkflow(StageRobots):
     async def update_fields(self, input: UpdateFieldsInput) -> DealSnapshot:
         """Change deal fields; every waiting robot or deadline anchored on a changed field
         gets its due time computed again (Bitrix24 keeps the old time)."""
+        self._refuse_if(self._closing_problem())
         changes = check_field_updates(self._pipeline, input.fields)
         deal = self._state.deal
         custom = {k: v for k, v in changes.items() if k != "amount"}
@@ -607,6 +667,7 @@ class DealWorkflow(StageRobots):
 
     @workflow.update
     async def run_template(self, input: RunTemplateInput) -> list[TaskView]:
+        self._refuse_if(self._closing_problem() or self._template_problem())
         seq = self._state.seq
         stage = self._current_stage()
         templates = self._task_set(stage)
@@ -634,19 +695,25 @@ class DealWorkflow(StageRobots):
     @run_template.validator
     def _validate_run_template(self, input: RunTemplateInput) -> None:
         self._require_open()
-        stage = self._current_stage()
+        problem = self._template_problem()
+        if problem is not None:
+            raise self._invalid(problem)
+
+    def _template_problem(self) -> str | None:
+        stage = self._landing_stage()
         if not stage.task_sets:
             where = [s.id for s in self._pipeline.stages if s.task_sets]
-            raise self._invalid(
+            return (
                 f"stage {stage.id!r} has no task template (templates are in: "
                 f"{', '.join(where) or 'no stage'})"
             )
         service = self._state.deal.service
         if service not in stage.task_sets and "default" not in stage.task_sets:
-            raise self._invalid(
+            return (
                 f"no task set for service {service!r} in stage {stage.id!r}"
                 f" (known: {', '.join(stage.task_sets)})"
             )
+        return None
 
     def _task_set(self, stage: Stage) -> list[TaskTemplate]:
         sets = stage.task_sets
@@ -702,6 +769,8 @@ class DealWorkflow(StageRobots):
     @workflow.update
     async def task_event(self, input: TaskEvent) -> TaskView:
         """complete (by the executor), confirm or return (by the creator)."""
+        # Checked again here: eight `complete`s sent at once all passed their validators.
+        self._refuse_if(self._closing_problem() or self._task_event_problem(input))
         task = self._state.task(input.task_id)
         assert task is not None  # the validator checked it
         if input.action is TaskAction.COMPLETE:
@@ -719,28 +788,32 @@ class DealWorkflow(StageRobots):
     @task_event.validator
     def _validate_task_event(self, input: TaskEvent) -> None:
         self._require_open()
+        problem = self._task_event_problem(input)
+        if problem is not None:
+            raise self._invalid(problem)
+
+    def _task_event_problem(self, input: TaskEvent) -> str | None:
         task = self._state.task(input.task_id)
         if task is None:
             known = ", ".join(t.task_id for t in self._state.tasks) or "none"
-            raise self._invalid(
-                f"deal {self._state.deal_id} has no task {input.task_id!r} (its tasks: {known})"
-            )
+            return f"deal {self._state.deal_id} has no task {input.task_id!r} (its tasks: {known})"
         allowed = {
             TaskAction.COMPLETE: (TaskStatus.OPEN,),
             TaskAction.CONFIRM: (TaskStatus.AWAITING_CONFIRMATION,),
             TaskAction.RETURN: (TaskStatus.AWAITING_CONFIRMATION,),
         }[input.action]
         if task.status not in allowed:
-            raise self._invalid(
+            return (
                 f"task {task.task_id} is {task.status.value}; it cannot be"
                 f" {input.action.value}ed now"
             )
         creator_only = input.action in (TaskAction.CONFIRM, TaskAction.RETURN)
         if creator_only and input.by is not None and input.by != task.created_by:
-            raise self._invalid(
+            return (
                 f"only the task's creator {task.created_by} can"
                 f" {input.action.value} it, not {input.by}"
             )
+        return None
 
     @workflow.signal
     async def invoice_paid(self, input: InvoicePaid) -> None:
