@@ -244,6 +244,7 @@ class RobotActivities:
                 created_at=call.at,
             )
         )
+        self._store.cancel_invoices(call.context.deal.deal_id, call.replaces)
 
     @activity.defn(name=ActivityName.COMPLETE_DEAL)
     def complete_deal(self, call: CompleteDealCall) -> None:
@@ -254,7 +255,12 @@ class RobotActivities:
     @activity.defn(name=ActivityName.RECORD_INVOICE_PAID)
     def record_invoice_paid(self, call: InvoicePaidCall) -> None:
         self._store.mark_invoice_paid(
-            call.invoice_id, deal_id=call.deal_id, amount=call.amount, paid_at=call.paid_at
+            call.invoice_id,
+            deal_id=call.deal_id,
+            amount=call.amount,
+            paid_at=call.paid_at,
+            payment_id=call.payment_id,
+            currency=call.currency,
         )
 
     @activity.defn(name=ActivityName.RECORD_TASK_STATUS)

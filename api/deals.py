@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from api.auth import DEALS_READ, DEALS_WRITE, require_scope
 from api.errors import DEAL_ERRORS, temporal
 from api.history import robot_runs, run_histories
+from api.payments import check_invoice_of_deal
 from api.schemas import (
     AcceptBody,
     DealOut,
@@ -261,11 +262,15 @@ async def invoice_paid(
     invoice_id: Ref,
     body: Annotated[InvoicePaidBody | None, Body()] = None,
 ) -> Sent:
-    paid = InvoicePaid(
-        invoice_id=invoice_id,
-        amount=body.amount if body else None,
-        paid_at=body.paid_at if body else None,
+    body = body or InvoicePaidBody()
+    await check_invoice_of_deal(
+        request.app.state.intake,
+        deal_id,
+        invoice_id,
+        currency=body.currency,
+        prepayment=body.prepayment,
     )
+    paid = InvoicePaid(invoice_id=invoice_id, **body.model_dump())
     await temporal(request, _deals(request).invoice_paid(deal_id, paid))
     return Sent(deal_id=deal_id, ui_link=_deals(request).ui_link(deal_id))
 

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from api.auth import LEADS_WRITE, require_scope
 from api.errors import DEAL_ERRORS, temporal
 from api.intake_store import IntakeStore
+from api.payments import check_invoice_of_deal
 from api.schemas import (
     DealOut,
     LeadIn,
@@ -144,7 +145,8 @@ def _payment_body_spec() -> dict[str, object]:
     responses={
         401: {"model": Problem, "description": "bad or missing signature, or a replay"},
         404: {"model": Problem, "description": "unknown invoice or deal"},
-        409: {"model": Problem, "description": "the deal is closed"},
+        409: {"model": Problem, "description": "the deal is closed, or the invoice is another's"},
+        422: {"model": Problem, "description": "a bad body, or another currency than the invoice"},
         503: {"model": Problem, "description": "webhook not configured, or Temporal down"},
     },
     summary="A payment system reports a paid invoice (HMAC-SHA256 signed)",
@@ -182,8 +184,21 @@ async def payment_webhook(
             invoice_id=previous["invoice_id"],
             duplicate=True,
         )
-    deal_id = event.deal_id or await _deal_of_invoice(intake, event.invoice_id)
-    paid = InvoicePaid(invoice_id=event.invoice_id, amount=event.amount, paid_at=event.paid_at)
+    deal_id = await check_invoice_of_deal(
+        intake,
+        event.deal_id,
+        event.invoice_id,
+        currency=event.currency,
+        prepayment=event.prepayment,
+    )
+    paid = InvoicePaid(
+        invoice_id=event.invoice_id,
+        amount=event.amount,
+        paid_at=event.paid_at,
+        payment_id=event.payment_id,
+        currency=event.currency,
+        prepayment=event.prepayment,
+    )
     # Signal first, record second: if Temporal is down nothing is recorded and the payment
     # system's retry applies it. The workflow ignores a second payment of a paid invoice,
     # so two concurrent deliveries that both get here change the deal once.
@@ -224,19 +239,3 @@ def _verify(secret: str, body: bytes, signature: str | None, timestamp: str | No
             f"timestamp {'older' if age > 0 else 'newer'} than {REPLAY_WINDOW_SECONDS} s:"
             " refused as a possible replay"
         )
-
-
-async def _deal_of_invoice(intake: IntakeStore, invoice_id: str) -> str:
-    found = await asyncio.to_thread(intake.deals_of_invoice, invoice_id)
-    if not found:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            detail=f"no deal issued invoice {invoice_id!r}; send its deal_id with the payment",
-        )
-    if len(found) > 1:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail=f"invoice {invoice_id!r} belongs to several deals ({', '.join(found)});"
-            " send deal_id with the payment",
-        )
-    return found[0]

@@ -179,16 +179,17 @@ class IntakeStore:
         with self._tx(write=True) as conn:
             return conn.execute(stmt.returning(payments.c.payment_id)).first() is not None
 
-    def deals_of_invoice(self, invoice_id: str) -> list[str]:
-        """The deals whose invoice robot issued ``invoice_id`` (normally exactly one)."""
-        query = sa.select(funnel_invoices.c.deal_id).where(
+    def deals_of_invoice(self, invoice_id: str) -> dict[str, str]:
+        """The deals whose invoice robot issued ``invoice_id`` (normally exactly one), each
+        with the invoice's currency."""
+        query = sa.select(funnel_invoices.c.deal_id, funnel_invoices.c.currency).where(
             funnel_invoices.c.invoice_id == invoice_id
         )
         try:
             with self._tx() as conn:
-                return list(conn.execute(query.distinct()).scalars())
+                return {row.deal_id: row.currency for row in conn.execute(query)}
         except (sa.exc.OperationalError, sa.exc.ProgrammingError):
             # No worker has created the funnel tables yet (a database outage fails ping()
             # and /healthz instead): no invoice is known.
             self.ping()
-            return []
+            return {}

@@ -110,8 +110,20 @@ class MoveBody(BaseModel):
 
 class InvoicePaidBody(BaseModel):
     model_config = _IN
-    amount: Decimal | None = Field(default=None, ge=0)
+    amount: Decimal | None = Field(
+        default=None, ge=0, description="default: what is outstanding on the invoice"
+    )
     paid_at: AwareDatetime | None = None
+    payment_id: OneLine | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the payment's own id; the same payment sent twice is applied once",
+    )
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    prepayment: bool = Field(
+        default=False, description="paid before the deal issued the invoice: keep it for it"
+    )
 
 
 class TaskCompleteBody(BaseModel):
@@ -207,6 +219,9 @@ class PaymentEvent(BaseModel):
     amount: Decimal | None = Field(default=None, ge=0)
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     paid_at: AwareDatetime | None = None
+    prepayment: bool = Field(
+        default=False, description="paid before the deal issued the invoice: keep it for it"
+    )
 
 
 class PaymentAck(BaseModel):

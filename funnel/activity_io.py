@@ -151,6 +151,9 @@ class CreateInvoiceCall(BaseModel):
     invoice_id: str
     context: RobotContext
     at: datetime
+    replaces: list[str] = Field(
+        default_factory=list, description="open invoices this one cancels (a changed amount)"
+    )
 
 
 class CompleteDealCall(BaseModel):
@@ -163,8 +166,10 @@ class CompleteDealCall(BaseModel):
 class InvoicePaidCall(BaseModel):
     deal_id: str
     invoice_id: str
-    amount: Decimal | None
+    amount: Decimal | None  # what this payment adds to the invoice
     paid_at: datetime
+    payment_id: str | None = None  # None: scheduled by a worker before payments had ids
+    currency: str | None = None
 
 
 class TaskStatusCall(BaseModel):

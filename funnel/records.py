@@ -16,7 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 DealStatusName = Literal["open", "won", "lost"]
 TaskStatusName = Literal["open", "awaiting_confirmation", "done", "cancelled"]
-InvoiceStatusName = Literal["issued", "paid"]
+InvoiceStatusName = Literal["issued", "paid", "cancelled"]
 
 _IN = ConfigDict(extra="forbid")
 _OUT = ConfigDict(extra="forbid", from_attributes=True)

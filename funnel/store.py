@@ -154,6 +154,20 @@ invoices = Table(
     sa.UniqueConstraint("deal_id", "invoice_id"),
 )  # fmt: skip
 
+# Each payment of an invoice, once (its key: deal, invoice, payment id); the invoice's
+# paid_amount is their sum, and it is paid when that reaches its amount.
+invoice_payments = Table(
+    "invoice_payments", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("key", sa.String, nullable=False, unique=True),
+    Column("deal_id", sa.String, nullable=False, index=True),
+    Column("invoice_id", sa.String, nullable=False),
+    Column("payment_id", sa.String, nullable=False),
+    Column("amount", _MONEY, nullable=False),
+    Column("currency", sa.String(3)),
+    Column("paid_at", UTCDateTime, nullable=False),
+)  # fmt: skip
+
 report_events = Table(
     "report_events", metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
@@ -468,15 +482,24 @@ class Store:
         return self._add(invoices, {**i.model_dump(), "status": "issued"})
 
     def mark_invoice_paid(
-        self, invoice_id: str, *, deal_id: str, amount: Decimal | None, paid_at: datetime
+        self,
+        invoice_id: str,
+        *,
+        deal_id: str,
+        amount: Decimal | None,
+        paid_at: datetime,
+        payment_id: str | None = None,
+        currency: str | None = None,
     ) -> bool:
-        """Record a payment; False if the invoice was already paid (nothing changes).
+        """Record one payment of an invoice; False if it was recorded before (nothing
+        changes). The invoice is paid once its payments add up to its amount; a payment
+        without an amount pays what is outstanding.
 
-        The payment signal may come before the invoice robot ran, so an unknown invoice is
-        created here; the robot's later add_invoice then finds it and returns False."""
+        The payment may come before the invoice robot ran (a prepayment), so an unknown
+        invoice is created here; the robot's later add_invoice then finds it."""
         paid_at = to_utc(paid_at)
         with self._tx(write=True) as conn:
-            currency = conn.execute(
+            deal_currency = conn.execute(
                 sa.select(deals.c.currency).where(deals.c.deal_id == deal_id)
             ).scalar()
             self.insert_new(
@@ -487,28 +510,73 @@ class Store:
                     "invoice_id": invoice_id,
                     "deal_id": deal_id,
                     "amount": Decimal(0) if amount is None else amount,
-                    "currency": currency or _NO_CURRENCY,
+                    "currency": deal_currency or _NO_CURRENCY,
                     "created_at": paid_at,
                     "status": "issued",
                 },
             )
-            # The status test in WHERE makes the check-and-set one atomic statement: of two
-            # concurrent payments exactly one sees "issued" (PostgreSQL re-checks after the
-            # row lock; SQLite has the whole database locked).
-            paid = conn.execute(
+            # Locks the invoice row (PostgreSQL) so that concurrent payments add up one
+            # after the other; SQLite has the whole database locked already.
+            row = conn.execute(
+                sa.select(invoices.c.amount, invoices.c.paid_amount, invoices.c.status)
+                .where(invoices.c.deal_id == deal_id, invoices.c.invoice_id == invoice_id)
+                .with_for_update()
+            ).one()
+            already = row.paid_amount or Decimal(0)
+            if payment_id is None:  # a worker from before payments had ids: pays in full
+                if row.status != "issued":
+                    return False
+                payment_id = "full"
+            pays = amount if amount is not None else max(row.amount - already, Decimal(0))
+            new = self.insert_new(
+                conn,
+                invoice_payments,
+                {
+                    "key": f"{deal_id}:{invoice_id}:{payment_id}",
+                    "deal_id": deal_id,
+                    "invoice_id": invoice_id,
+                    "payment_id": payment_id,
+                    "amount": pays,
+                    "currency": currency,
+                    "paid_at": paid_at,
+                },
+            )
+            if not new:
+                return False
+            total = already + pays
+            changes: dict[str, Any] = {"paid_amount": total}
+            if row.status == "issued" and total >= row.amount:
+                changes.update(status="paid", paid_at=paid_at)
+            conn.execute(
+                sa.update(invoices)
+                .where(invoices.c.deal_id == deal_id, invoices.c.invoice_id == invoice_id)
+                .values(**changes)
+            )
+            return True
+
+    def cancel_invoices(self, deal_id: str, invoice_ids: Sequence[str]) -> None:
+        """Mark open invoices cancelled (replaced by a new one for a changed amount)."""
+        if not invoice_ids:
+            return
+        with self._tx(write=True) as conn:
+            conn.execute(
                 sa.update(invoices)
                 .where(
                     invoices.c.deal_id == deal_id,
-                    invoices.c.invoice_id == invoice_id,
+                    invoices.c.invoice_id.in_(invoice_ids),
                     invoices.c.status == "issued",
                 )
-                .values(
-                    status="paid",
-                    paid_amount=invoices.c.amount if amount is None else amount,
-                    paid_at=paid_at,
-                )
+                .values(status="cancelled")
             )
-            return paid.rowcount == 1
+
+    def payments(self, deal_id: str) -> list[dict[str, Any]]:
+        query = (
+            sa.select(invoice_payments)
+            .where(invoice_payments.c.deal_id == deal_id)
+            .order_by(invoice_payments.c.paid_at, invoice_payments.c.id)
+        )
+        with self._tx() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
 
     def invoices(self, deal_id: str) -> list[Invoice]:
         query = select_columns(invoices, Invoice).where(invoices.c.deal_id == deal_id)

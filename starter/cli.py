@@ -26,6 +26,7 @@ from starter.cli_support import (
     json_option,
     run_async,
 )
+from starter.payment_cli import payment_line, send_payment
 from starter.render import print_deal, print_deal_list, print_tasks
 
 
@@ -168,21 +169,38 @@ async def deal_move(
 @deal.command("invoice-paid")
 @click.argument("deal_id")
 @click.argument("invoice_id")
-@click.option("--amount", type=Decimal, help="amount paid")
+@click.option("--amount", type=Decimal, help="amount paid (default: what is outstanding)")
+@click.option("--payment-id", help="the payment's own id: sent twice, it is applied once")
+@click.option("--currency", help="the payment's currency (must be the invoice's)")
+@click.option("--prepayment", is_flag=True, help="paid before the deal issued the invoice")
 @json_option
 @run_async
 async def deal_invoice_paid(
-    deal_id: str, invoice_id: str, amount: Decimal | None, as_json: bool
+    deal_id: str,
+    invoice_id: str,
+    amount: Decimal | None,
+    payment_id: str | None,
+    currency: str | None,
+    prepayment: bool,
+    as_json: bool,
 ) -> None:
-    """Report an invoice as paid; in the payment stage the deal moves on by itself."""
+    """Report a payment of an invoice. The invoice is paid when its payments add up to its
+    amount; in the payment stage the deal then moves on by itself."""
     client = await deal_client(Settings())
     try:
-        paid = InvoicePaid(invoice_id=invoice_id, amount=amount)
+        paid = InvoicePaid(
+            invoice_id=invoice_id,
+            amount=amount,
+            payment_id=payment_id,
+            currency=currency,
+            prepayment=prepayment,
+        )
     except ValidationError as exc:
-        raise Failure(f"bad invoice: {exc.errors()[0]['msg']}") from exc
-    await client.invoice_paid(deal_id, paid)
-    result = {"deal_id": deal_id, "invoice_id": invoice_id, "sent": True}
-    emit(as_json, result, lambda: click.echo(f"invoice {invoice_id} of deal {deal_id}: paid"))
+        error = exc.errors()[0]
+        raise Failure(f"bad payment: {'.'.join(map(str, error['loc']))}: {error['msg']}") from exc
+    invoice = await send_payment(client, deal_id, paid)
+    result = {"deal_id": deal_id, "invoice_id": invoice_id, "sent": True, "invoice": invoice}
+    emit(as_json, result, lambda: click.echo(payment_line(deal_id, invoice_id, invoice)))
 
 
 @deal.command("task-done")

@@ -112,7 +112,7 @@ async def test_invoice_paid_early_takes_effect_in_payment(
     deal_id = new_deal_id()
     async with deal_system(dev_env, store) as deals:
         await deals.start(sample_deal(deal_id), pusk)
-        await deals.invoice_paid(deal_id, InvoicePaid(invoice_id="PAY-1"))
+        await deals.invoice_paid(deal_id, InvoicePaid(invoice_id="PAY-1", prepayment=True))
         state = await eventually(deals, deal_id, lambda s: bool(s.invoices))
         assert state.stage == "new"  # kept, not acted on: new has no payment trigger
         await deals.move(deal_id, "contract")
@@ -130,11 +130,11 @@ async def test_duplicate_invoice_paid_changes_nothing(
     async with deal_system(dev_env, store) as deals:
         await deals.start(sample_deal(deal_id), pusk)
         await deals.move(deal_id, "payment")
-        await deals.invoice_paid(deal_id, InvoicePaid(invoice_id="PAY-1"))
+        await deals.invoice_paid(deal_id, InvoicePaid(invoice_id="PAY-1", prepayment=True))
         first = await in_stage(deals, deal_id, "final")
-        await deals.invoice_paid(deal_id, InvoicePaid(invoice_id="PAY-1"))
+        await deals.invoice_paid(deal_id, InvoicePaid(invoice_id="PAY-1", prepayment=True))
         await deals.move(deal_id, "payment")  # a later visit to payment: PAY-1 is used up
-        await deals.invoice_paid(deal_id, InvoicePaid(invoice_id="PAY-1"))
+        await deals.invoice_paid(deal_id, InvoicePaid(invoice_id="PAY-1", prepayment=True))
         state = await eventually(deals, deal_id, lambda s: s.stage == "payment")
     assert len(state.invoices) == 1 and len(first.invoices) == 1
     assert state.invoices[0].paid_at == first.invoices[0].paid_at

@@ -39,7 +39,7 @@ async def test_many_moves_continue_as_new_and_lose_nothing(
             id=workflow_id_for(deal_id),
             task_queue=deals._task_queue,
         )
-        await deals.invoice_paid(deal_id, InvoicePaid(invoice_id="EARLY"))  # kept for `pay`
+        await deals.invoice_paid(deal_id, InvoicePaid(invoice_id="EARLY", prepayment=True))  # kept for `pay`
         for _ in range(6):
             await deals.move(deal_id, "b")
             await deals.move(deal_id, "a")
@@ -47,7 +47,7 @@ async def test_many_moves_continue_as_new_and_lose_nothing(
         state = await eventually(deals, deal_id, lambda s: s.runs > 1 and bool(s.waiting))
         assert [w.robot_id for w in state.waiting] == ["deadline"]  # carried over
         # The duplicate of an invoice paid in an earlier run is still recognised.
-        await deals.invoice_paid(deal_id, InvoicePaid(invoice_id="EARLY"))
+        await deals.invoice_paid(deal_id, InvoicePaid(invoice_id="EARLY", prepayment=True))
         # The deadline armed before continue-as-new still fires in the new run.
         await ts_env.sleep(timedelta(days=11))
         state = await eventually(deals, deal_id, lambda s: s.breached)

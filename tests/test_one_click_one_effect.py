@@ -6,8 +6,9 @@ requests per deal."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
@@ -20,13 +21,14 @@ from tests.helpers import sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 
 
-async def _all(calls: list[Awaitable[Any]]) -> tuple[list[Any], list[str]]:
+async def _all(calls: Sequence[Awaitable[Any]]) -> tuple[list[Any], list[str]]:
     """Run the calls at once: the answers of those that went through, and the reasons of
     those refused."""
     results = await asyncio.gather(*calls, return_exceptions=True)
     refused = [str(r) for r in results if isinstance(r, DealRejected)]
-    others = [r for r in results if isinstance(r, BaseException) and r not in refused]
-    unexpected = [r for r in others if not isinstance(r, DealRejected)]
+    unexpected = [
+        r for r in results if isinstance(r, BaseException) and not isinstance(r, DealRejected)
+    ]
     assert not unexpected, unexpected
     return [r for r in results if not isinstance(r, BaseException)], refused
 
@@ -69,7 +71,7 @@ async def test_concurrent_moves_never_enter_a_stage_twice_in_a_row(
         assert all("already in stage" in r for r in refused), refused
         state = await deals.state(deal_id)
     stages = [v.stage for v in state.visits]
-    assert all(a != b for a, b in zip(stages, stages[1:], strict=False)), stages
+    assert all(a != b for a, b in itertools.pairwise(stages)), stages
     assert len(stages) == 2 + len(done)
     assert _entries(store, deal_id) == stages
 

@@ -10,9 +10,10 @@ waiting robot's ``on_leave`` policy; jumping over stages runs their ``catch_up``
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
@@ -26,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
         ActivityName,
         DeadlineBreach,
         InvoicePaidCall,
+        NotifyCall,
+        NotifyResult,
         RegisterDeal,
         StageTransition,
     )
@@ -48,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         MigrateInput,
         MoveInput,
         Outcome,
+        PaymentView,
         PipelineMigration,
         ReportEventView,
         RunOutcome,
@@ -61,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         UpdateFieldsInput,
         WaitingRobot,
     )
+    from funnel.payments import PaymentCheck, PaymentKind, check_payment, money
     from funnel.pipeline import (
         ROLE_RESPONSIBLE,
         Pipeline,
@@ -103,6 +108,19 @@ PATCH_NOV_27 = "deal-code-2026-11-27"
 # the marker only when it refuses one; histories recorded before replay as they ran.
 # Retire (workflow.deprecate_patch, then remove) once no deal started before 2026-12-01 is open.
 PATCH_RECHECK = "recheck-when-applied"
+# An invoice is paid when its payments add up to its amount; a payment naming an invoice the
+# deal never issued, or in another currency, is reported and not applied. Checked only for
+# a payment those rules treat differently from before (partial, over, unknown, currency).
+# Retire once no deal started before 2026-12-01 is open.
+PATCH_PAYMENTS_ADD_UP = "payments-add-up"
+
+
+_NEW_PAYMENT_RULES = (
+    PaymentKind.UNMATCHED,
+    PaymentKind.WRONG_CURRENCY,
+    PaymentKind.PARTIAL,
+    PaymentKind.OVERPAID,
+)
 
 
 @dataclass
@@ -817,11 +835,119 @@ class DealWorkflow(StageRobots):
 
     @workflow.signal
     async def invoice_paid(self, input: InvoicePaid) -> None:
-        existing = self._state.invoice(input.invoice_id)
-        if existing is not None and existing.paid_at is not None:
+        """A payment for one of the deal's invoices. A signal, not an update: payment
+        systems send and forget, and a payment must be kept even when the deal cannot use
+        it (an unknown invoice, another currency) - it is then reported, not refused."""
+        invoice = self._state.invoice(input.invoice_id)
+        check = check_payment(invoice, input)
+        kind = check.kind
+        if kind is PaymentKind.DUPLICATE:
             return  # a duplicate delivery changes nothing
+        if kind in _NEW_PAYMENT_RULES and not workflow.patched(PATCH_PAYMENTS_ADD_UP):
+            await self._legacy_invoice_paid(input)  # how deals recorded before ran it
+            return
         if self._state.status is not DealStatus.OPEN:
             workflow.logger.warning("invoice %s paid after the deal closed", input.invoice_id)
+        now = self._now()
+        if kind in (PaymentKind.UNMATCHED, PaymentKind.WRONG_CURRENCY):
+            await self._report_payment(input, kind, check)
+            return
+        if invoice is None:  # a prepayment: the invoice is known from now on
+            invoice = InvoiceView(
+                invoice_id=input.invoice_id,
+                amount=input.amount,
+                currency=input.currency,
+                received_at=now,
+                prepayment=True,
+            )
+            self._state.invoices.append(invoice)
+        paid_at = input.paid_at or now
+        invoice.payments.append(
+            PaymentView(
+                payment_id=input.implied_payment_id,
+                amount=check.amount,
+                currency=input.currency or invoice.currency,
+                paid_at=paid_at,
+                received_at=now,
+            )
+        )
+        if kind is not PaymentKind.PARTIAL and invoice.paid_at is None:
+            invoice.paid_at = paid_at
+            self._paid_received_at = now
+            self._check_triggers()
+        await self._record_payment(input, check.amount, paid_at)
+        if kind in (PaymentKind.PARTIAL, PaymentKind.OVERPAID):
+            await self._report_payment(input, kind, check)
+
+    async def _record_payment(self, input: InvoicePaid, amount: Decimal, paid_at: datetime) -> None:
+        await self._call(
+            ActivityName.RECORD_INVOICE_PAID,
+            InvoicePaidCall(
+                deal_id=self._state.deal_id,
+                invoice_id=input.invoice_id,
+                amount=amount,
+                paid_at=paid_at,
+                payment_id=input.implied_payment_id,
+                currency=input.currency,
+            ),
+            None,
+            summary=f"Record a payment of invoice {input.invoice_id}",
+        )
+
+    async def _report_payment(
+        self, input: InvoicePaid, kind: PaymentKind, check: PaymentCheck
+    ) -> None:
+        """Tell the responsible about a payment that does not simply pay an invoice, and
+        write it to the report."""
+        invoice = self._state.invoice(input.invoice_id)
+        amount = money(check.amount if input.amount is None else input.amount, input.currency)
+        due = money(invoice.amount, invoice.currency) if invoice else "?"
+        text = {
+            PaymentKind.PARTIAL: f"{money(check.total)} of {due} paid for invoice"
+            f" {input.invoice_id} ({money(invoice.outstanding if invoice else None)}"
+            " outstanding)",
+            PaymentKind.OVERPAID: f"invoice {input.invoice_id} is overpaid: {money(check.total)}"
+            f" received for {due}",
+            PaymentKind.UNMATCHED: f"a payment of {amount} names invoice {input.invoice_id},"
+            " which this deal never issued: it was not applied",
+            PaymentKind.WRONG_CURRENCY: f"a payment of {amount} for invoice {input.invoice_id}"
+            f" ({due}) is in another currency: it was not applied",
+        }[kind]
+        key = f"{self._state.deal_id}:payment:{input.implied_payment_id}"
+        stage = self._current_stage()
+        self._busy += 1
+        try:
+            await self._call(
+                ActivityName.NOTIFY,
+                NotifyCall(
+                    key=key,
+                    context=self._context(stage),
+                    recipients=[self._state.deal.responsible],
+                    message=f"{self._state.deal_id}: {text}",
+                    at=self._now(),
+                ),
+                NotifyResult,
+                summary=f"Tell the responsible: payment {kind.value}",
+            )
+            await self._write_report(
+                f"{key}:report",
+                stage,
+                f"payment_{kind.value}",
+                input.invoice_id,
+                f"Write the {kind.value} payment to the report",
+                extra={"text": text, "amount": str(check.amount), "total": str(check.total)},
+            )
+        except ActivityError as err:
+            workflow.logger.warning("payment report failed: %s", err)
+        finally:
+            self._busy -= 1
+
+    async def _legacy_invoice_paid(self, input: InvoicePaid) -> None:
+        """Before PATCH_PAYMENTS_ADD_UP any payment paid its invoice in full, and a payment
+        naming an unknown invoice created it."""
+        existing = self._state.invoice(input.invoice_id)
+        if existing is not None and existing.paid_at is not None:
+            return
         paid_at = input.paid_at or self._now()
         self._paid_received_at = self._now()
         if existing is None:
@@ -833,17 +959,7 @@ class DealWorkflow(StageRobots):
         if input.amount is not None:
             existing.amount = input.amount
         self._check_triggers()
-        await self._call(
-            ActivityName.RECORD_INVOICE_PAID,
-            InvoicePaidCall(
-                deal_id=self._state.deal_id,
-                invoice_id=input.invoice_id,
-                amount=input.amount,
-                paid_at=paid_at,
-            ),
-            None,
-            summary=f"Record invoice {input.invoice_id} as paid",
-        )
+        await self._record_payment(input, input.amount or existing.amount or Decimal(0), paid_at)
 
     @workflow.signal
     async def task_completed(self, input: TaskCompleted) -> None:

@@ -67,6 +67,11 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 
+# Coming back to a stage that issues an invoice reuses the one still open (contract ->
+# proposal -> contract left two collectable invoices). Checked only when an open invoice
+# exists. Retire once no deal started before 2026-12-01 is open.
+PATCH_ONE_OPEN_INVOICE = "one-open-invoice"
+
 # Robots write to the store or to people: retry with backoff for as long as it takes (a
 # database outage must delay a robot, never lose it); a bad template is not retried.
 ROBOT_RETRY = RetryPolicy(
@@ -295,21 +300,7 @@ class StageRobots:
                 case ReportEventRobot():
                     await self._write_report(key, stage, robot.kind, robot.details, robot.title)
                 case CreateInvoiceRobot():
-                    invoice_id = f"{self._state.deal_id}-{seq}"
-                    await self._call(
-                        ActivityName.CREATE_INVOICE,
-                        CreateInvoiceCall(key=key, invoice_id=invoice_id, context=context, at=now),
-                        None,
-                        summary=robot.title,
-                    )
-                    if self._state.invoice(invoice_id) is None:
-                        self._state.invoices.append(
-                            InvoiceView(
-                                invoice_id=invoice_id,
-                                amount=self._state.deal.amount,
-                                received_at=now,
-                            )
-                        )
+                    outcome = await self._issue_invoice(seq, key, context, robot.title, outcome)
                 case RenderDocumentRobot():
                     document = await self._call(
                         ActivityName.RENDER_DOCUMENT,
@@ -347,6 +338,47 @@ class StageRobots:
             workflow.logger.warning("robot %s failed: %s", robot.id, cause)
         finally:
             self._busy -= 1
+
+    async def _issue_invoice(
+        self, seq: int, key: str, context: RobotContext, summary: str, outcome: RunOutcome
+    ) -> RunOutcome:
+        """One collectable invoice per deal: coming back to the stage reuses the invoice
+        still open for the same amount; for a changed amount that one is cancelled and a new
+        one issued. Deals recorded before issued one per entry (PATCH_ONE_OPEN_INVOICE)."""
+        amount = self._state.deal.amount
+        currency = self._state.deal.currency
+        still_open = [i for i in self._state.invoices if i.open and not i.prepayment]
+        same = next((i for i in still_open if i.amount == amount and i.currency == currency), None)
+        if still_open and not workflow.patched(PATCH_ONE_OPEN_INVOICE):
+            still_open, same = [], None
+        if same is not None:
+            return RunOutcome.REUSED
+        invoice_id = f"{self._state.deal_id}-{seq}"
+        now = self._now()
+        # A partly paid invoice is never cancelled: its payments stay with it.
+        replaced = [
+            i.invoice_id for i in still_open if i.invoice_id != invoice_id and not i.payments
+        ]
+        if self._state.invoice(invoice_id) is None:
+            # Known to the deal before the store has it, so that a payment arriving while
+            # the robot runs is applied to it, not reported as unknown.
+            self._state.invoices.append(
+                InvoiceView(
+                    invoice_id=invoice_id, amount=amount, currency=currency, received_at=now
+                )
+            )
+        await self._call(
+            ActivityName.CREATE_INVOICE,
+            CreateInvoiceCall(
+                key=key, invoice_id=invoice_id, context=context, at=now, replaces=replaced
+            ),
+            None,
+            summary=summary,
+        )
+        for invoice in still_open:
+            if invoice.invoice_id in replaced:
+                invoice.cancelled_at = now
+        return outcome
 
     async def _write_report(
         self,
