@@ -96,7 +96,10 @@ class Settings(BaseSettings):
         default=None, ge=1, le=65535, description="Prometheus /metrics port; unset: off"
     )
     metrics_host: str = "127.0.0.1"  # containers set 0.0.0.0 (infra/temporal-docker-compose.yml)
-    log_format: Literal["json", "text"] = "json"
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="auto: plain text when the log stream (stderr) is a terminal, else JSON",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     connect_wait: float = Field(
