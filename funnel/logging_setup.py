@@ -1,5 +1,7 @@
-"""Logging of the worker and ``funnel up``: one JSON object a line (FUNNEL_LOG_FORMAT=json, the
-default) for a log collector, or plain text for a terminal.
+"""Logging of the worker and ``funnel up``: plain text for a person at a terminal, one JSON
+object a line for a log collector. FUNNEL_LOG_FORMAT=auto (the default) picks text when the
+log stream (stderr) is a terminal and JSON otherwise (a pipe, a file, a container's log);
+``json`` or ``text`` forces one.
 
 Every record logged in a deal's workflow or activity carries the deal id: the SDK's workflow
 and activity loggers attach ``temporal_workflow`` / ``temporal_activity`` dicts to the
@@ -10,8 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from funnel.settings import Settings
 
@@ -59,10 +62,24 @@ class _TextFormatter(logging.Formatter):
         return f"{text} [deal {deal_id}]" if deal_id else text
 
 
-def configure_logging(settings: Settings) -> None:
-    """Replace the root handlers (idempotent: a second call does not double the output)."""
-    handler = logging.StreamHandler()
-    if settings.log_format == "json":
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty is not None and isatty())
+
+
+def logs_as_json(settings: Settings, stream: TextIO) -> bool:
+    if settings.log_format == "auto":
+        # JSON lines between `funnel up`'s own lines on a terminal are noise to a person.
+        return not _is_terminal(stream)
+    return settings.log_format == "json"
+
+
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
+    """Replace the root handlers (idempotent: a second call does not double the output);
+    logs go to ``stream``, stderr by default."""
+    out = stream if stream is not None else sys.stderr
+    handler = logging.StreamHandler(out)
+    if logs_as_json(settings, out):
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))

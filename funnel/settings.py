@@ -1,7 +1,8 @@
 """Settings from the environment (and an optional ``.env`` file).
 
 Names: ``FUNNEL_HOME``, ``FUNNEL_DATABASE_URL``, ``FUNNEL_PIPELINE``, ``FUNNEL_TASK_QUEUE``,
-``FUNNEL_UI_PORT``, ``FUNNEL_TEMPORAL_PORT`` and Temporal's own ``TEMPORAL_ADDRESS``,
+``FUNNEL_UI_PORT``, ``FUNNEL_TEMPORAL_PORT``, ``FUNNEL_CONNECT_WAIT`` (seconds a command waits
+for a Temporal server still starting) and Temporal's own ``TEMPORAL_ADDRESS``,
 ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, ``TEMPORAL_TLS_CERT``, ``TEMPORAL_TLS_KEY``.
 
 The HTTP API (see docs/http-api.md): ``FUNNEL_API_HOST``, ``FUNNEL_API_PORT``,
@@ -95,8 +96,17 @@ class Settings(BaseSettings):
         default=None, ge=1, le=65535, description="Prometheus /metrics port; unset: off"
     )
     metrics_host: str = "127.0.0.1"  # containers set 0.0.0.0 (infra/temporal-docker-compose.yml)
-    log_format: Literal["json", "text"] = "json"
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="auto: plain text when the log stream (stderr) is a terminal, else JSON",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    connect_wait: float = Field(
+        default=30.0,
+        ge=0,
+        description="seconds a command waits for a Temporal server that is still starting",
+    )
 
     temporal_address: str | None = Field(
         default=None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "FUNNEL_TEMPORAL_ADDRESS")

@@ -4,7 +4,10 @@ AES-GCM payload codec when FUNNEL_CODEC_KEYS is set)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from temporalio.api.common.v1 import Payload
@@ -72,7 +75,60 @@ def data_converter(settings: Settings) -> DataConverter:
     )
 
 
-async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+class TemporalUnreachable(RuntimeError):
+    """The Temporal server did not answer within the wait (FUNNEL_CONNECT_WAIT)."""
+
+
+# What a server that is still starting answers: nothing listens yet, or the frontend is up but
+# not serving ("Frontend is not healthy yet", seen while `funnel up` started under load).
+# The core's connect errors are RuntimeErrors with the transport's text in them.
+_STARTING = ("connection refused", "tcp connect error", "not healthy", "unavailable")
+
+
+def _still_starting(exc: RuntimeError | RPCError) -> bool:
+    if isinstance(exc, RPCError) and exc.status == RPCStatusCode.UNAVAILABLE:
+        return True
+    text = str(exc).lower()
+    return any(marker in text for marker in _STARTING)
+
+
+def _tell_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def connect(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    wait: float | None = None,
+    on_wait: Callable[[str], None] = _tell_stderr,
+) -> Client:
+    """A client of the configured server. A server that is still starting (a command typed
+    while `funnel up` comes up) is retried for ``wait`` seconds (default FUNNEL_CONNECT_WAIT),
+    telling ``on_wait`` once; any other error (bad TLS, unknown namespace) is raised at once."""
+    address = settings.effective_temporal_address
+    bound = settings.connect_wait if wait is None else wait
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bound
+    told = False
+    while True:
+        try:
+            return await _connect_once(settings, runtime)
+        except (RuntimeError, RPCError) as exc:
+            left = deadline - loop.time()
+            if not _still_starting(exc):
+                raise
+            if left <= 0:
+                raise TemporalUnreachable(
+                    f"no answer within {bound:g} s (FUNNEL_CONNECT_WAIT); last error: {exc}"
+                ) from exc
+            if not told:
+                on_wait(f"waiting for the Temporal server at {address} to start...")
+                told = True
+            await asyncio.sleep(min(0.5, left))
+
+
+async def _connect_once(settings: Settings, runtime: Runtime | None) -> Client:
     tls: TLSConfig | bool = False
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(

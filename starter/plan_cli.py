@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from pydantic import BaseModel, ValidationError
@@ -135,13 +137,25 @@ async def pipeline_migrate(
 @click.argument("deal_path", type=click.Path(path_type=Path))
 @click.option("--events", "events_path", type=click.Path(path_type=Path))
 @click.option("--horizon", default="30 days", help="how long to run on after the last event")
+@click.option(
+    "--start",
+    "start_text",
+    metavar="ISO_TIME",
+    help="when the deal starts in simulated time, e.g. 2026-12-07T09:00 (in the pipeline's"
+    " calendar.timezone unless it names an offset); default: now; not in the past",
+)
 @json_option
 def simulate_command(
-    pipeline_path: Path, deal_path: Path, events_path: Path | None, horizon: str, as_json: bool
+    pipeline_path: Path,
+    deal_path: Path,
+    events_path: Path | None,
+    horizon: str,
+    start_text: str | None,
+    as_json: bool,
 ) -> None:
     """Run a deal through a pipeline on the time-skipping test server and print what would
     fire and when; nothing leaves the simulation."""
-    from starter.simulate import EVENTS, simulate
+    from starter.simulate import EVENTS, SimulationError, simulate
 
     try:
         pipeline = load_pipeline(pipeline_path)
@@ -150,13 +164,27 @@ def simulate_command(
         span = Duration.model_validate(horizon).as_timedelta()
     except (PipelineError, OSError, ValidationError) as exc:
         raise Failure(str(exc)) from exc
+    start_at = _start_time(start_text, ZoneInfo(pipeline.calendar.timezone))
     try:
-        timeline = asyncio.run(simulate(pipeline, deal, events, horizon=span))
+        timeline = asyncio.run(simulate(pipeline, deal, events, horizon=span, start_at=start_at))
     except DealError as exc:
         raise Failure(f"the simulated deal refused an event: {exc}") from exc
+    except (SimulationError, FileNotFoundError) as exc:  # FileNotFoundError: no test server
+        raise Failure(str(exc)) from exc
 
     def human() -> None:
         for t in timeline:
             click.echo(f"{t.offset:>10}  {t.at:%Y-%m-%d %H:%M}Z  [{t.stage}] {t.what}")
 
     emit(as_json, [t.model_dump(mode="json") for t in timeline], human)
+
+
+def _start_time(text: str | None, zone: ZoneInfo) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise Failure(f"--start {text!r} is not an ISO time such as 2026-12-07T09:00") from exc
+    # A time without an offset is the company's wall-clock time, as the pipeline counts it.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)

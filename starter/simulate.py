@@ -7,15 +7,21 @@ Events file: a JSON list of steps applied in order, each ``{"after": "<duration>
 ``action`` is one of ``accept``, ``move`` (``stage``, ``reason``), ``invoice_paid``
 (``invoice_id``), ``task_done`` (``task_id``, ``by``), ``fields`` (``fields``), ``close``
 (``outcome``, ``reason``).
+
+The Java time-skipping test server can stop advancing time (seen after cancelled timers):
+a sleep, an update or a query then never returns. Every wait here is bounded in real time
+and ends with :class:`SimulationStalled` naming what it waited for, instead of a hang.
 """
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
@@ -44,9 +50,15 @@ from funnel.store import Store
 from funnel.temporal_client import DATA_CONVERTER, register_search_attributes
 from starter.binaries import temporal_test_server
 from starter.deals import DealClient
+from starter.sim_timeline import TimelineEntry, timeline
+from starter.task_ids import normalise_task_id
 from workflows.deal import DealWorkflow
 
+T = TypeVar("T")
+
 TASK_QUEUE = "simulation"
+# Real seconds one step of a simulation may take: a month of simulated time passes in a few.
+STALL_AFTER = 60.0
 # The SDK core logs to stdout; a simulation's stdout is its timeline (and --json output).
 _QUIET_RUNTIME = Runtime(
     telemetry=TelemetryConfig(
@@ -71,21 +83,41 @@ class SimEvent(BaseModel):
 EVENTS = TypeAdapter(list[SimEvent])
 
 
-class TimelineEntry(BaseModel):
-    at: datetime
-    offset: str
-    stage: str
-    what: str
+class SimulationError(Exception):
+    """The simulation cannot be run as asked; the message says why."""
 
 
-def _offset(delta: timedelta) -> str:
-    days, seconds = delta.days, delta.seconds
-    return f"+{days}d {seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+class SimulationStalled(SimulationError):
+    """The test server's clock stopped while the simulation waited for something."""
+
+
+async def _bounded(step: Awaitable[T], what: str, limit: float) -> T:
+    try:
+        return await asyncio.wait_for(step, limit)
+    except TimeoutError:
+        raise SimulationStalled(
+            f"the simulation stopped advancing while waiting for {what} (no progress in"
+            f" {limit:g} s of real time); the time-skipping test server is known to stall"
+            " after cancelled timers: move this event a minute earlier or later and run again"
+        ) from None
+
+
+def _describe(event: SimEvent, number: int) -> str:
+    detail = event.stage or event.invoice_id or event.task_id or event.outcome or ""
+    return f"event {number} ({event.action}{' ' + str(detail) if detail else ''})"
 
 
 async def simulate(
-    pipeline: Pipeline, deal: DealInput, events: list[SimEvent], *, horizon: timedelta
+    pipeline: Pipeline,
+    deal: DealInput,
+    events: list[SimEvent],
+    *,
+    horizon: timedelta,
+    start_at: datetime | None = None,
+    stall_after: float = STALL_AFTER,
 ) -> list[TimelineEntry]:
+    """The timeline of ``deal`` on ``pipeline`` started at ``start_at`` (default: now) with
+    ``events`` applied, then ``horizon`` of simulated time more."""
     with tempfile.TemporaryDirectory(prefix="funnel-sim-") as tmp:
         store = Store(f"sqlite:///{Path(tmp) / 'sim.db'}")
         store.create_schema()
@@ -113,17 +145,42 @@ async def simulate(
                     activity_executor=executor,
                 ):
                     deals = DealClient(env.client, task_queue=TASK_QUEUE)
-                    start = await env.get_current_time()
-                    await deals.start(deal, pipeline)
-                    for event in events:
+                    start = await _start_clock(env, start_at, stall_after)
+                    await _bounded(deals.start(deal, pipeline), "the deal to start", stall_after)
+                    for number, event in enumerate(events, 1):
+                        what = _describe(event, number)
                         if event.after is not None:
-                            await env.sleep(event.after.as_timedelta())
-                        await _apply(deals, deal.deal_id, event)
-                    await env.sleep(horizon)
-                    state = await deals.state(deal.deal_id)
+                            wait = env.sleep(event.after.as_timedelta())
+                            await _bounded(wait, f"the time before {what}", stall_after)
+                        await _bounded(_apply(deals, deal.deal_id, event), what, stall_after)
+                    await _bounded(env.sleep(horizon), "the horizon to pass", stall_after)
+                    state = await _bounded(
+                        deals.state(deal.deal_id), "the final state", stall_after
+                    )
+                    history = await _bounded(
+                        deals.history(deal.deal_id), "the deal's history", stall_after
+                    )
         finally:
             await env.shutdown()
-        return _timeline(store, deal.deal_id, state.robot_runs, start)
+        return timeline(store, state, history, start)
+
+
+async def _start_clock(
+    env: WorkflowEnvironment, start_at: datetime | None, stall_after: float
+) -> datetime:
+    """Move the test server's clock to ``start_at``; it starts at the real now and only goes
+    forward."""
+    now = await env.get_current_time()
+    if start_at is None:
+        return now
+    if start_at < now - timedelta(minutes=1):
+        raise SimulationError(
+            f"--start {start_at.isoformat()} is in the past: the simulated clock starts at"
+            f" the real time ({now:%Y-%m-%d %H:%M}Z) and can only move forward"
+        )
+    if start_at > now:
+        await _bounded(env.sleep(start_at - now), "the clock to reach --start", stall_after)
+    return await env.get_current_time()
 
 
 async def _apply(deals: DealClient, deal_id: str, event: SimEvent) -> None:
@@ -136,30 +193,10 @@ async def _apply(deals: DealClient, deal_id: str, event: SimEvent) -> None:
             await deals.invoice_paid(deal_id, InvoicePaid(invoice_id=event.invoice_id or "INV"))
         case "task_done":
             await deals.task_completed(
-                deal_id, TaskCompleted(task_id=event.task_id or "", by=event.by)
+                deal_id, TaskCompleted(task_id=normalise_task_id(event.task_id or ""), by=event.by)
             )
         case "fields":
             await deals.update_fields(deal_id, UpdateFieldsInput(fields=event.fields))
         case "close":
             outcome = event.outcome or Outcome.WON
             await deals.close(deal_id, CloseInput(outcome=outcome, reason=event.reason))
-
-
-def _timeline(store: Store, deal_id: str, runs: list[Any], start: datetime) -> list[TimelineEntry]:
-    rows: list[tuple[datetime, str, str]] = []
-    for e in store.report_events(deal_id=deal_id):
-        text = e.details.get("text") if isinstance(e.details, dict) else None
-        rows.append((e.at, e.stage, f"report {e.kind}" + (f": {text}" if text else "")))
-    for n in store.deal_notifications(deal_id):
-        rows.append((n.created_at, n.stage, f"notify {n.recipient}: {n.message}"))
-    for t in store.tasks(deal_id=deal_id):
-        due = f", due {t.deadline_at:%Y-%m-%d %H:%M}Z" if t.deadline_at else ""
-        rows.append((t.created_at, t.stage, f"task for {t.responsible}: {t.title}{due}"))
-    for run in runs:
-        if run.outcome.value != "done":
-            rows.append((run.at, run.stage, f"robot {run.robot_id}: {run.outcome.value}"))
-    rows.sort(key=lambda r: r[0])
-    return [
-        TimelineEntry(at=at, offset=_offset(at - start), stage=stage, what=what)
-        for at, stage, what in rows
-    ]

@@ -14,6 +14,7 @@ from funnel.models import TaskAction, TaskEvent, TaskView
 from funnel.settings import Settings
 from starter.cli_support import Failure, deal_client, emit, json_option, run_async
 from starter.deals import DealClient, DealRejected
+from starter.task_ids import normalise_task_id, task_id_of
 
 STATUSES = ["open", "awaiting_confirmation", "done", "cancelled"]
 
@@ -41,14 +42,14 @@ def task_list(deal_id: str | None, assignee: str | None, status: str | None, as_
         for t in tasks:
             due = f"{t.deadline_at:%Y-%m-%d %H:%M}Z" if t.deadline_at else "-"
             team = f" +{','.join(t.co_executors)}" if t.co_executors else ""
-            task_id = t.key.split(":", 1)[-1]
             click.echo(
-                f"{t.deal_id} {task_id} [{t.status}] {t.title} ({t.responsible}{team}; due {due})"
+                f"{t.deal_id} {task_id_of(t)} [{t.status}] {t.title}"
+                f" ({t.responsible}{team}; due {due})"
             )
         if not tasks:
             click.echo("no tasks")
 
-    emit(as_json, [t.model_dump(mode="json") for t in tasks], human)
+    emit(as_json, [{**t.model_dump(mode="json"), "task_id": task_id_of(t)} for t in tasks], human)
 
 
 async def _send(client: DealClient, deal_id: str, event: TaskEvent) -> TaskView:
@@ -85,9 +86,8 @@ def _event_command(action: TaskAction, help_text: str) -> click.Command:
         if action is TaskAction.RETURN and not (comment or "").strip():
             raise Failure("returning a task needs --comment saying what is missing")
         client = await deal_client(Settings())
-        task = await _send(
-            client, deal_id, TaskEvent(task_id=task_id, action=action, by=by, comment=comment)
-        )
+        event = TaskEvent(task_id=normalise_task_id(task_id), action=action, by=by, comment=comment)
+        task = await _send(client, deal_id, event)
         emit(as_json, task, lambda: click.echo(f"task {task.task_id}: {task.status.value}"))
 
     return command

