@@ -137,7 +137,9 @@ async def run_demo(client: DealClient, pipeline: Pipeline, *, echo: bool) -> lis
             ("accepted", lambda: client.accept(lid, by="ivanov")),
             (
                 "invoice paid early (kept until payment)",
-                lambda: client.invoice_paid(lid, InvoicePaid(invoice_id="EARLY-1", prepayment=True)),
+                lambda: client.invoice_paid(
+                    lid, InvoicePaid(invoice_id="EARLY-1", prepayment=True)
+                ),
             ),
             ("moved to negotiation", lambda: client.move(lid, "negotiation", by="ivanov")),
             (

@@ -183,6 +183,18 @@ async def _start_clock(
     return await env.get_current_time()
 
 
+async def _payment_of(deals: DealClient, deal_id: str, event: SimEvent) -> InvoicePaid:
+    """The event's invoice, or else the deal's open one; paid before the deal issued any,
+    it is a prepayment."""
+    if event.invoice_id:
+        return InvoicePaid(invoice_id=event.invoice_id)
+    state = await deals.state(deal_id)
+    open_invoice = next((i for i in state.invoices if i.open), None)
+    if open_invoice is not None:
+        return InvoicePaid(invoice_id=open_invoice.invoice_id)
+    return InvoicePaid(invoice_id=f"{deal_id}-prepaid", prepayment=True)
+
+
 async def _apply(deals: DealClient, deal_id: str, event: SimEvent) -> None:
     match event.action:
         case "accept":
@@ -190,7 +202,7 @@ async def _apply(deals: DealClient, deal_id: str, event: SimEvent) -> None:
         case "move":
             await deals.move(deal_id, event.stage or "", reason=event.reason, by=event.by)
         case "invoice_paid":
-            await deals.invoice_paid(deal_id, InvoicePaid(invoice_id=event.invoice_id or "INV"))
+            await deals.invoice_paid(deal_id, await _payment_of(deals, deal_id, event))
         case "task_done":
             await deals.task_completed(
                 deal_id, TaskCompleted(task_id=normalise_task_id(event.task_id or ""), by=event.by)

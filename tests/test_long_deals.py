@@ -39,7 +39,9 @@ async def test_many_moves_continue_as_new_and_lose_nothing(
             id=workflow_id_for(deal_id),
             task_queue=deals._task_queue,
         )
-        await deals.invoice_paid(deal_id, InvoicePaid(invoice_id="EARLY", prepayment=True))  # kept for `pay`
+        await deals.invoice_paid(
+            deal_id, InvoicePaid(invoice_id="EARLY", prepayment=True)
+        )  # kept for `pay`
         for _ in range(6):
             await deals.move(deal_id, "b")
             await deals.move(deal_id, "a")

@@ -176,7 +176,9 @@ async def test_trigger_condition_and_bad_field_updates(
         await deals.start(sample_deal(small, amount="5000"), pipeline)
         await deals.start(sample_deal(big, amount="500000"), pipeline)
         for deal_id in (small, big):
-            await deals.invoice_paid(deal_id, InvoicePaid(invoice_id=f"{deal_id}-1", prepayment=True))
+            await deals.invoice_paid(
+                deal_id, InvoicePaid(invoice_id=f"{deal_id}-1", prepayment=True)
+            )
         await eventually(deals, big, lambda s: s.stage == "won")
         state = await eventually(deals, small, lambda s: bool(s.invoices))
         assert state.stage == "pay"

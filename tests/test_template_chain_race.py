@@ -66,7 +66,9 @@ async def test_a_message_while_the_last_chained_task_is_created_does_not_close_t
             await deals.task_completed(deal_id, TaskCompleted(task_id=design.task_id, by="a"))
             assert await asyncio.to_thread(held.reached.wait, 30)
             # A message while `launch` is being created: a second payment arrives.
-            await deals.invoice_paid(deal_id, InvoicePaid(invoice_id=f"{deal_id}-extra", prepayment=True))
+            await deals.invoice_paid(
+                deal_id, InvoicePaid(invoice_id=f"{deal_id}-extra", prepayment=True)
+            )
             await eventually(deals, deal_id, lambda s: s.invoice(f"{deal_id}-extra") is not None)
             held.release.set()
             state = await eventually(deals, deal_id, lambda s: s.task("7-launch") is not None)
