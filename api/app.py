@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import deals, intake
 from api import documents as documents_api
+from api import tasks as tasks_api
 from api.auth import require_scope
 from api.intake_store import IntakeStore
 from api.routers import extra_routers
@@ -109,6 +110,8 @@ def create_app(settings: Settings, deal_client: DealClient, store: Store) -> Fas
     app.include_router(deals.router)
     app.include_router(documents_api.router)
     app.include_router(intake.router)
+    app.include_router(tasks_api.router)
+    app.include_router(tasks_api.deal_tasks)
     for router, scope in extra_routers():
         app.include_router(router, dependencies=[Depends(require_scope(scope))])
 

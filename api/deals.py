@@ -45,12 +45,12 @@ from funnel.models import (
     DealState,
     InvoicePaid,
     TaskCompleted,
-    TaskStatus,
     workflow_id_for,
 )
 from funnel.pipeline_loader import load_pipeline
 from funnel.search_attributes import DEAL_AMOUNT, DEAL_BREACHED, DEAL_RESPONSIBLE, DEAL_STAGE
 from funnel.settings import Settings
+from funnel.task_ids import normalise_task_id
 from funnel.text import NO_CONTROL_CHARACTERS
 from starter.deals import DealClient, visibility_literal
 
@@ -211,8 +211,8 @@ async def deal_plan(request: Request, deal_id: DealId) -> PlanOut:
         deadline_at=visit.deadline_at if visit else None,
         breached=state.breached,
         waiting=sorted(state.waiting, key=lambda w: w.due_at),
-        open_tasks=[t for t in state.tasks if t.status is not TaskStatus.DONE],
-        unpaid_invoices=[i for i in state.invoices if i.paid_at is None],
+        open_tasks=[t for t in state.tasks if not t.status.closed],
+        unpaid_invoices=[i for i in state.invoices if i.open],
     )
 
 
@@ -288,6 +288,7 @@ async def complete_task(
     body: Annotated[TaskCompleteBody | None, Body()] = None,
 ) -> Sent:
     deals = _deals(request)
+    task_id = normalise_task_id(task_id)
     # The workflow ignores an unknown task silently (a signal has no answer): check first,
     # so that a typo in the task id is a 404 and not a 202 that does nothing.
     state = await temporal(request, deals.state(deal_id))

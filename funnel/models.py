@@ -211,6 +211,15 @@ class MigrateInput(BaseModel):
     by: str | None = None
 
 
+class TaskComment(BaseModel):
+    """What someone said with a task event (why it was returned)."""
+
+    action: TaskAction
+    by: str | None = None
+    at: datetime
+    text: str
+
+
 class TaskView(BaseModel):
     task_id: str
     key: str
@@ -225,6 +234,7 @@ class TaskView(BaseModel):
     status: TaskStatus = TaskStatus.OPEN
     overdue: bool = False
     returned: int = Field(default=0, description="times the creator sent it back")
+    comments: list[TaskComment] = Field(default_factory=list)
 
 
 class PaymentView(BaseModel):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field
 
 DealStatusName = Literal["open", "won", "lost"]
 TaskStatusName = Literal["open", "awaiting_confirmation", "done", "cancelled"]
@@ -88,6 +88,14 @@ class Task(TaskIn):
     completed_by: str | None
     completed_at: AwareDatetime | None
     confirmed_by: str | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def task_id(self) -> str:
+        """The deal workflow's id of the task (``3-signed_contract_task``): the stage
+        visit's seq (the key's first part after the deal id) and the robot or template id."""
+        seq = self.key.removeprefix(f"{self.deal_id}:").split(":", 1)[0]
+        return f"{seq}-{self.robot_id}"
 
 
 class InvoiceIn(BaseModel):

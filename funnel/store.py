@@ -430,12 +430,20 @@ class Store:
         return found[0] if found else None
 
     def tasks(
-        self, *, deal_id: str | None = None, assignee: str | None = None, status: str | None = None
+        self,
+        *,
+        deal_id: str | None = None,
+        assignee: str | None = None,
+        status: str | None = None,
+        created_by: str | None = None,
     ) -> list[Task]:
-        """Oldest first; ``assignee`` matches the responsible or a co-executor."""
+        """Oldest first; ``assignee`` matches the responsible or a co-executor;
+        ``created_by`` with status awaiting_confirmation: what waits for that person."""
         query = select_columns(tasks, Task)
         if deal_id is not None:
             query = query.where(tasks.c.deal_id == deal_id)
+        if created_by is not None:
+            query = query.where(tasks.c.created_by == created_by)
         if status is not None:
             query = query.where(tasks.c.status == status)
         if assignee is not None:

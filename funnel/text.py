@@ -39,3 +39,9 @@ def _free_text(value: str) -> str:
 
 OneLine = Annotated[str, AfterValidator(_one_line)]
 FreeText = Annotated[str, AfterValidator(_free_text)]
+
+
+def literal(text: str) -> str:
+    """``text`` as a jinja2 template that renders to itself (a comment or a title put into
+    a message template must not be read as a template)."""
+    return "{% raw %}" + text.replace("{%", "{ %") + "{% endraw %}"

@@ -211,7 +211,7 @@ async def deal_invoice_paid(
 @run_async
 async def deal_task_done(deal_id: str, task_id: str, by: str | None, as_json: bool) -> None:
     """Report a task of the deal completed (or confirmed, when the creator sends it)."""
-    from starter.task_ids import normalise_task_id
+    from funnel.task_ids import normalise_task_id
 
     task_id = normalise_task_id(task_id)
     client = await deal_client(Settings())

@@ -47,11 +47,11 @@ from funnel.models import (
 from funnel.pipeline import Pipeline
 from funnel.settings import Settings
 from funnel.store import Store
+from funnel.task_ids import normalise_task_id
 from funnel.temporal_client import DATA_CONVERTER, register_search_attributes
 from starter.binaries import temporal_test_server
 from starter.deals import DealClient
 from starter.sim_timeline import TimelineEntry, timeline
-from starter.task_ids import normalise_task_id
 from workflows.deal import DealWorkflow
 
 T = TypeVar("T")

@@ -12,9 +12,9 @@ import click
 
 from funnel.models import TaskAction, TaskEvent, TaskView
 from funnel.settings import Settings
+from funnel.task_ids import normalise_task_id
 from starter.cli_support import Failure, deal_client, emit, json_option, run_async
 from starter.deals import DealClient, DealRejected
-from starter.task_ids import normalise_task_id, task_id_of
 
 STATUSES = ["open", "awaiting_confirmation", "done", "cancelled"]
 
@@ -29,27 +29,40 @@ task_group: click.Group = click.Group(
 @click.option("--deal", "deal_id", help="only tasks of this deal")
 @click.option("--assignee", help="responsible or co-executor")
 @click.option("--status", type=click.Choice(STATUSES))
+@click.option("--to-confirm", is_flag=True, help="only tasks awaiting confirmation")
+@click.option("--by", "creator", help="only tasks created by this employee (who confirms them)")
 @json_option
-def task_list(deal_id: str | None, assignee: str | None, status: str | None, as_json: bool) -> None:
-    """Tasks in the store, oldest first."""
+def task_list(
+    deal_id: str | None,
+    assignee: str | None,
+    status: str | None,
+    to_confirm: bool,
+    creator: str | None,
+    as_json: bool,
+) -> None:
+    """Tasks in the store, oldest first. `--to-confirm --by smirnova`: what waits for
+    smirnova's confirmation."""
     from funnel.store import Store
 
+    if to_confirm:
+        if status not in (None, "awaiting_confirmation"):
+            raise Failure(f"--to-confirm lists awaiting_confirmation tasks, not {status}")
+        status = "awaiting_confirmation"
     store = Store(Settings().effective_database_url)
     store.create_schema()
-    tasks = store.tasks(deal_id=deal_id, assignee=assignee, status=status)
+    tasks = store.tasks(deal_id=deal_id, assignee=assignee, status=status, created_by=creator)
 
     def human() -> None:
         for t in tasks:
             due = f"{t.deadline_at:%Y-%m-%d %H:%M}Z" if t.deadline_at else "-"
             team = f" +{','.join(t.co_executors)}" if t.co_executors else ""
             click.echo(
-                f"{t.deal_id} {task_id_of(t)} [{t.status}] {t.title}"
-                f" ({t.responsible}{team}; due {due})"
+                f"{t.deal_id} {t.task_id} [{t.status}] {t.title} ({t.responsible}{team}; due {due})"
             )
         if not tasks:
             click.echo("no tasks")
 
-    emit(as_json, [{**t.model_dump(mode="json"), "task_id": task_id_of(t)} for t in tasks], human)
+    emit(as_json, [t.model_dump(mode="json") for t in tasks], human)
 
 
 async def _send(client: DealClient, deal_id: str, event: TaskEvent) -> TaskView:

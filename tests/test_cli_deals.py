@@ -13,9 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 from funnel.models import InvoicePaid, TaskStatus
 from funnel.pipeline import Pipeline
 from funnel.store import Store
+from funnel.task_ids import normalise_task_id
 from starter.cli import main
 from starter.deals import DealClient
-from starter.task_ids import normalise_task_id
 from tests.helpers import eventually, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 

@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         RunTemplateInput,
         StageVisit,
         TaskAction,
+        TaskComment,
         TaskCompleted,
         TaskEvent,
         TaskStatus,
@@ -798,9 +799,14 @@ class DealWorkflow(StageRobots):
         else:
             task.returned += 1
             status = TaskStatus.OPEN
+        if input.comment and input.comment.strip():
+            task.comments.append(
+                TaskComment(action=input.action, by=input.by, at=self._now(), text=input.comment)
+            )
         await self._set_task_status(task, status, input.by)
         await self._release_dependent_tasks()
         self._check_triggers()
+        await self._tell_about_task(task, input.action, input.by, input.comment)
         return task
 
     @task_event.validator
@@ -970,10 +976,13 @@ class DealWorkflow(StageRobots):
             workflow.logger.warning("task_completed for unknown or closed task %s", input.task_id)
             return
         status = _completed_status(task, input.by)
+        if task.status is status and workflow.patched(PATCH_RECHECK):
+            return  # completed twice: already waiting for its creator's confirmation
         task.status = status
         await self._set_task_status(task, status, input.by)
         await self._release_dependent_tasks()
         self._check_triggers()
+        await self._tell_about_task(task, TaskAction.COMPLETE, input.by, None)
 
     @workflow.query
     def state(self) -> DealState:

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         ReportEventView,
         RobotRun,
         RunOutcome,
+        TaskAction,
         TaskStatus,
         TaskView,
         WaitingRobot,
@@ -63,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from funnel.robot_rules import OnLeave, OnReentry, Start, Timing
+    from funnel.text import literal
     from funnel.timing import Due, DueRequest
 
 T = TypeVar("T")
@@ -71,6 +73,15 @@ T = TypeVar("T")
 # proposal -> contract left two collectable invoices). Checked only when an open invoice
 # exists. Retire once no deal started before 2026-12-01 is open.
 PATCH_ONE_OPEN_INVOICE = "one-open-invoice"
+# A task due within a minute of its stage's deadline is told with the stage's breach, not
+# in a second message (the shipped contract stage had both at 5 working days). Checked only
+# then. Retire once no deal started before 2026-12-01 is open.
+PATCH_ONE_ALARM = "one-alarm-per-breach"
+# The confirmation loop tells people: the creator that a task awaits confirmation, the
+# executor why it was returned. Checked only when someone is to be told. Retire once no deal
+# started before 2026-12-01 is open.
+PATCH_CONFIRMATION_LOOP = "confirmation-loop-notices"
+ONE_ALARM_WINDOW = timedelta(minutes=1)
 
 # Robots write to the store or to people: retry with backoff for as long as it takes (a
 # database outage must delay a robot, never lose it); a bad template is not retried.
@@ -278,6 +289,7 @@ class StageRobots:
                             recipients=self._people(robot.to),
                             message=robot.message,
                             at=now,
+                            channels=robot.channels,
                         ),
                         NotifyResult,
                         summary=robot.title,
@@ -487,6 +499,18 @@ class StageRobots:
             return
         self._busy += 1
         try:
+            if self._stage_breach_covers(task, stage) and workflow.patched(PATCH_ONE_ALARM):
+                # The stage deadline of the same visit falls in the same minute and tells
+                # the same people: one breach, one message. The report still gets the task.
+                await self._write_report(
+                    f"{task.key}:overdue:report",
+                    stage,
+                    "task_overdue",
+                    task.task_id,
+                    f"Write the overdue task {task.task_id} to the report",
+                    extra={"told_with": "the stage deadline breach"},
+                )
+                return
             await self._call(
                 ActivityName.NOTIFY,
                 NotifyCall(
@@ -510,6 +534,75 @@ class StageRobots:
             workflow.logger.warning("task overdue escalation failed: %s", err)
         finally:
             self._busy -= 1
+
+    async def _tell_about_task(
+        self, task: TaskView, action: TaskAction, by: str | None, comment: str | None
+    ) -> None:
+        """The confirmation loop: a task done by its executor that needs confirmation is
+        announced to its creator; a returned task is announced to its executor with the
+        reason (and the reason goes to the report). Deals recorded before told nobody
+        (PATCH_CONFIRMATION_LOOP, checked only when there is someone to tell)."""
+        awaiting = action is TaskAction.COMPLETE and task.status is TaskStatus.AWAITING_CONFIRMATION
+        returned = action is TaskAction.RETURN
+        if not (awaiting or returned) or not workflow.patched(PATCH_CONFIRMATION_LOOP):
+            return
+        if not self._pipeline.has_stage(task.stage):
+            return
+        stage = self._pipeline.stage(task.stage)
+        who = literal(by or "someone")
+        title = literal(task.title)
+        if awaiting:
+            key = f"{task.key}:to-confirm:{task.returned}"
+            recipients = [task.created_by]
+            message = (
+                f"{title} is done by {who} and awaits your confirmation"
+                " (deal {{ deal.title }})."
+            )
+        else:
+            key = f"{task.key}:returned:{task.returned}"
+            recipients = [task.responsible, *task.co_executors]
+            reason = f": {literal(comment.strip())}" if comment and comment.strip() else ""
+            message = f"{title} was returned by {who}{reason} (deal {{{{ deal.title }}}})."
+        self._busy += 1
+        try:
+            await self._call(
+                ActivityName.NOTIFY,
+                NotifyCall(
+                    key=key,
+                    context=self._context(stage),
+                    recipients=recipients,
+                    message=message,
+                    at=self._now(),
+                ),
+                NotifyResult,
+                summary=f"Task {task.task_id}: {'to confirm' if awaiting else 'returned'}",
+            )
+            if returned:
+                await self._write_report(
+                    f"{key}:report",
+                    stage,
+                    "task_returned",
+                    task.task_id,
+                    f"Write the return of task {task.task_id} to the report",
+                    extra={"by": by, "comment": comment},
+                )
+        except ActivityError as err:
+            workflow.logger.warning("task notice failed: %s", err)
+        finally:
+            self._busy -= 1
+
+    def _stage_breach_covers(self, task: TaskView, stage: Stage) -> bool:
+        """The task's visit is the current one, and its stage deadline, which notifies
+        people too, falls within a minute of the task's deadline."""
+        if task.seq != self._state.seq or not self._state.visits or task.deadline_at is None:
+            return False
+        escalate = stage.deadline.escalate if stage.deadline else []
+        if not any(isinstance(robot, NotifyRobot) for robot in escalate):
+            return False
+        stage_deadline = self._state.visits[-1].deadline_at
+        if stage_deadline is None:
+            return False
+        return abs(stage_deadline - task.deadline_at) <= ONE_ALARM_WINDOW
 
     async def _set_task_status(self, task: TaskView, status: TaskStatus, by: str | None) -> None:
         task.status = status

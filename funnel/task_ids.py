@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 
-from funnel.records import Task
-
 # "<seq>:<rest>", the form the task list printed before it printed the workflow's id.
 _LEGACY = re.compile(r"^(\d+):(.+)$")
 
@@ -20,10 +18,3 @@ def normalise_task_id(raw: str) -> str:
     """``4:signed_contract_task`` -> ``4-signed_contract_task``; any other id unchanged."""
     legacy = _LEGACY.match(raw.strip())
     return f"{legacy.group(1)}-{legacy.group(2)}" if legacy else raw.strip()
-
-
-def task_id_of(task: Task) -> str:
-    """The workflow's id of a task read from the store: the stage visit's seq (the first part
-    of the key after the deal id, which holds no colon) and the robot or template id."""
-    seq = task.key.removeprefix(f"{task.deal_id}:").split(":", 1)[0]
-    return f"{seq}-{task.robot_id}"
