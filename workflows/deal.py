@@ -96,6 +96,8 @@ PATCH_TRANSITION_LOCAL = "transition-record-local"
 # in that moment) closed the deal as won with that task never done. Deals recorded with the
 # three markers, or with none, replay through the three checks as before.
 PATCH_NOV_27 = "deal-code-2026-11-27"
+# A closed deal writes its record to the store (funnel/closed_deals.py) as its last step.
+PATCH_CLOSED_RECORD = "closed-deal-record"
 
 
 @dataclass
@@ -191,6 +193,11 @@ class DealWorkflow(StageRobots):
         # Let escalations or delayed robots already running finish, and every handler too.
         await asyncio.gather(*self._timers)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if workflow.patched(PATCH_CLOSED_RECORD):
+            # The store keeps the deal for good; the namespace's retention deletes this run.
+            await self._call(
+                ActivityName.RECORD_CLOSED_DEAL, self._state, bool, summary="Keep the deal's record"
+            )
         return DealResult(
             deal_id=self._state.deal_id,
             status=self._state.status,
