@@ -43,6 +43,10 @@ def build_worker(
     client: Client, store: Store, *, task_queue: str, executor: ThreadPoolExecutor
 ) -> Worker:
     write_workflow_bytecode(DealWorkflow)
+    records = ClosedDeals(store)
+    # Migrations made it on a deployed database; a store made by create_schema (tests, a
+    # fresh SQLite file) gets it here, where the deals' last activity needs it.
+    records.create_schema()
     return Worker(
         client,
         task_queue=task_queue,
@@ -50,7 +54,7 @@ def build_worker(
         workflow_runner=workflow_runner_for(client.data_converter),
         activities=[
             *RobotActivities(store).all(),
-            ClosingActivities(ClosedDeals(store)).record_closed_deal,
+            ClosingActivities(records).record_closed_deal,
         ],
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
