@@ -16,8 +16,10 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.closing import ClosingActivities
 from activities.robots import RobotActivities
 from funnel.bytecode import write_workflow_bytecode
+from funnel.closed_deals import ClosedDeals
 from funnel.logging_setup import configure_logging
 from funnel.metrics import MetricsInterceptor, runtime_for
 from funnel.migrate import upgrade
@@ -41,12 +43,19 @@ def build_worker(
     client: Client, store: Store, *, task_queue: str, executor: ThreadPoolExecutor
 ) -> Worker:
     write_workflow_bytecode(DealWorkflow)
+    records = ClosedDeals(store)
+    # Migrations made it on a deployed database; a store made by create_schema (tests, a
+    # fresh SQLite file) gets it here, where the deals' last activity needs it.
+    records.create_schema()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[DealWorkflow],
         workflow_runner=workflow_runner_for(client.data_converter),
-        activities=RobotActivities(store).all(),
+        activities=[
+            *RobotActivities(store).all(),
+            ClosingActivities(records).record_closed_deal,
+        ],
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         # Deals started and failed activity attempts (funnel/metrics.py).

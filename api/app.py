@@ -22,6 +22,7 @@ from api.auth import require_scope
 from api.intake_store import IntakeStore
 from api.routers import extra_routers
 from api.schemas import Health, Problem
+from funnel.closed_deals import ClosedDeals
 from funnel.deliveries import DeliveryStore
 from funnel.settings import Settings
 from funnel.store import Store
@@ -89,6 +90,11 @@ def create_app(settings: Settings, deal_client: DealClient, store: Store) -> Fas
     intake_store.create_schema()
     documents = DeliveryStore(store)
     documents.create_schema()
+    if deal_client.records is None:
+        # A closed deal past the namespace's retention is read from its record in this store.
+        records = ClosedDeals(store)
+        records.create_schema()
+        deal_client.records = records
 
     app = FastAPI(
         title="Sales funnel API",

@@ -1,5 +1,9 @@
 """``/deals``: start deals, send them messages, read their state, history and plan, list them.
 
+A closed deal whose workflow the namespace's retention deleted is read from its record in the
+store; every answer says which (``source``). Open deals are listed through Temporal
+visibility, closed deals from the store.
+
 Moves, acceptance, closing and the template are workflow updates: the answer is the deal's
 state after the workflow applied them, or 409 with the workflow's reason. Paid invoices and
 completed tasks are signals: 202, and their effect shows in the deal a moment later.
@@ -12,15 +16,15 @@ import binascii
 import hashlib
 import hmac
 import json
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, status
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from api.auth import DEALS_READ, DEALS_WRITE, require_scope
 from api.errors import DEAL_ERRORS, temporal
-from api.history import robot_runs, run_histories
 from api.payments import check_invoice_of_deal
 from api.schemas import (
     AcceptBody,
@@ -43,16 +47,18 @@ from funnel.models import (
     DealInput,
     DealSnapshot,
     DealState,
+    DealStatus,
     InvoicePaid,
     TaskCompleted,
     workflow_id_for,
 )
 from funnel.pipeline_loader import load_pipeline
-from funnel.search_attributes import DEAL_AMOUNT, DEAL_BREACHED, DEAL_RESPONSIBLE, DEAL_STAGE
 from funnel.settings import Settings
 from funnel.task_ids import normalise_task_id
 from funnel.text import NO_CONTROL_CHARACTERS
-from starter.deals import DealClient, visibility_literal
+from starter.deal_errors import closed_refusal
+from starter.deals import DealClient, DealRead
+from starter.listing import Cursor, DealFilter, Source
 
 # The update a workflow needs for POST /deals/{id}/fields (see set_fields below).
 SET_FIELDS_UPDATE = "update_fields"
@@ -70,8 +76,12 @@ def _deals(request: Request) -> DealClient:
     return client
 
 
-def _out(request: Request, state: DealState) -> DealOut:
-    return DealOut(**dict(state), ui_link=_deals(request).ui_link(state.deal_id))
+def _out(request: Request, state: DealState, source: Source = "workflow") -> DealOut:
+    return DealOut(**dict(state), ui_link=_deals(request).ui_link(state.deal_id), source=source)
+
+
+def _read_out(request: Request, found: DealRead) -> DealOut:
+    return _out(request, found.state, found.source)
 
 
 @router.post(
@@ -89,49 +99,36 @@ async def start_deal(request: Request, deal: DealInput) -> DealOut:
     return _out(request, state)
 
 
-@router.get("", dependencies=read, summary="List deals through Temporal visibility")
+@router.get(
+    "",
+    dependencies=read,
+    summary="List deals: open ones through Temporal visibility, closed ones from the store",
+)
 async def list_deals(
     request: Request,
     stage: Annotated[str | None, Query(max_length=64, pattern=NO_CONTROL_CHARACTERS)] = None,
     responsible: Annotated[str | None, Query(max_length=200, pattern=NO_CONTROL_CHARACTERS)] = None,
     breached: bool | None = None,
+    status_: Annotated[
+        Literal["open", "closed"] | None,
+        Query(alias="status", description="open deals only, or closed (won/lost) deals only"),
+    ] = None,
+    since: Annotated[
+        datetime | None, Query(description="closed deals closed at or after this time")
+    ] = None,
+    until: Annotated[datetime | None, Query(description="closed deals closed before this")] = None,
     page_token: Annotated[str | None, Query(max_length=4096)] = None,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DealPage:
-    clauses = ["WorkflowType = 'DealWorkflow'"]
-    if stage:
-        clauses.append(f"DealStage = {visibility_literal(stage)}")
-    if responsible:
-        clauses.append(f"DealResponsible = {visibility_literal(responsible)}")
-    if breached is not None:
-        clauses.append(f"DealDeadlineBreached = {str(breached).lower()}")
     settings: Settings = request.app.state.settings
-    query = " AND ".join(clauses)
-    token = _decode_token(settings, query, page_token) if page_token else None
+    filt = DealFilter(stage, responsible, breached, status_, since, until)
+    query = filt.describe()
+    cursor = _decode_token(settings, query, page_token) if page_token else None
     deals = _deals(request)
-    executions = deals.temporal_client.list_workflows(
-        query, page_size=page_size, next_page_token=token
-    )
-    await temporal(request, executions.fetch_next_page())
-    summaries = []
-    for execution in executions.current_page or []:
-        attrs = execution.typed_search_attributes
-        deal_id = execution.id.removeprefix("deal-")
-        summaries.append(
-            DealSummaryOut(
-                deal_id=deal_id,
-                stage=attrs.get(DEAL_STAGE),
-                responsible=attrs.get(DEAL_RESPONSIBLE),
-                amount=attrs.get(DEAL_AMOUNT),
-                breached=attrs.get(DEAL_BREACHED),
-                status=(execution.status or WorkflowExecutionStatus.RUNNING).name.lower(),
-                ui_link=deals.ui_link(deal_id),
-            )
-        )
-    following = executions.next_page_token
+    page = await temporal(request, deals.list_page(filt, cursor, page_size))
     return DealPage(
-        deals=summaries,
-        next_page_token=_encode_token(settings, query, following) if following else None,
+        deals=[DealSummaryOut(**d.__dict__, ui_link=deals.ui_link(d.deal_id)) for d in page.deals],
+        next_page_token=_encode_token(settings, query, page.next.encode()) if page.next else None,
     )
 
 
@@ -156,25 +153,27 @@ def _encode_token(settings: Settings, query: str, token: bytes) -> str:
     return base64.urlsafe_b64encode(mac.digest()[:_MAC_SIZE] + token).decode()
 
 
-def _decode_token(settings: Settings, query: str, page_token: str) -> bytes:
+def _decode_token(settings: Settings, query: str, page_token: str) -> Cursor:
     try:
         raw = base64.urlsafe_b64decode(page_token.encode("ascii"))
     except (binascii.Error, UnicodeEncodeError, ValueError):
         raw = b""
     mac, token = raw[:_MAC_SIZE], raw[_MAC_SIZE:]
     expected = hmac.new(_token_key(settings), query.encode() + b"\0" + token, hashlib.sha256)
-    if not token or not hmac.compare_digest(mac, expected.digest()[:_MAC_SIZE]):
+    valid = token and hmac.compare_digest(mac, expected.digest()[:_MAC_SIZE])
+    cursor = Cursor.decode(token) if valid else None
+    if cursor is None:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
             detail="page_token is not one this API returned for these filters: pass"
-            " next_page_token as is, with the same stage/responsible/breached",
+            " next_page_token as is, with the same stage/responsible/breached/status/since/until",
         )
-    return token
+    return cursor
 
 
 @router.get("/{deal_id}", dependencies=read, summary="The deal's state")
 async def get_deal(request: Request, deal_id: DealId) -> DealOut:
-    return _out(request, await temporal(request, _deals(request).state(deal_id)))
+    return _read_out(request, await temporal(request, _deals(request).read(deal_id)))
 
 
 @router.get(
@@ -184,14 +183,15 @@ async def get_deal(request: Request, deal_id: DealId) -> DealOut:
 )
 async def deal_history(request: Request, deal_id: DealId) -> HistoryOut:
     deals = _deals(request)
-    state = await temporal(request, deals.state(deal_id))
-    histories = await temporal(request, run_histories(deals.temporal_client, deal_id))
+    found, runs = await temporal(request, deals.robot_runs(deal_id))
+    state = found.state
     return HistoryOut(
         deal_id=deal_id,
         ui_link=deals.ui_link(deal_id),
         visits=state.visits,
-        robot_runs=[run for history in histories for run in robot_runs(history)],
+        robot_runs=runs,
         escalations=[e for e in state.report_events if e.kind == "deadline_breached"],
+        source=found.source,
     )
 
 
@@ -201,7 +201,9 @@ async def deal_history(request: Request, deal_id: DealId) -> HistoryOut:
     summary="What will happen while the deal stays in its stage",
 )
 async def deal_plan(request: Request, deal_id: DealId) -> PlanOut:
-    state = await temporal(request, _deals(request).state(deal_id))
+    found = await temporal(request, _deals(request).read(deal_id))
+    state = found.state
+    closed = state.status is not DealStatus.OPEN
     visit = state.visits[-1] if state.visits else None
     return PlanOut(
         deal_id=deal_id,
@@ -213,6 +215,10 @@ async def deal_plan(request: Request, deal_id: DealId) -> PlanOut:
         waiting=sorted(state.waiting, key=lambda w: w.due_at),
         open_tasks=[t for t in state.tasks if not t.status.closed],
         unpaid_invoices=[i for i in state.invoices if i.open],
+        note=f"deal {deal_id} is closed ({state.status.value}): nothing will happen any more"
+        if closed
+        else None,
+        source=found.source,
     )
 
 
@@ -311,7 +317,9 @@ async def complete_task(
 )
 async def set_fields(request: Request, deal_id: DealId, body: FieldsBody) -> DealOut:
     deals = _deals(request)
-    await temporal(request, deals.state(deal_id))  # 404 for an unknown deal first
+    found = await temporal(request, deals.read(deal_id))  # 404 for an unknown deal first
+    if found.source == "record":
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(closed_refusal(deal_id)))
     handle = deals.temporal_client.get_workflow_handle(workflow_id_for(deal_id))
     try:
         await temporal(

@@ -19,7 +19,9 @@ from funnel.models import (
     TaskView,
     WaitingRobot,
 )
+from funnel.run_log import ActivityRun as ActivityRun
 from funnel.text import FreeText, OneLine
+from starter.listing import Source
 
 _IN = ConfigDict(extra="forbid")
 
@@ -37,6 +39,11 @@ class DealOut(DealState):
     """The deal's state as the workflow reports it, plus where to see it in the Web UI."""
 
     ui_link: str | None = Field(description="the deal's workflow in the Temporal Web UI")
+    source: Source = Field(
+        default="workflow",
+        description="where the answer was read: the deal's workflow, or its record in the"
+        " store once the namespace's retention deleted the workflow of the closed deal",
+    )
 
 
 class DealSummaryOut(BaseModel):
@@ -47,6 +54,12 @@ class DealSummaryOut(BaseModel):
     breached: bool | None
     status: str = Field(description="the workflow's status: running, completed, ...")
     ui_link: str | None
+    source: Source = Field(
+        default="workflow",
+        description="workflow: an open deal, found through Temporal visibility; record: a"
+        " closed deal, listed from the store",
+    )
+    closed_at: datetime | None = Field(default=None, description="when a closed deal closed")
 
 
 class DealPage(BaseModel):
@@ -54,22 +67,6 @@ class DealPage(BaseModel):
     next_page_token: str | None = Field(
         description="pass as page_token for the next page; null on the last page"
     )
-
-
-RunResult = Literal["running", "completed", "failed", "timed_out", "canceled"]
-
-
-class ActivityRun(BaseModel):
-    """One robot activity of the deal as Temporal's event history recorded it."""
-
-    activity: str
-    summary: str | None
-    key: str | None = Field(description="the robot's business key deal:seq:robot, if any")
-    scheduled_at: datetime
-    finished_at: datetime | None
-    result: RunResult
-    attempts: int = 1
-    error: str | None = None
 
 
 class HistoryOut(BaseModel):
@@ -80,6 +77,11 @@ class HistoryOut(BaseModel):
         description="every robot activity and its result, oldest first (a failure has its error)"
     )
     escalations: list[ReportEventView] = Field(description="deadline breaches written")
+    source: Source = Field(
+        default="workflow",
+        description="where the answer was read: the deal's workflow, or its record in the"
+        " store once the namespace's retention deleted the workflow of the closed deal",
+    )
 
 
 class PlanOut(BaseModel):
@@ -94,6 +96,12 @@ class PlanOut(BaseModel):
     waiting: list[WaitingRobot] = Field(description="delayed robots armed, soonest first")
     open_tasks: list[TaskView]
     unpaid_invoices: list[InvoiceView]
+    note: str | None = Field(default=None, description="why nothing will happen (a closed deal)")
+    source: Source = Field(
+        default="workflow",
+        description="where the answer was read: the deal's workflow, or its record in the"
+        " store once the namespace's retention deleted the workflow of the closed deal",
+    )
 
 
 class AcceptBody(BaseModel):

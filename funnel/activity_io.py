@@ -204,3 +204,4 @@ class ActivityName:
     RECORD_BREACH = "record_deadline_breach"
     DELIVER = "deliver"
     RENDER_DOCUMENT = "render_document"
+    RECORD_CLOSED_DEAL = "record_closed_deal"  # the closed deal's record (funnel.closed_deals)

@@ -3,7 +3,8 @@ and the worker call :func:`upgrade`; ``funnel doctor`` calls :func:`schema_statu
 
 The revisions live in the ``migrations`` package (installed with the project, so the Docker
 image has them). They cover every table of the funnel database: the store's (funnel/store.py),
-the robots' outbox and documents (funnel/deliveries.py), the HTTP API's (api/intake_store.py)
+the robots' outbox and documents (funnel/deliveries.py), the closed deals' records
+(funnel/closed_deals.py), the HTTP API's (api/intake_store.py)
 and the analytics tables (analytics/schema.py). A change
 to one of those tables needs a new revision: tests/test_migrations.py fails until the
 migrated schema matches the tables in code again. Make one with
@@ -43,6 +44,11 @@ def target_metadata() -> list[sa.MetaData]:
         from funnel.deliveries import metadata as deliveries_metadata
 
         tables.append(deliveries_metadata)
+    # The closed deals' records (funnel/closed_deals.py, revision 0006).
+    if importlib.util.find_spec("funnel.closed_deals") is not None:
+        from funnel.closed_deals import metadata as closed_metadata
+
+        tables.append(closed_metadata)
     return tables
 
 

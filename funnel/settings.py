@@ -2,7 +2,8 @@
 
 Names: ``FUNNEL_HOME``, ``FUNNEL_DATABASE_URL``, ``FUNNEL_PIPELINE``, ``FUNNEL_TASK_QUEUE``,
 ``FUNNEL_UI_PORT``, ``FUNNEL_TEMPORAL_PORT``, ``FUNNEL_CONNECT_WAIT`` (seconds a command waits
-for a Temporal server still starting) and Temporal's own ``TEMPORAL_ADDRESS``,
+for a Temporal server still starting), ``FUNNEL_RETENTION_DAYS`` (the embedded server's
+retention of closed workflows, funnel/retention.py) and Temporal's own ``TEMPORAL_ADDRESS``,
 ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, ``TEMPORAL_TLS_CERT``, ``TEMPORAL_TLS_KEY``.
 
 The HTTP API (see docs/http-api.md): ``FUNNEL_API_HOST``, ``FUNNEL_API_PORT``,
@@ -49,6 +50,13 @@ class Settings(BaseSettings):
     )
     ui_port: int = 8233
     temporal_port: int = 7233
+    retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="days the embedded server keeps a closed deal's workflow and history"
+        " (its record in the store is kept for good); set by `funnel up`",
+    )
 
     # --- HTTP API -------------------------------------------------------------------------
     api_host: str = "127.0.0.1"

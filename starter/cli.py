@@ -10,8 +10,10 @@ import asyncio
 import logging
 import os
 import sys
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 import click
 from pydantic import ValidationError
@@ -25,6 +27,7 @@ from starter.cli_support import (
     emit,
     json_option,
     run_async,
+    utc_time,
 )
 from starter.payment_cli import payment_line, send_payment
 from starter.render import print_deal, print_deal_list, print_tasks
@@ -252,14 +255,34 @@ async def deal_close(
 @click.option("--stage", help="only deals in this stage")
 @click.option("--responsible", help="only deals of this employee")
 @click.option("--breached/--not-breached", default=None, help="stage deadline breached or not")
+@click.option("--status", type=click.Choice(["open", "closed"]), help="only open or closed deals")
+@click.option("--since", callback=utc_time, help="closed deals closed at or after (ISO, UTC)")
+@click.option("--until", callback=utc_time, help="closed deals closed before (ISO, UTC)")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @json_option
 @run_async
 async def deal_list(
-    stage: str | None, responsible: str | None, breached: bool | None, as_json: bool
+    stage: str | None,
+    responsible: str | None,
+    breached: bool | None,
+    status: Literal["open", "closed"] | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
-    """Deals found through Temporal visibility (search attributes)."""
+    """Open deals through Temporal visibility, then closed deals (won, lost) from the store,
+    newest closed first."""
     client = await deal_client(Settings())
-    deals = await client.list(stage=stage, responsible=responsible, breached=breached)
+    deals = await client.list(
+        stage=stage,
+        responsible=responsible,
+        breached=breached,
+        status=status,
+        since=since,
+        until=until,
+        limit=limit,
+    )
     emit(as_json, [d.__dict__ for d in deals], lambda: print_deal_list(deals))
 
 

@@ -6,13 +6,16 @@ import asyncio
 import functools
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 import click
 from pydantic import BaseModel
 
+from funnel.closed_deals import ClosedDeals
 from funnel.pipeline_loader import PipelineError
 from funnel.settings import Settings
+from funnel.store import Store
 from starter.deals import DealClient, DealError
 
 P = ParamSpec("P")
@@ -68,4 +71,19 @@ async def deal_client(settings: Settings) -> DealClient:
             f" ({exc}); start it with `funnel up` or set TEMPORAL_ADDRESS"
         ) from exc
     ui_base = None if settings.temporal_address else f"http://127.0.0.1:{settings.ui_port}"
-    return DealClient(client, task_queue=settings.task_queue, ui_base=ui_base)
+    # A closed deal past the namespace's retention is read from its record in the store.
+    records = ClosedDeals(Store(settings.effective_database_url))
+    return DealClient(client, task_queue=settings.task_queue, ui_base=ui_base, records=records)
+
+
+def utc_time(_ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO date or time option; without an offset it is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO date or time (2026-11-01, 2026-11-01T09:00+03:00)"
+        ) from exc
+    return parsed if parsed.utcoffset() is not None else parsed.replace(tzinfo=UTC)

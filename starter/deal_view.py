@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 
 from funnel.models import DealState, InvoiceView, RobotRun, RunOutcome, StageVisit
+from funnel.payments import money
 from funnel.pipeline_loader import load_pipeline
 from funnel.settings import Settings
 from starter.cli_support import Failure, deal_client, emit, json_option, run_async
@@ -47,12 +48,15 @@ async def deal_show(deal_id: str, tz_name: str | None, as_json: bool) -> None:
     zone = _zone(tz_name) if tz_name else None
     settings = Settings()
     client = await deal_client(settings)
-    state = await client.state(deal_id)
+    found = await client.read(deal_id)
+    state = found.state
     if as_json:
-        emit(as_json, state, lambda: None)
+        emit(as_json, {**state.model_dump(mode="json"), "source": found.source}, lambda: None)
         return
     zone = zone or await _company_zone(client, deal_id, settings)
     print_deal_full(state, client.ui_link(deal_id), zone)
+    if found.source == "record":
+        click.echo("(read from the deal's record in the store: its workflow is past retention)")
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -107,9 +111,16 @@ def _visit(v: StageVisit, t: LocalTimes) -> str:
 
 def _invoice(i: InvoiceView, t: LocalTimes) -> str:
     # An unpaid invoice is what a manager chases: say so in words, not by a missing time.
-    amount = "-" if i.amount is None else str(i.amount)
-    status = f"paid {t(i.paid_at)}" if i.paid_at else f"UNPAID (issued {t(i.received_at)})"
-    return f"{i.invoice_id:<16} {amount:>14}  {status}"
+    amount = "-" if i.amount is None else money(i.amount, i.currency)
+    if i.cancelled_at:
+        status = f"cancelled {t(i.cancelled_at)}"
+    elif i.paid_at:
+        status = f"paid {t(i.paid_at)}"
+    elif i.payments:
+        status = f"PART PAID: {money(i.paid_amount)}, {money(i.outstanding)} outstanding"
+    else:
+        status = f"UNPAID (issued {t(i.received_at)})"
+    return f"{i.invoice_id:<16} {amount:>16}  {status}"
 
 
 def _run(r: RobotRun, t: LocalTimes) -> str:

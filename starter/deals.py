@@ -1,15 +1,21 @@
-"""A typed client for deals, shared by the CLI (and later the HTTP API): start a deal with the
-current pipeline pinned, send its messages, read its state, list deals through visibility."""
+"""A typed client for deals, shared by the CLI and the HTTP API: start a deal with the current
+pipeline pinned, send its messages, read its state, list deals.
+
+The deal's workflow answers while it exists. A closed deal's workflow is deleted with the
+namespace's retention; its record stays in the store (funnel/closed_deals.py), and every read
+here falls back to it, saying so (``source``: ``workflow`` or ``record``). A message to such
+a deal gets the refusal a closed workflow gives."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
-    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowHistory,
     WorkflowUpdateFailedError,
@@ -19,6 +25,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
+from funnel.closed_deals import ClosedDeal, ClosedDeals, MissingSchema
 from funnel.models import (
     AcceptInput,
     CloseInput,
@@ -39,42 +46,42 @@ from funnel.models import (
     workflow_id_for,
 )
 from funnel.pipeline import Pipeline
+from funnel.run_log import ActivityRun, robot_runs, run_histories
 from funnel.search_attributes import DEAL_AMOUNT, DEAL_BREACHED, DEAL_RESPONSIBLE, DEAL_STAGE
-from funnel.text import control_character
+from starter.deal_errors import (
+    BadFilter,
+    DealError,
+    DealExists,
+    DealNotFound,
+    DealRejected,
+    closed_refusal,
+    visibility_literal,
+)
+from starter.listing import Cursor, DealFilter, DealSummary, Page, Source, StatusFilter, list_page
 from workflows.deal import DealWorkflow
+
+__all__ = [
+    "BadFilter",
+    "DealClient",
+    "DealError",
+    "DealExists",
+    "DealNotFound",
+    "DealRead",
+    "DealRejected",
+    "DealSummary",
+    "visibility_literal",
+]
 
 UpdateArg = TypeVar("UpdateArg")
 UpdateResult = TypeVar("UpdateResult")
 
 
-class DealError(Exception):
-    """A request about a deal that could not be carried out; the message says why."""
-
-
-class DealNotFound(DealError):
-    pass
-
-
-class DealExists(DealError):
-    pass
-
-
-class DealRejected(DealError):
-    """The workflow refused the message (e.g. an unknown stage)."""
-
-
-class BadFilter(DealError, ValueError):
-    """A list filter that cannot be searched for."""
-
-
 @dataclass(frozen=True)
-class DealSummary:
-    deal_id: str
-    stage: str | None
-    responsible: str | None
-    amount: float | None
-    breached: bool | None
-    status: str
+class DealRead:
+    """A deal's state and where it was read: its workflow, or its record in the store."""
+
+    state: DealState
+    source: Source
 
 
 def summary_line(deal: DealInput) -> str:
@@ -104,10 +111,19 @@ def start_options(deal: DealInput, pipeline: Pipeline) -> dict[str, Any]:
 
 
 class DealClient:
-    def __init__(self, client: Client, *, task_queue: str, ui_base: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        ui_base: str | None = None,
+        records: ClosedDeals | None = None,
+    ) -> None:
         self._client = client
         self._task_queue = task_queue
         self._ui_base = ui_base
+        # The closed deals' records; None: reads end at the workflow (tests, benchmarks).
+        self.records = records
 
     @property
     def temporal_client(self) -> Client:
@@ -131,35 +147,74 @@ class DealClient:
             )
         except WorkflowAlreadyStartedError as exc:
             raise DealExists(f"deal {deal.deal_id} already exists") from exc
-        return await self._query(handle, deal.deal_id)
+        try:
+            return await handle.query(DealWorkflow.state)
+        except RPCError as exc:
+            raise _translate(exc, deal.deal_id) from exc
 
     def _handle(self, deal_id: str) -> WorkflowHandle[DealWorkflow, DealResult]:
         return self._client.get_workflow_handle_for(DealWorkflow.run, workflow_id_for(deal_id))
 
+    async def record(self, deal_id: str) -> ClosedDeal | None:
+        """The closed deal's record in the store, if it has one."""
+        if self.records is None:
+            return None
+        try:
+            return await asyncio.to_thread(self.records.get, deal_id)
+        except MissingSchema:
+            return None  # a database not migrated yet holds no record
+        except Exception as exc:  # the store is down: say so, not "no deal"
+            raise DealError(
+                f"deal {deal_id}: its workflow is not found and its record cannot be read"
+                f" from the store ({exc})"
+            ) from exc
+
+    async def read(self, deal_id: str) -> DealRead:
+        """The deal's state from its workflow, or from its record once the workflow is gone."""
+        try:
+            return DealRead(await self._handle(deal_id).query(DealWorkflow.state), "workflow")
+        except RPCError as exc:
+            record = await self._record_if_gone(exc, deal_id)
+            return DealRead(record.state, "record")
+
     async def state(self, deal_id: str) -> DealState:
-        return await self._query(self._handle(deal_id), deal_id)
+        return (await self.read(deal_id)).state
+
+    async def _record_if_gone(self, exc: RPCError, deal_id: str) -> ClosedDeal:
+        """The deal's record when ``exc`` says its workflow is gone; else ``exc`` translated."""
+        record = await self.record(deal_id) if exc.status == RPCStatusCode.NOT_FOUND else None
+        if record is None:
+            raise _translate(exc, deal_id) from exc
+        return record
 
     async def plan(self, deal_id: str) -> list[WaitingRobot]:
-        """Every waiting robot and deadline of a live deal, with its due time and rule."""
+        """Every waiting robot and deadline of a live deal, with its due time and rule (a
+        closed deal's record: nothing waits any more)."""
         try:
             return await self._handle(deal_id).query(DealWorkflow.plan)
         except RPCError as exc:
-            raise _translate(exc, deal_id) from exc
+            await self._record_if_gone(exc, deal_id)
+            return []
 
     async def pipeline(self, deal_id: str) -> Pipeline:
         """The pipeline version the deal runs on."""
         try:
             return await self._handle(deal_id).query(DealWorkflow.pipeline)
         except RPCError as exc:
-            raise _translate(exc, deal_id) from exc
+            raise await self._error(exc, deal_id) from exc
 
-    async def _query(
-        self, handle: WorkflowHandle[DealWorkflow, DealResult], deal_id: str
-    ) -> DealState:
-        try:
-            return await handle.query(DealWorkflow.state)
-        except RPCError as exc:
-            raise _translate(exc, deal_id) from exc
+    async def robot_runs(self, deal_id: str) -> tuple[DealRead, list[ActivityRun]]:
+        """The deal's state and every robot activity run, from the workflow's event
+        histories or from the record."""
+        found = await self.read(deal_id)
+        if found.source == "workflow":
+            try:
+                histories = await run_histories(self._client, deal_id)
+                return found, [run for h in histories for run in robot_runs(h)]
+            except RPCError as exc:  # deleted between the two reads
+                found = DealRead((await self._record_if_gone(exc, deal_id)).state, "record")
+        record = await self.record(deal_id)
+        return found, record.robot_runs if record else []
 
     async def history(self, deal_id: str) -> WorkflowHistory:
         try:
@@ -228,7 +283,7 @@ class DealClient:
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
             raise DealRejected(message) from exc
         except RPCError as exc:
-            raise _translate(exc, deal_id) from exc
+            raise await self._error(exc, deal_id) from exc
 
     async def _signal(
         self,
@@ -239,7 +294,18 @@ class DealClient:
         try:
             await self._handle(deal_id).signal(signal, arg)
         except RPCError as exc:
-            raise _translate(exc, deal_id) from exc
+            raise await self._error(exc, deal_id) from exc
+
+    async def _error(self, exc: RPCError, deal_id: str) -> DealError:
+        """A message the deal's workflow did not take: a deal whose workflow is gone but
+        whose record is kept is closed, not unknown."""
+        if exc.status == RPCStatusCode.NOT_FOUND and await self.record(deal_id) is not None:
+            return closed_refusal(deal_id)
+        return _translate(exc, deal_id)
+
+    async def list_page(self, filt: DealFilter, cursor: Cursor | None, page_size: int) -> Page:
+        """One page of deals: open ones through visibility, then closed ones from the store."""
+        return await list_page(self._client, self.records, filt, cursor, page_size)
 
     async def list(
         self,
@@ -247,43 +313,27 @@ class DealClient:
         stage: str | None = None,
         responsible: str | None = None,
         breached: bool | None = None,
+        status: StatusFilter | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         limit: int = 100,
     ) -> list[DealSummary]:
-        clauses = ["WorkflowType = 'DealWorkflow'"]
-        if stage:
-            clauses.append(f"DealStage = {visibility_literal(stage)}")
-        if responsible:
-            clauses.append(f"DealResponsible = {visibility_literal(responsible)}")
-        if breached is not None:
-            clauses.append(f"DealDeadlineBreached = {str(breached).lower()}")
+        filt = DealFilter(stage, responsible, breached, status, since, until)
         deals: list[DealSummary] = []
-        async for execution in self._client.list_workflows(" AND ".join(clauses), limit=limit):
-            attrs = execution.typed_search_attributes
-            deals.append(
-                DealSummary(
-                    deal_id=execution.id.removeprefix("deal-"),
-                    stage=attrs.get(DEAL_STAGE),
-                    responsible=attrs.get(DEAL_RESPONSIBLE),
-                    amount=attrs.get(DEAL_AMOUNT),
-                    breached=attrs.get(DEAL_BREACHED),
-                    status=(execution.status or WorkflowExecutionStatus.RUNNING).name.lower(),
-                )
-            )
+        cursor: Cursor | None = None
+        while len(deals) < limit:
+            page = await self.list_page(filt, cursor, min(limit - len(deals), 100))
+            deals += page.deals
+            if page.next is None:
+                break
+            cursor = page.next
         return deals
-
-
-def visibility_literal(value: str) -> str:
-    """``value`` as a string literal of a Temporal visibility query (a control character
-    cannot be searched for: a NUL cut the dev server's SQLite query short)."""
-    if control_character(value) is not None:
-        raise BadFilter(f"{value!r} holds a control character: it cannot be searched for")
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _translate(exc: RPCError, deal_id: str) -> DealError:
     if "already completed" in exc.message:
         # The deal's workflow has finished: the deal is won or lost for good.
-        return DealRejected(f"deal {deal_id} is closed and cannot change any more")
+        return closed_refusal(deal_id)
     if exc.status == RPCStatusCode.NOT_FOUND:
         return DealNotFound(f"no deal {deal_id!r}")
     return DealError(f"deal {deal_id}: {exc.message}")

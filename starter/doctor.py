@@ -11,12 +11,15 @@ import asyncio
 import json
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import click
 from pydantic import ValidationError
 
 from funnel.settings import Settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 Status = Literal["OK", "WARN", "FAIL"]
 TEMPORAL_TIMEOUT = 5.0  # seconds: a reachable server answers far sooner
@@ -172,6 +175,7 @@ async def check_temporal(settings: Settings) -> list[Check]:
         )
         return checks
     checks.append(Check("namespace", "OK", namespace))
+    checks.append(await check_retention(client, settings))
     try:
         listed = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=namespace),
@@ -214,6 +218,31 @@ async def check_temporal(settings: Settings) -> list[Check]:
         else:
             checks.append(Check(f"search attribute {key.name}", "OK", kind))
     return checks
+
+
+async def check_retention(client: Client, settings: Settings) -> Check:
+    """How long closed deals' workflows stay in Temporal; the records in the store stay."""
+    from temporalio.service import RPCError
+
+    from funnel.retention import DAY, in_words, retention
+
+    try:
+        ttl = await retention(client, settings.temporal_namespace)
+    except RPCError as exc:
+        return Check("retention", "WARN", f"cannot read the namespace's retention: {exc.message}")
+    detail = (
+        f"{in_words(ttl)}: a closed deal's workflow and full history (Web UI) stay that long;"
+        " its record in the database stays for good"
+    )
+    wanted = settings.retention_days * DAY
+    if settings.temporal_address is None and ttl != wanted:
+        return Check(
+            "retention",
+            "WARN",
+            f"{detail}; FUNNEL_RETENTION_DAYS says {settings.retention_days} days:"
+            " `funnel up` sets it",
+        )
+    return Check("retention", "OK", detail)
 
 
 def _type_name(value: int) -> str:

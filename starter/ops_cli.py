@@ -1,4 +1,4 @@
-"""Operations commands: ``funnel db upgrade|current``, ``funnel codec-server``,
+"""Operations commands: ``funnel db upgrade|current|backfill-closed``, ``funnel codec-server``,
 ``funnel codec-key`` (``funnel doctor`` is in starter/doctor.py)."""
 
 from __future__ import annotations
@@ -81,6 +81,46 @@ def db_revision(message: str) -> None:
         )
     if not written:
         click.echo("the tables in code match the head revision: no revision written")
+
+
+@db_group.command("backfill-closed")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def db_backfill_closed(as_json: bool) -> None:
+    """Record every closed deal that has no record yet (closed before records existed, or
+    terminated / failed), from its workflow while the namespace's retention still keeps it.
+    Safe to run again; run it after terminating a deal's workflow."""
+    from funnel.closed_deals import ClosedDeals
+    from funnel.migrate import upgrade
+    from funnel.store import Store
+    from starter.backfill import backfill_closed
+    from starter.cli_support import deal_client, emit
+
+    settings = Settings()
+
+    async def run() -> None:
+        upgrade(settings.effective_database_url)
+        client = (await deal_client(settings)).temporal_client
+        store = Store(settings.effective_database_url)
+        try:
+            report = await backfill_closed(client, ClosedDeals(store))
+        finally:
+            store.dispose()
+
+        def human() -> None:
+            click.echo(
+                f"recorded {len(report.recorded)} closed deal(s); {len(report.already)} had"
+                f" a record already; {len(report.failed)} failed"
+            )
+            for deal_id in report.recorded:
+                click.echo(f"  recorded {deal_id}")
+            for deal_id, why in report.failed.items():
+                click.echo(f"  FAILED {deal_id}: {why}", err=True)
+
+        emit(as_json, report.__dict__, human)
+        if report.failed:
+            raise SystemExit(1)
+
+    asyncio.run(run())
 
 
 @click.command("codec-server")

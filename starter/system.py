@@ -14,6 +14,7 @@ from funnel.logging_setup import configure_logging
 from funnel.metrics import runtime_for
 from funnel.migrate import upgrade
 from funnel.pipeline_loader import load_pipeline
+from funnel.retention import set_retention
 from funnel.settings import Settings
 from funnel.temporal_client import connect, data_converter
 from starter.devserver import dev_server
@@ -57,6 +58,13 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
             if ui:
                 click.echo(f"Web UI: http://127.0.0.1:{settings.ui_port}")
         client = await connect(settings, runtime=runtime_for(settings))
+        if settings.temporal_address is None:
+            # The dev server's namespace keeps closed workflows 24 hours unless told.
+            await set_retention(client, settings.retention_days)
+            click.echo(
+                f"closed deals stay in Temporal (Web UI, full history) {settings.retention_days}"
+                " days (FUNNEL_RETENTION_DAYS); their records in the database stay for good"
+            )
         if settings.metrics_port is not None:
             click.echo(f"Prometheus metrics: http://127.0.0.1:{settings.metrics_port}/metrics")
         click.echo(

@@ -25,7 +25,7 @@ from funnel.store import Store
 ALL_TABLES = {
     "deals", "notifications", "tasks", "invoices", "report_events",
     "api_leads", "api_payments", "analytics_visits", "analytics_clock", "analytics_state",
-    "deliveries", "documents", "invoice_payments",
+    "deliveries", "documents", "invoice_payments", "closed_deals",
 }  # fmt: skip
 
 

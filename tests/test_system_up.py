@@ -15,9 +15,11 @@ from pathlib import Path
 import httpx
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
+from temporalio.client import Client
 
 from funnel.codec import AesGcmCodec, generate_key, parse_keys
 from funnel.migrate import schema_status
+from funnel.retention import retention
 from starter.devserver import dev_server_command
 
 FUNNEL = str(Path(sys.executable).parent / "funnel")
@@ -77,6 +79,7 @@ async def test_funnel_up_with_codec_and_metrics(tmp_path: Path) -> None:
         "FUNNEL_METRICS_PORT": str(metrics),
         "FUNNEL_METRICS_HOST": "127.0.0.1",
         "FUNNEL_CODEC_KEYS": f'{{"k1": "{key}"}}',
+        "FUNNEL_RETENTION_DAYS": "45",
     }
     env.pop("TEMPORAL_ADDRESS", None)
     process = subprocess.Popen(
@@ -87,6 +90,10 @@ async def test_funnel_up_with_codec_and_metrics(tmp_path: Path) -> None:
         codec_url = f"http://127.0.0.1:{codec}"
         assert f"codec server: {codec_url}" in output
         assert schema_status(db_url).at_head
+        # The embedded namespace keeps closed deals' workflows as long as the setting says.
+        assert "closed deals stay in Temporal (Web UI, full history) 45 days" in output
+        client = await Client.connect(f"127.0.0.1:{temporal}")
+        assert (await retention(client)).days == 45
 
         async with httpx.AsyncClient(timeout=10) as http:
             # The Web UI serves its settings to the browser, codec endpoint included.

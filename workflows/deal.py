@@ -122,6 +122,9 @@ _NEW_PAYMENT_RULES = (
     PaymentKind.PARTIAL,
     PaymentKind.OVERPAID,
 )
+# A closed deal writes its record to the store (funnel/closed_deals.py) as its last step.
+# Retire once no deal started before 2026-12-01 is open.
+PATCH_CLOSED_RECORD = "closed-deal-record"
 
 
 @dataclass
@@ -220,6 +223,11 @@ class DealWorkflow(StageRobots):
         # Let escalations or delayed robots already running finish, and every handler too.
         await asyncio.gather(*self._timers)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if workflow.patched(PATCH_CLOSED_RECORD):
+            # The store keeps the deal for good; the namespace's retention deletes this run.
+            await self._call(
+                ActivityName.RECORD_CLOSED_DEAL, self._state, bool, summary="Keep the deal's record"
+            )
         return DealResult(
             deal_id=self._state.deal_id,
             status=self._state.status,
