@@ -12,6 +12,7 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -39,23 +40,26 @@ ACTIVITY_THREADS = 64
 log = logging.getLogger("funnel.worker")
 
 
-def build_worker(
-    client: Client, store: Store, *, task_queue: str, executor: ThreadPoolExecutor
-) -> Worker:
-    write_workflow_bytecode(DealWorkflow)
+def deal_activities(store: Store, robots: RobotActivities | None = None) -> list[Any]:
+    """Every activity a deal calls: the robots, and the closed-deal record at its end."""
     records = ClosedDeals(store)
     # Migrations made it on a deployed database; a store made by create_schema (tests, a
     # fresh SQLite file) gets it here, where the deals' last activity needs it.
     records.create_schema()
+    robots = robots or RobotActivities(store)
+    return [*robots.all(), ClosingActivities(records).record_closed_deal]
+
+
+def build_worker(
+    client: Client, store: Store, *, task_queue: str, executor: ThreadPoolExecutor
+) -> Worker:
+    write_workflow_bytecode(DealWorkflow)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[DealWorkflow],
         workflow_runner=workflow_runner_for(client.data_converter),
-        activities=[
-            *RobotActivities(store).all(),
-            ClosingActivities(records).record_closed_deal,
-        ],
+        activities=deal_activities(store),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         # Deals started and failed activity attempts (funnel/metrics.py).

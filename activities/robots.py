@@ -61,6 +61,10 @@ class RobotActivities:
         self._integrations = integrations or build_integrations(store)
         self._dispatch: Dispatcher = self._integrations.dispatcher
 
+    @property
+    def store(self) -> Store:
+        return self._store
+
     def all(self) -> list[Any]:
         return [
             self.register_deal,

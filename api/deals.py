@@ -16,15 +16,15 @@ import binascii
 import hashlib
 import hmac
 import json
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, status
+from pydantic import AwareDatetime
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from api.auth import DEALS_READ, DEALS_WRITE, require_scope
-from api.errors import DEAL_ERRORS, temporal
+from api.errors import DEAL_ERRORS, from_deal_error, temporal
 from api.payments import check_invoice_of_deal
 from api.schemas import (
     AcceptBody,
@@ -56,7 +56,7 @@ from funnel.pipeline_loader import load_pipeline
 from funnel.settings import Settings
 from funnel.task_ids import normalise_task_id
 from funnel.text import NO_CONTROL_CHARACTERS
-from starter.deal_errors import closed_refusal
+from starter.deal_errors import BadFilter, closed_refusal
 from starter.deals import DealClient, DealRead
 from starter.listing import Cursor, DealFilter, Source
 
@@ -114,14 +114,20 @@ async def list_deals(
         Query(alias="status", description="open deals only, or closed (won/lost) deals only"),
     ] = None,
     since: Annotated[
-        datetime | None, Query(description="closed deals closed at or after this time")
+        AwareDatetime | None,
+        Query(description="closed deals closed at or after this time (with its zone)"),
     ] = None,
-    until: Annotated[datetime | None, Query(description="closed deals closed before this")] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="closed deals closed before this (with its zone)")
+    ] = None,
     page_token: Annotated[str | None, Query(max_length=4096)] = None,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DealPage:
     settings: Settings = request.app.state.settings
-    filt = DealFilter(stage, responsible, breached, status_, since, until)
+    try:
+        filt = DealFilter(stage, responsible, breached, status_, since, until)
+    except BadFilter as exc:
+        raise HTTPException(422, detail=str(exc)) from exc
     query = filt.describe()
     cursor = _decode_token(settings, query, page_token) if page_token else None
     deals = _deals(request)
@@ -269,6 +275,11 @@ async def invoice_paid(
     body: Annotated[InvoicePaidBody | None, Body()] = None,
 ) -> Sent:
     body = body or InvoicePaidBody()
+    # A closed deal is refused as closed, whatever the invoice (the same answer as every
+    # other message to it).
+    found = await temporal(request, _deals(request).read(deal_id))
+    if found.state.status is not DealStatus.OPEN:
+        raise from_deal_error(closed_refusal(deal_id))
     await check_invoice_of_deal(
         request.app.state.intake,
         deal_id,

@@ -75,9 +75,8 @@ async def main(args: argparse.Namespace) -> None:
             await stop.wait()
         return
 
-    from activities.robots import RobotActivities
     from funnel.store import Store
-    from worker import ACTIVITY_THREADS, build_worker
+    from worker import ACTIVITY_THREADS, build_worker, deal_activities
     from workflows.deal import DealWorkflow
 
     store = Store(args.db)
@@ -93,7 +92,7 @@ async def main(args: argparse.Namespace) -> None:
                 client,
                 task_queue=args.task_queue,
                 workflows=[DealWorkflow],
-                activities=RobotActivities(store).all(),
+                activities=deal_activities(store),
                 activity_executor=executor,
                 max_concurrent_activities=threads,
                 **options,

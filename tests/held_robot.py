@@ -12,6 +12,7 @@ from typing import Any
 from temporalio import activity
 
 from activities.robots import RobotActivities
+from worker import deal_activities
 
 
 @dataclass
@@ -28,7 +29,8 @@ def hold_robot(
     keeps the method's signature and type hints (``functools.wraps``): the SDK decodes the
     input into the type it reads there."""
     robot = getattr(robots, name)
-    held = HeldRobot(activities=[a for a in robots.all() if a.__name__ != name])
+    every = deal_activities(robots.store, robots)
+    held = HeldRobot(activities=[a for a in every if a.__name__ != name])
 
     @activity.defn(name=activity_name)
     @functools.wraps(robot, updated=())  # not the method's own activity definition

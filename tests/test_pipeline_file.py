@@ -10,6 +10,7 @@ import yaml
 
 from funnel.pipeline import CreateTaskRobot, NotifyRobot, Semantics, SetTitleRobot
 from funnel.pipeline_loader import PipelineError, load_pipeline
+from funnel.robot_rules import OnLeave
 from funnel.settings import DEFAULT_PIPELINE
 
 
@@ -37,9 +38,14 @@ def test_pusk_pipeline_has_the_seven_stages_and_their_robots() -> None:
         assert "head" in heads[0].to
     new = pipeline.stage("new")
     assert [type(r) for r in new.robots] == [SetTitleRobot, NotifyRobot]
-    contract_task = pipeline.stage("contract").robots[0]
+    contract = {r.id: r for r in pipeline.stage("contract").robots}
+    contract_task = contract["signed_contract_task"]
     assert isinstance(contract_task, CreateTaskRobot)
     assert contract_task.created_by == "head" and contract_task.needs_confirmation
+    assert contract_task.on_leave is OnLeave.COMPENSATE  # leaving contract leaves no live task
+    # Every stage after proposal gives the deal its standard title back.
+    for stage in ("negotiation", "contract", "payment", "final"):
+        assert isinstance(pipeline.stage(stage).robots[0], SetTitleRobot), stage
     call_again = pipeline.stage("negotiation").robots[1]
     assert str(call_again.delay) == "10 working days"
     assert len(pipeline.version) == 12  # content hash: a change reaches new deals only
@@ -77,7 +83,7 @@ def _stage(data: dict, stage_id: str) -> dict:  # type: ignore[type-arg]
             r"stage 'new', robot 'notify_new', field 'message': jinja2 syntax error",
         ),
         (
-            lambda d: _stage(d, "contract")["robots"][0].pop("task_title"),
+            lambda d: _stage(d, "contract")["robots"][1].pop("task_title"),
             r"stage 'contract', robot 'signed_contract_task', field 'task_title': Field required",
         ),
         (
@@ -128,7 +134,7 @@ def test_duplicate_stage_ids_refused(tmp_path: Path) -> None:
             r"stage 'new', robot 'notify_new', field 'condition': unknown field 'fields.colour'",
         ),
         (
-            lambda d: _stage(d, "contract")["robots"][2].update(relative_to="fields.source"),
+            lambda d: _stage(d, "contract")["robots"][4].update(relative_to="fields.source"),
             r"field 'relative_to': field 'fields.source' is string, not a date",
         ),
         (

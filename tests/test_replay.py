@@ -4,6 +4,8 @@ deals could not replay fails here; such a change needs `workflow.patched`."""
 
 from __future__ import annotations
 
+import asyncio
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -11,18 +13,24 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from funnel.models import CloseInput, InvoicePaid, Outcome, TaskAction, TaskEvent
 from funnel.pipeline import Pipeline
 from funnel.store import Store
 from funnel.temporal_client import DATA_CONVERTER
-from tests.helpers import HISTORIES, keep_history, patch_ids, sample_deal
+from starter.deals import DealRejected
+from tests.helpers import HISTORIES, eventually, keep_history, patch_ids, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 from workflows.deal import (
     PATCH_ACCEPT_REPORTED,
+    PATCH_CLOSED_RECORD,
     PATCH_NOV_27,
     PATCH_ONE_MOVE_AT_A_TIME,
+    PATCH_PAYMENTS_ADD_UP,
+    PATCH_RECHECK,
     PATCH_TRANSITION_LOCAL,
     DealWorkflow,
 )
+from workflows.stage_robots import PATCH_CONFIRMATION_LOOP, PATCH_ONE_OPEN_INVOICE
 
 HISTORY_FILES = sorted(HISTORIES.glob("*.json"))
 
@@ -161,5 +169,50 @@ async def test_one_patch_marker_for_new_deals_and_the_three_replay(
     old = WorkflowHistory.from_json("old", (HISTORIES / "pusk_all_stages_won.json").read_text())
     replayer = Replayer(workflows=[DealWorkflow], data_converter=DATA_CONVERTER)
     for history in (three, old, new):
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+        assert result.replay_failure is None
+
+
+async def test_the_first_week_fixes_replay_beside_old_deals(
+    dev_env: WorkflowEnvironment, store: Store, pusk: Pipeline
+) -> None:
+    """The refused duplicate request, the partial payment, the confirmation loop and the
+    reused invoice each record their patch marker only where they act; a deal that does all
+    of them replays, and so does one recorded before (which did none)."""
+    deal_id = new_deal_id()
+    async with deal_system(dev_env, store) as deals:
+        await deals.start(sample_deal(deal_id, amount="100000"), pusk)
+        results = await asyncio.gather(
+            *(deals.accept(deal_id, by="ivanov") for _ in range(3)), return_exceptions=True
+        )
+        assert sum(isinstance(r, DealRejected) for r in results) == 2
+        state = await deals.move(deal_id, "contract")
+        task = next(t for t in state.tasks if t.stage == "contract")
+        await deals.move(deal_id, "proposal")
+        state = await deals.move(deal_id, "contract")
+        task = next(t for t in state.tasks if t.stage == "contract" and not t.status.closed)
+        for action, by in ((TaskAction.COMPLETE, "ivanov"), (TaskAction.RETURN, "smirnova")):
+            await deals.task_event(
+                deal_id, TaskEvent(task_id=task.task_id, action=action, by=by, comment="why")
+            )
+        [invoice] = state.invoices
+        await deals.invoice_paid(
+            deal_id, InvoicePaid(invoice_id=invoice.invoice_id, amount=Decimal(40000))
+        )
+        await eventually(deals, deal_id, lambda s: bool(s.invoices[0].payments))
+        await deals.close(deal_id, CloseInput(outcome=Outcome.LOST, reason="test"))
+        await deals.result(deal_id)
+        await keep_history(deals, deal_id, "pusk_first_week_fixes")
+        new = await deals.history(deal_id)
+    assert set(patch_ids(new)) >= {
+        PATCH_RECHECK,
+        PATCH_ONE_OPEN_INVOICE,
+        PATCH_CONFIRMATION_LOOP,
+        PATCH_PAYMENTS_ADD_UP,
+        PATCH_CLOSED_RECORD,
+    }
+    old = WorkflowHistory.from_json("old", (HISTORIES / "pusk_all_stages_won.json").read_text())
+    replayer = Replayer(workflows=[DealWorkflow], data_converter=DATA_CONVERTER)
+    for history in (old, new):
         result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
         assert result.replay_failure is None
