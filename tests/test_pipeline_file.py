@@ -44,8 +44,8 @@ def test_pusk_pipeline_has_the_seven_stages_and_their_robots() -> None:
     assert contract_task.created_by == "head" and contract_task.needs_confirmation
     assert contract_task.on_leave is OnLeave.COMPENSATE  # leaving contract leaves no live task
     # Every stage after proposal gives the deal its standard title back.
-    for stage in ("negotiation", "contract", "payment", "final"):
-        assert isinstance(pipeline.stage(stage).robots[0], SetTitleRobot), stage
+    for stage_id in ("negotiation", "contract", "payment", "final"):
+        assert isinstance(pipeline.stage(stage_id).robots[0], SetTitleRobot), stage_id
     call_again = pipeline.stage("negotiation").robots[1]
     assert str(call_again.delay) == "10 working days"
     assert len(pipeline.version) == 12  # content hash: a change reaches new deals only
