@@ -19,15 +19,15 @@ from temporalio.worker import Worker
 
 from activities.closing import ClosingActivities
 from activities.robots import RobotActivities
-from funnel.bytecode import write_workflow_bytecode
-from funnel.closed_deals import ClosedDeals
-from funnel.logging_setup import configure_logging
-from funnel.metrics import MetricsInterceptor, runtime_for
-from funnel.migrate import upgrade
-from funnel.sandbox_runner import workflow_runner_for
-from funnel.settings import Settings
-from funnel.store import Store
-from funnel.temporal_client import connect
+from funnel.runtime.bytecode import write_workflow_bytecode
+from funnel.runtime.logging_setup import configure_logging
+from funnel.runtime.metrics import MetricsInterceptor, runtime_for
+from funnel.runtime.sandbox_runner import workflow_runner_for
+from funnel.runtime.settings import Settings
+from funnel.runtime.temporal_client import connect
+from funnel.storage.closed_deals import ClosedDeals
+from funnel.storage.migrate import upgrade
+from funnel.storage.store import Store
 from workflows.deal import DealWorkflow
 
 # Activity slots (and a thread for each: the robots are blocking code). More slots than
@@ -62,7 +62,7 @@ def build_worker(
         activities=deal_activities(store),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
-        # Deals started and failed activity attempts (funnel/metrics.py).
+        # Deals started and failed activity attempts (funnel/runtime/metrics.py).
         interceptors=[MetricsInterceptor()],
         # Let robots that are running finish on shutdown instead of cutting them off.
         graceful_shutdown_timeout=timedelta(seconds=10),

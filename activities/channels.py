@@ -1,6 +1,6 @@
 """Senders of the external channels: outgoing webhook, SMTP e-mail and Bitrix24 REST.
 
-Each sender sends one outbox row (:class:`funnel.deliveries.Delivery`) and either returns
+Each sender sends one outbox row (:class:`funnel.storage.deliveries.Delivery`) and either returns
 the receiver's id for it or raises :class:`Transient` (try again later: the receiver is down,
 slow, or answered 5xx/429) or :class:`Refused` (it will never work: a 4xx, a refused
 recipient). The dispatcher turns these into retryable or non-retryable activity errors, so
@@ -19,9 +19,9 @@ from typing import Any
 
 import httpx
 
-from funnel.deliveries import Delivery
-from funnel.directory import Employee
-from funnel.integration_settings import IntegrationSettings
+from funnel.runtime.integration_settings import IntegrationSettings
+from funnel.storage.deliveries import Delivery
+from funnel.storage.directory import Employee
 
 USER_AGENT = "sales-funnel/0.1"
 SIGNATURE_HEADER = "X-Funnel-Signature"

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 from temporalio import activity
 
-from funnel.activity_io import ActivityName
-from funnel.closed_deals import ClosedDeal, ClosedDeals
-from funnel.models import DealState
-from funnel.run_log import robot_runs, run_histories
+from funnel.client.run_log import robot_runs, run_histories
+from funnel.domain.activity_io import ActivityName
+from funnel.domain.models import DealState
+from funnel.storage.closed_deals import ClosedDeal, ClosedDeals
 
 
 def closed_at(state: DealState, fallback: datetime) -> datetime:

@@ -1,6 +1,6 @@
 """From a robot run to external deliveries, each sent at most once.
 
-``plan_*`` write the deliveries a robot run needs into the outbox (funnel.deliveries) and
+``plan_*`` write the deliveries a robot run needs into the outbox (funnel.storage.deliveries) and
 return references to them; ``deliver`` sends one (or finds it sent); ``run_inline`` sends a
 robot run's deliveries inside the robot's own activity. A delivery that fails for now is
 left pending and the activity raises a retryable error, so Temporal's retry policy is the
@@ -17,12 +17,12 @@ import httpx
 from temporalio.exceptions import ApplicationError
 
 from activities.channels import Bitrix24, EmailSender, Refused, Transient, WebhookSender
-from funnel.activity_io import DeliveryRef, DeliveryResult, RobotContext
-from funnel.deliveries import Delivery, DeliveryIn, DeliveryKind, DeliveryStore
-from funnel.directory import Channel, Directory
-from funnel.integration_settings import IntegrationSettings
-from funnel.records import ReportEventIn
-from funnel.store import Store
+from funnel.domain.activity_io import DeliveryRef, DeliveryResult, RobotContext
+from funnel.runtime.integration_settings import IntegrationSettings
+from funnel.storage.deliveries import Delivery, DeliveryIn, DeliveryKind, DeliveryStore
+from funnel.storage.directory import Channel, Directory
+from funnel.storage.records import ReportEventIn
+from funnel.storage.store import Store
 
 log = logging.getLogger(__name__)
 

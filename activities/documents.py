@@ -4,7 +4,7 @@ Templates live in ``templates/documents/`` and see what robot templates see (``d
 ``contact``, ``stage``) plus ``document`` (its name and date). A field the template names
 but the deal lacks is an error, reported as a non-retryable ``TemplateProblem``; an empty
 contract is worse than none. The HTML, the document of record, goes to the database (the
-API serves it, and its PDF, made on the first download: see funnel/pdf.py) and to
+API serves it, and its PDF, made on the first download: see funnel/runtime/pdf.py) and to
 ``FUNNEL_HOME/documents/<deal id>/``.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 
-from funnel.activity_io import RenderDocumentCall
-from funnel.settings import DEFAULT_DOCUMENT_TEMPLATES as TEMPLATES
+from funnel.domain.activity_io import RenderDocumentCall
+from funnel.runtime.settings import DEFAULT_DOCUMENT_TEMPLATES as TEMPLATES
 
 
 class DocumentProblem(ValueError):

@@ -14,18 +14,18 @@ from temporalio.exceptions import ApplicationError
 from activities.channels import Refused, Transient
 from activities.dispatch import Dispatcher
 from activities.documents import DocumentProblem, DocumentRenderer
-from funnel.activity_io import (
+from funnel.domain.activity_io import (
     ActivityName,
     DeliveryRef,
     DeliveryResult,
     DocumentView,
     RenderDocumentCall,
 )
-from funnel.deliveries import DeliveryStore, DocumentIn
-from funnel.directory import Directory
-from funnel.integration_settings import IntegrationSettings
-from funnel.settings import Settings
-from funnel.store import Store
+from funnel.runtime.integration_settings import IntegrationSettings
+from funnel.runtime.settings import Settings
+from funnel.storage.deliveries import DeliveryStore, DocumentIn
+from funnel.storage.directory import Directory
+from funnel.storage.store import Store
 
 
 class IntegrationActivities:
@@ -65,7 +65,7 @@ class IntegrationActivities:
             name=call.name,
             template=call.template,
             path=str(html_path),
-            pdf_path=None,  # made from the HTML on the first download (funnel/pdf.py)
+            pdf_path=None,  # made from the HTML on the first download (funnel/runtime/pdf.py)
             sha256=sha,
             created_at=call.at,
         )

@@ -16,7 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.dispatch import Dispatcher
 from activities.integrations import IntegrationActivities, build_integrations
-from funnel.activity_io import (
+from funnel.domain.activity_io import (
     ActivityName,
     CompleteDealCall,
     CreatedTask,
@@ -34,11 +34,11 @@ from funnel.activity_io import (
     StageTransition,
     TaskStatusCall,
 )
-from funnel.calendar import WorkingCalendar
-from funnel.records import DealRecord, InvoiceIn, NotificationIn, ReportEventIn, TaskIn
-from funnel.store import Store
-from funnel.templates import TemplateProblem, render
-from funnel.timing import Due, DueRequest, compute_due
+from funnel.domain.calendar import WorkingCalendar
+from funnel.domain.templates import TemplateProblem, render
+from funnel.domain.timing import Due, DueRequest, compute_due
+from funnel.storage.records import DealRecord, InvoiceIn, NotificationIn, ReportEventIn, TaskIn
+from funnel.storage.store import Store
 
 
 def _render(source: str, context: RobotContext) -> str:

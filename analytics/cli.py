@@ -10,8 +10,8 @@ import click
 from analytics.models import KINDS, Filters, ReportKind
 from analytics.render import print_report
 from analytics.service import Analytics
-from funnel.pipeline_loader import PipelineError, load_pipeline
-from funnel.settings import Settings
+from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
+from funnel.runtime.settings import Settings
 
 
 def filters_for(

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from analytics.models import Filters
 from analytics.sql import Dialect, Expr, percentile_cols
-from funnel.pipeline import NotifyRobot, Pipeline, Semantics
+from funnel.domain.pipeline import NotifyRobot, Pipeline, Semantics
 
 UI_BASE = "http://127.0.0.1:8233"
 SUCCESS_ORDER = 1_000  # a won deal has moved past every process stage

@@ -18,9 +18,9 @@ from analytics.models import (
     SpeedStage,
     Timing,
 )
-from analytics.schema import deal_rows, stage_bits, visits
-from funnel.pipeline import Semantics
-from funnel.store import deals
+from funnel.domain.pipeline import Semantics
+from funnel.storage.analytics_tables import deal_rows, stage_bits, visits
+from funnel.storage.store import deals
 
 v = visits.c
 

@@ -20,9 +20,9 @@ from analytics.models import (
     TrendReport,
     TrendRow,
 )
-from analytics.schema import breach_rows, clock, deal_rows, escalation_rows
 from analytics.workclock import DAY
-from funnel.store import deals, tasks
+from funnel.storage.analytics_tables import breach_rows, clock, deal_rows, escalation_rows
+from funnel.storage.store import deals, tasks
 
 d = deals.c
 br = breach_rows.c

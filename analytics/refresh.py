@@ -19,7 +19,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from analytics.schema import (
+from analytics.sql import Dialect, Expr
+from analytics.summary import fold_events, fold_notifications
+from analytics.workclock import DAY, ensure_clock
+from funnel.domain.calendar_spec import CalendarSpec
+from funnel.storage.analytics_tables import (
     breach_rows,
     clock,
     deal_rows,
@@ -28,11 +32,7 @@ from analytics.schema import (
     state,
     visits,
 )
-from analytics.sql import Dialect, Expr
-from analytics.summary import fold_events, fold_notifications
-from analytics.workclock import DAY, ensure_clock
-from funnel.calendar_spec import CalendarSpec
-from funnel.store import deals, notifications, report_events
+from funnel.storage.store import deals, notifications, report_events
 
 REREAD = 10_000
 LAYOUT = "2"  # the derived tables' layout: another value folds everything again

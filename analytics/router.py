@@ -39,8 +39,8 @@ _templates.filters["pct"] = pct
 def get_analytics(request: Request) -> Analytics:
     found: Analytics | None = getattr(request.app.state, "analytics", None)
     if found is None:
-        from funnel.pipeline_loader import load_pipeline
-        from funnel.settings import Settings
+        from funnel.runtime.pipeline_loader import load_pipeline
+        from funnel.runtime.settings import Settings
 
         settings = Settings()
         found = Analytics(

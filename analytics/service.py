@@ -15,10 +15,10 @@ from analytics import funnel_speed, people
 from analytics.context import UI_BASE, Ctx, escalation_robots
 from analytics.models import Filters, Report, ReportKind
 from analytics.refresh import DERIVED, refresh, watermark
-from analytics.schema import metadata
 from analytics.sql import Dialect
 from analytics.workclock import calendar_id
-from funnel.pipeline import Pipeline
+from funnel.domain.pipeline import Pipeline
+from funnel.storage.analytics_tables import metadata
 
 VACUUM_AFTER = 50_000  # event ids folded in one refresh that make it a bulk fold (analyze)
 

@@ -17,7 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from analytics.schema import (
+from analytics.sql import Dialect
+from funnel.storage.analytics_tables import (
     MAX_BIT,
     breach_rows,
     deal_rows,
@@ -25,8 +26,7 @@ from analytics.schema import (
     stage_bits,
     visits,
 )
-from analytics.sql import Dialect
-from funnel.store import deals, notifications, report_events
+from funnel.storage.store import deals, notifications, report_events
 
 BREACH = "deadline_breached"
 e = report_events.c

@@ -5,7 +5,7 @@ seconds since an arbitrary origin. Each row holds W at the start of its UTC day 
 (at most two) working windows that overlap that day, clipped to it; a local working day can
 straddle two UTC days and one UTC day can touch two local working days (late zones, DST).
 Looking a moment up is an equality join on ``floor(epoch / 86400)``: no range join, no
-per-row Python. The rows come from :class:`funnel.calendar.WorkingCalendar`, so the reports
+per-row Python. The rows come from :class:`funnel.domain.calendar.WorkingCalendar`, so the reports
 use the same holidays and moved working days as the deadlines.
 """
 
@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from funnel.calendar import WorkingCalendar
-from funnel.calendar_spec import CalendarSpec
+from funnel.domain.calendar import WorkingCalendar
+from funnel.domain.calendar_spec import CalendarSpec
 
 DAY = 86_400
 # Deals older than FIRST_YEAR or newer than LAST_YEAR fall off the clock (working time NULL).

@@ -19,14 +19,14 @@ from api import deals, intake
 from api import documents as documents_api
 from api import tasks as tasks_api
 from api.auth import require_scope
-from api.intake_store import IntakeStore
 from api.routers import extra_routers
 from api.schemas import Health, Problem
-from funnel.closed_deals import ClosedDeals
-from funnel.deliveries import DeliveryStore
-from funnel.settings import Settings
-from funnel.store import Store
-from starter.deals import DealClient
+from funnel.client.deals import DealClient
+from funnel.runtime.settings import Settings
+from funnel.storage.closed_deals import ClosedDeals
+from funnel.storage.deliveries import DeliveryStore
+from funnel.storage.intake import IntakeStore
+from funnel.storage.store import Store
 
 HEALTH_TIMEOUT_SECONDS = 3.0
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from funnel.settings import Settings
+from funnel.runtime.settings import Settings
 
 DEALS_READ = "deals:read"
 DEALS_WRITE = "deals:write"

@@ -41,7 +41,10 @@ from api.schemas import (
     TaskCompleteBody,
     TasksOut,
 )
-from funnel.models import (
+from funnel.client.deals import DealClient, DealRead
+from funnel.client.errors import BadFilter, closed_refusal
+from funnel.client.listing import Cursor, DealFilter, Source
+from funnel.domain.models import (
     DEAL_ID_PATTERN,
     CloseInput,
     DealInput,
@@ -52,13 +55,10 @@ from funnel.models import (
     TaskCompleted,
     workflow_id_for,
 )
-from funnel.pipeline_loader import load_pipeline
-from funnel.settings import Settings
-from funnel.task_ids import normalise_task_id
-from funnel.text import NO_CONTROL_CHARACTERS
-from starter.deal_errors import BadFilter, closed_refusal
-from starter.deals import DealClient, DealRead
-from starter.listing import Cursor, DealFilter, Source
+from funnel.domain.task_ids import normalise_task_id
+from funnel.domain.text import NO_CONTROL_CHARACTERS
+from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.settings import Settings
 
 # The update a workflow needs for POST /deals/{id}/fields (see set_fields below).
 SET_FIELDS_UPDATE = "update_fields"

@@ -2,7 +2,7 @@
 contract), their HTML and their PDF.
 
 The HTML comes from the database, so any API node serves it whichever worker rendered it.
-The PDF is made from that HTML on its first download (funnel/pdf.py, ~30 ms of CPU) and
+The PDF is made from that HTML on its first download (funnel/runtime/pdf.py, ~30 ms of CPU) and
 kept: a deal's robots do not make PDFs nobody opens, and every later download gets the same
 bytes.
 """
@@ -21,10 +21,10 @@ from api.auth import DEALS_READ, require_scope
 from api.deals import DealId
 from api.errors import DEAL_ERRORS
 from api.schemas import DocumentOut, Problem
-from funnel.deliveries import DeliveryStore, Document
-from funnel.pdf import PdfProblem, html_to_pdf
-from funnel.store import Store
-from funnel.text import NO_CONTROL_CHARACTERS
+from funnel.domain.text import NO_CONTROL_CHARACTERS
+from funnel.runtime.pdf import PdfProblem, html_to_pdf
+from funnel.storage.deliveries import DeliveryStore, Document
+from funnel.storage.store import Store
 
 DocumentKey = Annotated[
     str,

@@ -12,8 +12,8 @@ from fastapi import HTTPException, Request, status
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.schemas import Problem
-from funnel.settings import Settings
-from starter.deals import DealError, DealExists, DealNotFound, DealRejected
+from funnel.client.deals import DealError, DealExists, DealNotFound, DealRejected
+from funnel.runtime.settings import Settings
 
 T = TypeVar("T")
 

@@ -24,7 +24,6 @@ from pydantic import ValidationError
 
 from api.auth import LEADS_WRITE, require_scope
 from api.errors import DEAL_ERRORS, temporal
-from api.intake_store import IntakeStore
 from api.payments import check_invoice_of_deal
 from api.schemas import (
     DealOut,
@@ -36,10 +35,11 @@ from api.schemas import (
     normal_email,
     normal_phone,
 )
-from funnel.models import Contact, DealInput, InvoicePaid
-from funnel.pipeline_loader import load_pipeline
-from funnel.settings import Settings
-from starter.deals import DealClient
+from funnel.client.deals import DealClient
+from funnel.domain.models import Contact, DealInput, InvoicePaid
+from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.settings import Settings
+from funnel.storage.intake import IntakeStore
 
 REPLAY_WINDOW_SECONDS = 300
 SIGNATURE_HEADER = "X-Funnel-Signature"

@@ -8,7 +8,7 @@ import asyncio
 
 from fastapi import HTTPException, status
 
-from api.intake_store import IntakeStore
+from funnel.storage.intake import IntakeStore
 
 
 async def check_invoice_of_deal(

@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from funnel.models import (
+from funnel.client.listing import Source
+from funnel.domain.models import (
     DEAL_ID_PATTERN,
     DealState,
     FieldValue,
@@ -19,9 +20,8 @@ from funnel.models import (
     TaskView,
     WaitingRobot,
 )
-from funnel.run_log import ActivityRun as ActivityRun
-from funnel.text import FreeText, OneLine
-from starter.listing import Source
+from funnel.domain.robot_runs import ActivityRun as ActivityRun
+from funnel.domain.text import FreeText, OneLine
 
 _IN = ConfigDict(extra="forbid")
 

@@ -11,9 +11,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
-from funnel.settings import Settings
-from funnel.store import Store
-from starter.deals import DealClient
+from funnel.client.deals import DealClient
+from funnel.runtime.settings import Settings
+from funnel.storage.store import Store
 
 
 class _EmbeddedServer(uvicorn.Server):

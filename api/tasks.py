@@ -11,12 +11,12 @@ from pydantic import BaseModel, ConfigDict
 
 from api.auth import DEALS_READ, DEALS_WRITE, require_scope
 from api.errors import DEAL_ERRORS, temporal
-from funnel.models import DEAL_ID_PATTERN, TaskAction, TaskEvent, TaskView
-from funnel.records import Task
-from funnel.store import Store
-from funnel.task_ids import normalise_task_id
-from funnel.text import NO_CONTROL_CHARACTERS, FreeText, OneLine
-from starter.deals import DealClient
+from funnel.client.deals import DealClient
+from funnel.domain.models import DEAL_ID_PATTERN, TaskAction, TaskEvent, TaskView
+from funnel.domain.task_ids import normalise_task_id
+from funnel.domain.text import NO_CONTROL_CHARACTERS, FreeText, OneLine
+from funnel.storage.records import Task
+from funnel.storage.store import Store
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 # Confirm or return: updates, so the caller hears at once whether the deal took it (409

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analytics.models import KINDS, Filters
 from analytics.service import Analytics
-from funnel.pipeline_loader import load_pipeline
-from funnel.store import Store, deals, notifications, report_events, tasks
+from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.storage.store import Store, deals, notifications, report_events, tasks
 
 PIPELINE = Path(__file__).resolve().parent.parent / "pipelines" / "pusk.yaml"
 PROCESS = ["new", "in_progress", "proposal", "negotiation", "contract", "payment", "final"]

@@ -24,7 +24,7 @@ from temporalio import activity, workflow
 from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
-    from funnel.models import (
+    from funnel.domain.models import (
         AcceptInput,
         InvoicePaid,
         MoveInput,

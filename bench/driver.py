@@ -26,7 +26,8 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOr
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from funnel.models import (
+from funnel.client.deals import start_options
+from funnel.domain.models import (
     AcceptInput,
     DealSnapshot,
     DealWorkflowInput,
@@ -37,9 +38,8 @@ from funnel.models import (
     TaskView,
     workflow_id_for,
 )
-from funnel.pipeline import Pipeline
-from funnel.store import Store
-from starter.deals import start_options
+from funnel.domain.pipeline import Pipeline
+from funnel.storage.store import Store
 from tests.helpers import sample_deal
 
 T = TypeVar("T")

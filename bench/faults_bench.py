@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.driver import Deal, run_all, store_problems
 from bench.harness import DevServer, PrivatePostgres, WorkerProcess, connect
 from bench.system import report
-from funnel.pipeline_loader import load_pipeline
-from funnel.settings import DEFAULT_PIPELINE
-from funnel.store import Store
+from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.settings import DEFAULT_PIPELINE
+from funnel.storage.store import Store
 
 
 async def main(args: argparse.Namespace) -> None:

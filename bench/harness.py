@@ -22,7 +22,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from funnel.temporal_client import DATA_CONVERTER
+from funnel.runtime.temporal_client import DATA_CONVERTER
 from starter.devserver import dev_server_command
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,8 +26,8 @@ import httpx
 
 from bench.harness import ROOT, free_port, idle, wait_port
 from bench.system import System, report, system
-from funnel.models import DealWorkflowInput, workflow_id_for
-from starter.deals import DealClient
+from funnel.client.deals import DealClient
+from funnel.domain.models import DealWorkflowInput, workflow_id_for
 from tests.helpers import sample_deal
 
 TOKEN = "bench-token"

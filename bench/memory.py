@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bare import BareInput
 from bench.harness import idle, rss_mib
 from bench.system import System, report, system
-from funnel.models import DealWorkflowInput, workflow_id_for
+from funnel.domain.models import DealWorkflowInput, workflow_id_for
 from tests.helpers import sample_deal
 
 

@@ -25,11 +25,11 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from funnel.bytecode import write_workflow_bytecode
-from funnel.sandbox_runner import workflow_runner_for
-from funnel.temporal_client import DATA_CONVERTER
+from funnel.runtime.bytecode import write_workflow_bytecode
+from funnel.runtime.sandbox_runner import workflow_runner_for
+from funnel.runtime.temporal_client import DATA_CONVERTER
 
-# Which workflow runner: the SDK's sandbox; ours (funnel/sandbox_runner.py: the sandbox,
+# Which workflow runner: the SDK's sandbox; ours (funnel/runtime/sandbox_runner.py: the sandbox,
 # without a trip into it per payload); or none, to price the sandbox itself (no per-run
 # module isolation or proxying of the workflow's imports: the workflow code is
 # deterministic without it, the sandbox is a guard).
@@ -75,7 +75,7 @@ async def main(args: argparse.Namespace) -> None:
             await stop.wait()
         return
 
-    from funnel.store import Store
+    from funnel.storage.store import Store
     from worker import ACTIVITY_THREADS, build_worker, deal_activities
     from workflows.deal import DealWorkflow
 

@@ -24,11 +24,11 @@ from temporalio.client import Client  # noqa: E402
 
 from bench.driver import Deal, run_all  # noqa: E402
 from bench.harness import DevServer, WorkerProcess, connect  # noqa: E402
-from funnel.pipeline import Pipeline  # noqa: E402
-from funnel.pipeline_loader import load_pipeline  # noqa: E402
-from funnel.settings import DEFAULT_PIPELINE  # noqa: E402
-from funnel.store import Store  # noqa: E402
-from funnel.temporal_client import register_search_attributes  # noqa: E402
+from funnel.domain.pipeline import Pipeline  # noqa: E402
+from funnel.runtime.pipeline_loader import load_pipeline  # noqa: E402
+from funnel.runtime.settings import DEFAULT_PIPELINE  # noqa: E402
+from funnel.runtime.temporal_client import register_search_attributes  # noqa: E402
+from funnel.storage.store import Store  # noqa: E402
 
 
 @dataclass

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.driver import HistoryCost, history_cost, run_all
 from bench.harness import cpu_seconds
 from bench.system import report, system
-from funnel.pipeline import Pipeline
+from funnel.domain.pipeline import Pipeline
 
 
 def without_documents(pipeline: Pipeline) -> Pipeline:

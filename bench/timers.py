@@ -27,8 +27,8 @@ from temporalio.client import Client
 from bench.bare import BareInput
 from bench.driver import ROBOT_TYPES
 from bench.system import pct, report, system
-from funnel.models import DealWorkflowInput, workflow_id_for
-from funnel.pipeline_loader import load_pipeline
+from funnel.domain.models import DealWorkflowInput, workflow_id_for
+from funnel.runtime.pipeline_loader import load_pipeline
 from tests.helpers import sample_deal
 
 PIPELINE = """\

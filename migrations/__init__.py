@@ -1,1 +1,2 @@
-"""Alembic migrations of the funnel database (see funnel/migrate.py: no alembic.ini needed)."""
+"""Alembic migrations of the funnel database (see funnel/storage/migrate.py: no alembic.ini
+needed)."""

@@ -1,4 +1,4 @@
-"""Alembic environment: run by funnel/migrate.py, which passes the database URL (or an open
+"""Alembic environment: run by funnel/storage/migrate.py, which passes the database URL (or an open
 connection) in ``config.attributes`` rather than an alembic.ini."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import context
 from sqlalchemy.types import TypeDecorator
 
-from funnel.migrate import SCHEMA_LOCK, include_object, target_metadata
+from funnel.storage.migrate import SCHEMA_LOCK, include_object, target_metadata
 
 config = context.config
 

@@ -32,9 +32,9 @@ from temporalio.worker import (
 )
 
 from activities.closing import closed_at
-from funnel.closed_deals import ClosedDeal, ClosedDeals, WorkflowEnd
-from funnel.models import DealState
-from funnel.run_log import robot_runs, run_histories
+from funnel.client.run_log import robot_runs, run_histories
+from funnel.domain.models import DealState
+from funnel.storage.closed_deals import ClosedDeal, ClosedDeals, WorkflowEnd
 from workflows.deal import DealWorkflow
 
 # Every end of a deal's workflow but "running" and "continued as new" (a run of a chain).

@@ -18,9 +18,9 @@ from typing import Literal
 import click
 from pydantic import ValidationError
 
-from funnel.models import CloseInput, DealInput, InvoicePaid, Outcome, TaskCompleted
-from funnel.pipeline_loader import PipelineError, load_pipeline
-from funnel.settings import Settings
+from funnel.domain.models import CloseInput, DealInput, InvoicePaid, Outcome, TaskCompleted
+from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
+from funnel.runtime.settings import Settings
 from starter.cli_support import (
     Failure,
     deal_client,
@@ -214,7 +214,7 @@ async def deal_invoice_paid(
 @run_async
 async def deal_task_done(deal_id: str, task_id: str, by: str | None, as_json: bool) -> None:
     """Report a task of the deal completed (or confirmed, when the creator sends it)."""
-    from funnel.task_ids import normalise_task_id
+    from funnel.domain.task_ids import normalise_task_id
 
     task_id = normalise_task_id(task_id)
     client = await deal_client(Settings())
@@ -296,7 +296,7 @@ async def deal_list(
 @json_option
 def inbox(user: str, unread: bool, read_ids: tuple[int, ...], as_json: bool) -> None:
     """The in-app notifications of an employee (unread ones marked *, with their ids)."""
-    from funnel.store import Store
+    from funnel.storage.store import Store
 
     store = Store(Settings().effective_database_url)
     store.create_schema()
@@ -320,7 +320,7 @@ def inbox(user: str, unread: bool, read_ids: tuple[int, ...], as_json: bool) -> 
 
 # The HTTP API's command lives with the API (api/cli.py).
 from analytics.cli import report as report_command  # noqa: E402
-from api.cli import api_command  # noqa: E402
+from starter.api_cli import api_command  # noqa: E402
 
 main.add_command(api_command)
 

@@ -12,11 +12,11 @@ from typing import Any, ParamSpec, TypeVar
 import click
 from pydantic import BaseModel
 
-from funnel.closed_deals import ClosedDeals
-from funnel.pipeline_loader import PipelineError
-from funnel.settings import Settings
-from funnel.store import Store
-from starter.deals import DealClient, DealError
+from funnel.client.deals import DealClient, DealError
+from funnel.runtime.pipeline_loader import PipelineError
+from funnel.runtime.settings import Settings
+from funnel.storage.closed_deals import ClosedDeals
+from funnel.storage.store import Store
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -61,7 +61,7 @@ def run_async(fn: Callable[P, Awaitable[R]]) -> Callable[P, R]:
 
 
 async def deal_client(settings: Settings) -> DealClient:
-    from funnel.temporal_client import connect
+    from funnel.runtime.temporal_client import connect
 
     try:
         client = await connect(settings)

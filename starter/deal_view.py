@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from funnel.models import DealState, InvoiceView, RobotRun, RunOutcome, StageVisit
-from funnel.payments import money
-from funnel.pipeline_loader import load_pipeline
-from funnel.settings import Settings
+from funnel.client.deals import DealClient, DealError
+from funnel.domain.models import DealState, InvoiceView, RobotRun, RunOutcome, StageVisit
+from funnel.domain.payments import money
+from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.settings import Settings
 from starter.cli_support import Failure, deal_client, emit, json_option, run_async
-from starter.deals import DealClient, DealError
 from starter.render import print_deal, print_tasks
 
 

@@ -14,7 +14,8 @@ from decimal import Decimal
 import click
 from pydantic import BaseModel
 
-from funnel.models import (
+from funnel.client.deals import DealClient
+from funnel.domain.models import (
     CloseInput,
     Contact,
     DealInput,
@@ -26,8 +27,7 @@ from funnel.models import (
     TaskEvent,
     TaskStatus,
 )
-from funnel.pipeline import Pipeline
-from starter.deals import DealClient
+from funnel.domain.pipeline import Pipeline
 
 
 class DemoResult(BaseModel):

@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from funnel.search_attributes import ALL_KEYS
+from funnel.domain.search_attributes import ALL_KEYS
 from starter.binaries import temporal_cli
 
 

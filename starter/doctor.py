@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import click
 from pydantic import ValidationError
 
-from funnel.settings import Settings
+from funnel.runtime.settings import Settings
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -37,8 +37,8 @@ class Check:
 
 
 def check_settings(settings: Settings) -> list[Check]:
-    from funnel.codec import CodecConfigError, codec_from_settings
-    from funnel.codec_server import is_loopback
+    from funnel.runtime.codec import CodecConfigError, codec_from_settings
+    from funnel.runtime.codec_server import is_loopback
 
     checks: list[Check] = []
     try:
@@ -93,7 +93,7 @@ def check_settings(settings: Settings) -> list[Check]:
 
 
 def check_pipeline(settings: Settings) -> Check:
-    from funnel.pipeline_loader import PipelineError, load_pipeline
+    from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
 
     try:
         loaded = load_pipeline(settings.pipeline)
@@ -105,7 +105,7 @@ def check_pipeline(settings: Settings) -> Check:
 def check_database(settings: Settings) -> list[Check]:
     import sqlalchemy as sa
 
-    from funnel.migrate import schema_status
+    from funnel.storage.migrate import schema_status
 
     url = settings.effective_database_url
     shown = sa.make_url(url).render_as_string(hide_password=True)
@@ -140,8 +140,8 @@ async def check_temporal(settings: Settings) -> list[Check]:
     from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
     from temporalio.service import RPCError
 
-    from funnel.search_attributes import ALL_KEYS
-    from funnel.temporal_client import connect
+    from funnel.domain.search_attributes import ALL_KEYS
+    from funnel.runtime.temporal_client import connect
 
     address, namespace = settings.effective_temporal_address, settings.temporal_namespace
     try:
@@ -224,7 +224,7 @@ async def check_retention(client: Client, settings: Settings) -> Check:
     """How long closed deals' workflows stay in Temporal; the records in the store stay."""
     from temporalio.service import RPCError
 
-    from funnel.retention import DAY, in_words, retention
+    from funnel.runtime.retention import DAY, in_words, retention
 
     try:
         ttl = await retention(client, settings.temporal_namespace)

@@ -9,7 +9,7 @@ import signal
 import click
 import sqlalchemy as sa
 
-from funnel.settings import Settings
+from funnel.runtime.settings import Settings
 
 
 def _fail(message: str) -> click.ClickException:
@@ -29,7 +29,7 @@ def db_upgrade(revision: str) -> None:
     """Bring FUNNEL_DATABASE_URL to the schema this code needs (safe to run again)."""
     from alembic.util.exc import CommandError
 
-    from funnel.migrate import schema_status, upgrade
+    from funnel.storage.migrate import schema_status, upgrade
 
     url = Settings().effective_database_url
     shown = sa.make_url(url).render_as_string(hide_password=True)
@@ -46,7 +46,7 @@ def db_upgrade(revision: str) -> None:
 @db_group.command("current")
 def db_current() -> None:
     """Print the database's revision and the code's; exit 1 when they differ."""
-    from funnel.migrate import schema_status
+    from funnel.storage.migrate import schema_status
 
     url = Settings().effective_database_url
     try:
@@ -68,7 +68,7 @@ def db_revision(message: str) -> None:
 
     from alembic import command
 
-    from funnel.migrate import alembic_config, head_revision, upgrade
+    from funnel.storage.migrate import alembic_config, head_revision, upgrade
 
     with tempfile.TemporaryDirectory() as scratch:
         url = f"sqlite:///{scratch}/scratch.db"
@@ -89,9 +89,9 @@ def db_backfill_closed(as_json: bool) -> None:
     """Record every closed deal that has no record yet (closed before records existed, or
     terminated / failed), from its workflow while the namespace's retention still keeps it.
     Safe to run again; run it after terminating a deal's workflow."""
-    from funnel.closed_deals import ClosedDeals
-    from funnel.migrate import upgrade
-    from funnel.store import Store
+    from funnel.storage.closed_deals import ClosedDeals
+    from funnel.storage.migrate import upgrade
+    from funnel.storage.store import Store
     from starter.backfill import backfill_closed
     from starter.cli_support import deal_client, emit
 
@@ -128,8 +128,8 @@ def db_backfill_closed(as_json: bool) -> None:
 @click.option("--port", type=int, help="port (default FUNNEL_CODEC_SERVER_PORT, 8234)")
 def codec_server_command(host: str | None, port: int | None) -> None:
     """Serve /encode and /decode for the Temporal Web UI and CLI (--codec-endpoint)."""
-    from funnel.codec import CodecConfigError
-    from funnel.codec_server import serve_codec
+    from funnel.runtime.codec import CodecConfigError
+    from funnel.runtime.codec_server import serve_codec
 
     overrides: dict[str, object] = {}
     if host:
@@ -158,6 +158,6 @@ def codec_server_command(host: str | None, port: int | None) -> None:
 @click.command("codec-key")
 def codec_key_command() -> None:
     """Print a new random 256-bit key for FUNNEL_CODEC_KEYS."""
-    from funnel.codec import generate_key
+    from funnel.runtime.codec import generate_key
 
     click.echo(generate_key())

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from funnel.models import InvoicePaid, InvoiceView
-from funnel.payments import money
+from funnel.client.deals import DealClient
+from funnel.domain.models import InvoicePaid, InvoiceView
+from funnel.domain.payments import money
 from starter.cli_support import Failure
-from starter.deals import DealClient
 
 READ_BACK_SECONDS = 5.0  # a signal is applied asynchronously: how long to wait to show it
 

@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 import click
 from pydantic import BaseModel, ValidationError
 
-from funnel.durations import Duration
-from funnel.models import DealInput, MigrateInput, UpdateFieldsInput
-from funnel.pipeline_diff import changes_from
-from funnel.pipeline_loader import PipelineError, load_pipeline
-from funnel.settings import Settings
+from funnel.client.deals import DealError
+from funnel.domain.durations import Duration
+from funnel.domain.models import DealInput, MigrateInput, UpdateFieldsInput
+from funnel.domain.pipeline_diff import changes_from
+from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
+from funnel.runtime.settings import Settings
 from starter.cli_support import Failure, deal_client, emit, json_option, run_async
-from starter.deals import DealError
 
 
 class MigrationPreview(BaseModel):

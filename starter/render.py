@@ -8,7 +8,7 @@ from typing import Protocol
 
 import click
 
-from funnel.models import DealState, TaskView
+from funnel.domain.models import DealState, TaskView
 
 
 class _Listed(Protocol):

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel
 from temporalio.client import WorkflowHistory
 
-from funnel.activity_io import ActivityName, SetTitleCall, TaskStatusCall
-from funnel.models import DealState, RunOutcome, TaskStatus
-from funnel.store import Store
-from funnel.temporal_client import DATA_CONVERTER
+from funnel.domain.activity_io import ActivityName, SetTitleCall, TaskStatusCall
+from funnel.domain.models import DealState, RunOutcome, TaskStatus
+from funnel.runtime.temporal_client import DATA_CONVERTER
+from funnel.storage.store import Store
 
 Row = tuple[datetime, str, str]
 

@@ -32,11 +32,9 @@ from activities.dispatch import Dispatcher
 from activities.documents import DocumentRenderer
 from activities.integrations import IntegrationActivities
 from activities.robots import RobotActivities
-from funnel.deliveries import DeliveryStore
-from funnel.directory import Directory
-from funnel.durations import Duration
-from funnel.integration_settings import IntegrationSettings
-from funnel.models import (
+from funnel.client.deals import DealClient
+from funnel.domain.durations import Duration
+from funnel.domain.models import (
     CloseInput,
     DealInput,
     InvoicePaid,
@@ -44,13 +42,15 @@ from funnel.models import (
     TaskCompleted,
     UpdateFieldsInput,
 )
-from funnel.pipeline import Pipeline
-from funnel.settings import Settings
-from funnel.store import Store
-from funnel.task_ids import normalise_task_id
-from funnel.temporal_client import DATA_CONVERTER, register_search_attributes
+from funnel.domain.pipeline import Pipeline
+from funnel.domain.task_ids import normalise_task_id
+from funnel.runtime.integration_settings import IntegrationSettings
+from funnel.runtime.settings import Settings
+from funnel.runtime.temporal_client import DATA_CONVERTER, register_search_attributes
+from funnel.storage.deliveries import DeliveryStore
+from funnel.storage.directory import Directory
+from funnel.storage.store import Store
 from starter.binaries import temporal_test_server
-from starter.deals import DealClient
 from starter.sim_timeline import TimelineEntry, timeline
 from workflows.deal import DealWorkflow
 

@@ -9,14 +9,14 @@ import signal
 
 import click
 
-from funnel.codec_server import app_from_settings, codec_endpoint, running_codec_server
-from funnel.logging_setup import configure_logging
-from funnel.metrics import runtime_for
-from funnel.migrate import upgrade
-from funnel.pipeline_loader import load_pipeline
-from funnel.retention import set_retention
-from funnel.settings import Settings
-from funnel.temporal_client import connect, data_converter
+from funnel.runtime.codec_server import app_from_settings, codec_endpoint, running_codec_server
+from funnel.runtime.logging_setup import configure_logging
+from funnel.runtime.metrics import runtime_for
+from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.retention import set_retention
+from funnel.runtime.settings import Settings
+from funnel.runtime.temporal_client import connect, data_converter
+from funnel.storage.migrate import upgrade
 from starter.devserver import dev_server
 
 
@@ -37,7 +37,8 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
 
     async with contextlib.AsyncExitStack() as stack:
         if codec_app is not None:
-            # The Web UI shows deal payloads decrypted through it (see funnel/codec_server.py).
+            # The Web UI shows deal payloads decrypted through it (see
+            # funnel/runtime/codec_server.py).
             await stack.enter_async_context(
                 running_codec_server(
                     codec_app, settings.codec_server_host, settings.codec_server_port
@@ -73,7 +74,7 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
         )
         worker_task = asyncio.create_task(worker_module.run_worker(client, settings, stop))
         from api.server import serve_api
-        from starter.deals import DealClient
+        from funnel.client.deals import DealClient
 
         ui_base = f"http://127.0.0.1:{settings.ui_port}" if ui else None
         deals = DealClient(client, task_queue=settings.task_queue, ui_base=ui_base)

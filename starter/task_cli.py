@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import click
 
-from funnel.models import TaskAction, TaskEvent, TaskView
-from funnel.settings import Settings
-from funnel.task_ids import normalise_task_id
+from funnel.client.deals import DealClient, DealRejected
+from funnel.domain.models import TaskAction, TaskEvent, TaskView
+from funnel.domain.task_ids import normalise_task_id
+from funnel.runtime.settings import Settings
 from starter.cli_support import Failure, deal_client, emit, json_option, run_async
-from starter.deals import DealClient, DealRejected
 
 STATUSES = ["open", "awaiting_confirmation", "done", "cancelled"]
 
@@ -42,7 +42,7 @@ def task_list(
 ) -> None:
     """Tasks in the store, oldest first. `--to-confirm --by smirnova`: what waits for
     smirnova's confirmation."""
-    from funnel.store import Store
+    from funnel.storage.store import Store
 
     if to_confirm:
         if status not in (None, "awaiting_confirmation"):
@@ -73,7 +73,7 @@ async def _send(client: DealClient, deal_id: str, event: TaskEvent) -> TaskView:
     from temporalio.client import WorkflowUpdateFailedError
     from temporalio.exceptions import ApplicationError
 
-    from funnel.models import workflow_id_for
+    from funnel.domain.models import workflow_id_for
 
     handle = client.temporal_client.get_workflow_handle(workflow_id_for(deal_id))
     try:

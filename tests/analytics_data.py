@@ -19,8 +19,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from funnel.records import DealRecord, NotificationIn, ReportEventIn, TaskIn
-from funnel.store import Store
+from funnel.storage.records import DealRecord, NotificationIn, ReportEventIn, TaskIn
+from funnel.storage.store import Store
 
 
 def t(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:

@@ -19,9 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from api.intake import sign
 from api.server import running_api
-from funnel.settings import Settings
-from funnel.store import Store
-from starter.deals import DealClient
+from funnel.client.deals import DealClient
+from funnel.runtime.settings import Settings
+from funnel.storage.store import Store
 from tests.temporal_fixtures import new_deal_id, new_task_queue, running_worker
 
 WRITE = "tok-write"

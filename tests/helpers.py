@@ -12,9 +12,9 @@ from typing import Any
 
 from temporalio.client import WorkflowHistory
 
-from funnel.models import Contact, DealInput, DealState
-from funnel.pipeline import Pipeline
-from starter.deals import DealClient
+from funnel.client.deals import DealClient
+from funnel.domain.models import Contact, DealInput, DealState
+from funnel.domain.pipeline import Pipeline
 
 
 def sample_deal(deal_id: str, *, service: str = "website", amount: str = "250000") -> DealInput:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from activities.dispatch import Dispatcher
-from funnel.activity_io import RobotContext
-from funnel.deliveries import DeliveryStore
-from funnel.directory import Directory
-from funnel.integration_settings import IntegrationSettings
-from funnel.store import Store
+from funnel.domain.activity_io import RobotContext
+from funnel.runtime.integration_settings import IntegrationSettings
+from funnel.storage.deliveries import DeliveryStore
+from funnel.storage.directory import Directory
+from funnel.storage.store import Store
 from tests.helpers import sample_deal
 from tests.receivers import HttpReceiver, SmtpReceiver
 

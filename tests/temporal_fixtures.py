@@ -15,14 +15,14 @@ import pytest_asyncio
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.pipeline import Pipeline
-from funnel.pipeline_loader import load_pipeline
-from funnel.search_attributes import ALL_KEYS
-from funnel.settings import DEFAULT_PIPELINE
-from funnel.store import Store
-from funnel.temporal_client import DATA_CONVERTER, register_search_attributes
+from funnel.client.deals import DealClient
+from funnel.domain.pipeline import Pipeline
+from funnel.domain.search_attributes import ALL_KEYS
+from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.settings import DEFAULT_PIPELINE
+from funnel.runtime.temporal_client import DATA_CONVERTER, register_search_attributes
+from funnel.storage.store import Store
 from starter.binaries import temporal_cli, temporal_test_server
-from starter.deals import DealClient
 from worker import ACTIVITY_THREADS, build_worker
 
 

@@ -18,9 +18,9 @@ from analytics.models import (
     TrendReport,
 )
 from analytics.service import Analytics
-from funnel.pipeline_loader import load_pipeline
-from funnel.settings import DEFAULT_PIPELINE
-from funnel.store import Store
+from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.settings import DEFAULT_PIPELINE
+from funnel.storage.store import Store
 from tests import analytics_data
 from tests.analytics_data import t
 
@@ -212,7 +212,7 @@ def test_trend(analytics: Analytics, by: str, periods: list[str]) -> None:
 def test_new_events_are_folded_in_incrementally(analytics: Analytics, db_url: str) -> None:
     assert _funnel(analytics).deals == 5
     store = Store(db_url)
-    from funnel.records import ReportEventIn
+    from funnel.storage.records import ReportEventIn
 
     # D5 moves on: the next report sees the finished visit without any rebuild.
     for key, kind, stage, details in (

@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 
 from analytics.router import get_analytics, router
 from analytics.service import Analytics
-from funnel.pipeline_loader import load_pipeline
-from funnel.settings import DEFAULT_PIPELINE
-from funnel.store import Store
+from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.settings import DEFAULT_PIPELINE
+from funnel.storage.store import Store
 from tests import analytics_data
 from tests.cdp import Browser, chromium_path
 

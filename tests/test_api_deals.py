@@ -13,9 +13,9 @@ from temporalio.client import Client
 from temporalio.service import RetryConfig
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.store import Store
-from funnel.temporal_client import DATA_CONVERTER
-from starter.deals import DealClient
+from funnel.client.deals import DealClient
+from funnel.runtime.temporal_client import DATA_CONVERTER
+from funnel.storage.store import Store
 from tests.api_support import LEADS, READ, UI_BASE, Stack, api_settings, api_stack, deal_body, serve
 from tests.temporal_fixtures import new_deal_id
 

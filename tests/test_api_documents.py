@@ -17,8 +17,8 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.deliveries import DeliveryStore, DocumentIn
-from funnel.pdf import document_font
+from funnel.runtime.pdf import document_font
+from funnel.storage.deliveries import DeliveryStore, DocumentIn
 from tests.api_support import READ, Stack, api_stack, deal_body
 
 

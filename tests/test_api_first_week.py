@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.models import InvoicePaid
+from funnel.domain.models import InvoicePaid
 from tests.api_support import Stack, api_stack, deal_body, signed
 from tests.helpers import eventually, messages_to
 

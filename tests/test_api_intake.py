@@ -12,8 +12,8 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from api.intake_store import IntakeStore
-from funnel.store import Store
+from funnel.storage.intake import IntakeStore
+from funnel.storage.store import Store
 from tests.api_support import LEADS, READ, Stack, api_stack, deal_body, signed
 
 

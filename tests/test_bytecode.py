@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from funnel.bytecode import write_workflow_bytecode
+from funnel.runtime.bytecode import write_workflow_bytecode
 from workflows.deal import DealWorkflow
 
 
@@ -22,7 +22,7 @@ def test_a_workflow_module_gets_bytecode_that_python_will_load(tmp_path: Path) -
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "from somewf.flows import Flow;"
-        "from funnel.bytecode import write_workflow_bytecode;"
+        "from funnel.runtime.bytecode import write_workflow_bytecode;"
         "write_workflow_bytecode(Flow)"
     )
     env = {"PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin"}

@@ -9,9 +9,9 @@ import holidays
 import pytest
 from pydantic import ValidationError
 
-from funnel.calendar import WorkingCalendar, country_problem
-from funnel.calendar_spec import CalendarSpec
-from funnel.durations import Duration
+from funnel.domain.calendar import WorkingCalendar, country_problem
+from funnel.domain.calendar_spec import CalendarSpec
+from funnel.domain.durations import Duration
 
 MSK = ZoneInfo("Europe/Moscow")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.channels import Refused, Transient
 from activities.dispatch import Dispatcher
-from funnel.activity_io import DeliveryRef
+from funnel.domain.activity_io import DeliveryRef
 from tests.integration_fixtures import NOW, SECRET, context
 from tests.receivers import HttpReceiver, SmtpReceiver, free_port
 

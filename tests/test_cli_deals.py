@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 from click.testing import CliRunner, Result
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.models import InvoicePaid, TaskStatus
-from funnel.pipeline import Pipeline
-from funnel.store import Store
-from funnel.task_ids import normalise_task_id
+from funnel.client.deals import DealClient
+from funnel.domain.models import InvoicePaid, TaskStatus
+from funnel.domain.pipeline import Pipeline
+from funnel.domain.task_ids import normalise_task_id
+from funnel.storage.store import Store
 from starter.cli import main
-from starter.deals import DealClient
 from tests.helpers import eventually, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 

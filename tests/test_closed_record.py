@@ -24,11 +24,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from funnel.closed_deals import ClosedDeals
-from funnel.migrate import upgrade
-from funnel.models import workflow_id_for
-from funnel.retention import retention, set_retention
-from funnel.temporal_client import DATA_CONVERTER
+from funnel.domain.models import workflow_id_for
+from funnel.runtime.retention import retention, set_retention
+from funnel.runtime.temporal_client import DATA_CONVERTER
+from funnel.storage.closed_deals import ClosedDeals
+from funnel.storage.migrate import upgrade
 from tests.api_support import Stack, api_stack, deal_body
 from tests.temporal_fixtures import new_deal_id
 from workflows.deal import PATCH_CLOSED_RECORD, DealWorkflow

@@ -19,7 +19,10 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.codec import (
+from funnel.client.deals import DealClient
+from funnel.domain.models import Contact, DealInput
+from funnel.domain.pipeline import Pipeline
+from funnel.runtime.codec import (
     ENCODING,
     KEY_ID_META,
     AesGcmCodec,
@@ -29,13 +32,10 @@ from funnel.codec import (
     generate_key,
     parse_keys,
 )
-from funnel.codec_server import app_from_settings, running_codec_server
-from funnel.models import Contact, DealInput
-from funnel.pipeline import Pipeline
-from funnel.settings import Settings
-from funnel.store import Store
-from funnel.temporal_client import data_converter
-from starter.deals import DealClient
+from funnel.runtime.codec_server import app_from_settings, running_codec_server
+from funnel.runtime.settings import Settings
+from funnel.runtime.temporal_client import data_converter
+from funnel.storage.store import Store
 from tests.helpers import in_stage, sample_deal
 from tests.temporal_fixtures import new_deal_id, new_task_queue, running_worker
 

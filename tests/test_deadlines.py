@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.pipeline import Pipeline
-from funnel.store import Store
+from funnel.domain.pipeline import Pipeline
+from funnel.storage.store import Store
 from tests.helpers import eventually, keep_history, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 

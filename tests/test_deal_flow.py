@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.models import (
+from funnel.client.deals import BadFilter, DealRejected
+from funnel.domain.models import (
     CloseInput,
     DealStatus,
     InvoicePaid,
@@ -18,9 +19,8 @@ from funnel.models import (
     TaskEvent,
     TaskStatus,
 )
-from funnel.pipeline import Pipeline
-from funnel.store import Store
-from starter.deals import BadFilter, DealRejected
+from funnel.domain.pipeline import Pipeline
+from funnel.storage.store import Store
 from tests.helpers import eventually, in_stage, keep_history, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 

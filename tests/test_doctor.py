@@ -15,8 +15,8 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.migrate import head_revision, upgrade
-from funnel.settings import Settings
+from funnel.runtime.settings import Settings
+from funnel.storage.migrate import head_revision, upgrade
 from starter.doctor import Check, run_checks
 
 FUNNEL = str(Path(sys.executable).parent / "funnel")

@@ -12,12 +12,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities.documents import DocumentRenderer
 from activities.integrations import IntegrationActivities
-from funnel.activity_io import RenderDocumentCall
-from funnel.deliveries import DeliveryStore, DocumentIn
-from funnel.directory import Directory, DirectoryError
-from funnel.pdf import document_font, html_to_pdf
-from funnel.settings import DEFAULT_DIRECTORY
-from funnel.store import Store
+from funnel.domain.activity_io import RenderDocumentCall
+from funnel.runtime.pdf import document_font, html_to_pdf
+from funnel.runtime.settings import DEFAULT_DIRECTORY
+from funnel.storage.deliveries import DeliveryStore, DocumentIn
+from funnel.storage.directory import Directory, DirectoryError
+from funnel.storage.store import Store
 from tests.integration_fixtures import NOW, context
 
 

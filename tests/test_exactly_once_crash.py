@@ -17,10 +17,10 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.deliveries import DeliveryStore
-from funnel.pipeline import Pipeline
-from funnel.store import Store
-from starter.deals import DealClient
+from funnel.client.deals import DealClient
+from funnel.domain.pipeline import Pipeline
+from funnel.storage.deliveries import DeliveryStore
+from funnel.storage.store import Store
 from tests.helpers import sample_deal
 from tests.integration_fixtures import SECRET, write_directory
 from tests.receivers import HttpReceiver

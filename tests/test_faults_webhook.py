@@ -11,9 +11,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.driver import Deal, run_all, store_problems
 from bench.harness import WorkerProcess
-from funnel.deliveries import DeliveryStore
-from funnel.pipeline import Pipeline
-from funnel.store import Store
+from funnel.domain.pipeline import Pipeline
+from funnel.storage.deliveries import DeliveryStore
+from funnel.storage.store import Store
 from tests.integration_fixtures import SECRET, http_receiver
 from tests.receivers import HttpReceiver
 from tests.temporal_fixtures import new_deal_id, new_task_queue

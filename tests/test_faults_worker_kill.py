@@ -12,8 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.driver import Deal, run_all, store_problems
 from bench.harness import WorkerProcess
-from funnel.pipeline import Pipeline
-from funnel.store import Store
+from funnel.domain.pipeline import Pipeline
+from funnel.storage.store import Store
 from tests.temporal_fixtures import new_deal_id, new_task_queue
 
 DEALS = 50

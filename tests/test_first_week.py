@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.models import RunOutcome, TaskAction, TaskEvent, TaskStatus, UpdateFieldsInput
-from funnel.pipeline import Pipeline
-from funnel.store import Store
+from funnel.domain.models import RunOutcome, TaskAction, TaskEvent, TaskStatus, UpdateFieldsInput
+from funnel.domain.pipeline import Pipeline
+from funnel.storage.store import Store
 from tests.helpers import eventually, messages_to, mini_pipeline, notify, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 

@@ -18,8 +18,8 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 
-from funnel.search_attributes import ALL_KEYS
-from funnel.settings import Settings
+from funnel.domain.search_attributes import ALL_KEYS
+from funnel.runtime.settings import Settings
 from starter.cli import main as funnel_cli
 
 INFRA = Path(__file__).resolve().parent.parent / "infra"
@@ -30,7 +30,7 @@ _VAR = re.compile(r"\$\{([A-Z0-9_]+)(?::?([-?])([^}]*))?\}")
 
 
 def settings_env_names() -> set[str]:
-    """The environment variables funnel/settings.py reads."""
+    """The environment variables funnel/runtime/settings.py reads."""
     prefix = str(Settings.model_config.get("env_prefix", ""))
     names: set[str] = set()
     for name, field in Settings.model_fields.items():
@@ -136,7 +136,7 @@ def test_our_containers_get_only_settings_the_code_reads(compose: dict[str, Any]
     assert {"worker", "api", "migrate", "codec-server"} <= set(services)
     for name, service in services.items():
         unknown = set(environment(service)) - known
-        assert not unknown, f"{name}: {sorted(unknown)} are not read by funnel/settings.py"
+        assert not unknown, f"{name}: {sorted(unknown)} are not read by funnel/runtime/settings.py"
 
 
 def test_every_command_is_a_funnel_command(compose: dict[str, Any]) -> None:

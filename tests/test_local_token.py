@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from api.auth import SCOPES
-from funnel.settings import Settings
+from funnel.runtime.settings import Settings
 from starter.system import with_local_token
 
 

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # What `funnel up` and `funnel worker` do first, then one line about a deal.
 LOG_ONE_LINE = (
     "import logging\n"
-    "from funnel.logging_setup import configure_logging\n"
-    "from funnel.settings import Settings\n"
+    "from funnel.runtime.logging_setup import configure_logging\n"
+    "from funnel.runtime.settings import Settings\n"
     "configure_logging(Settings())\n"
     "logging.getLogger('funnel.test').info('deal moved', extra={'deal_id': 'D-1'})\n"
 )

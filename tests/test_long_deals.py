@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.models import DealWorkflowInput, InvoicePaid, workflow_id_for
-from funnel.store import Store
+from funnel.domain.models import DealWorkflowInput, InvoicePaid, workflow_id_for
+from funnel.storage.store import Store
 from tests.helpers import eventually, messages_to, mini_pipeline, notify, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 from workflows.deal import DealWorkflow

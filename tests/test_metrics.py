@@ -15,8 +15,10 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from funnel.logging_setup import JsonFormatter, configure_logging
-from funnel.metrics import (
+from funnel.client.deals import DealClient
+from funnel.domain.pipeline import Pipeline
+from funnel.runtime.logging_setup import JsonFormatter, configure_logging
+from funnel.runtime.metrics import (
     MetricsInterceptor,
     record_deadline_breach,
     record_invoice_paid_reaction,
@@ -24,11 +26,9 @@ from funnel.metrics import (
     record_stage_transition,
     telemetry_runtime,
 )
-from funnel.pipeline import Pipeline
-from funnel.settings import Settings
-from funnel.store import Store
-from funnel.temporal_client import DATA_CONVERTER
-from starter.deals import DealClient
+from funnel.runtime.settings import Settings
+from funnel.runtime.temporal_client import DATA_CONVERTER
+from funnel.storage.store import Store
 from tests.helpers import sample_deal
 from tests.metrics_support import FailingRobotWorkflow, always_fails
 from tests.temporal_fixtures import new_deal_id, new_task_queue, running_worker

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
-from funnel.migrate import (
+from funnel.storage.migrate import (
     alembic_config,
     downgrade,
     head_revision,
@@ -20,7 +20,7 @@ from funnel.migrate import (
     schema_status,
     upgrade,
 )
-from funnel.store import Store
+from funnel.storage.store import Store
 
 ALL_TABLES = {
     "deals", "notifications", "tasks", "invoices", "report_events",
@@ -56,7 +56,7 @@ def test_upgrade_from_empty_database(db_url: str) -> None:
     differences = schema_differences(db_url)
     assert not differences, (
         f"tables in code differ from the migrated schema: {differences}; add a revision with"
-        " `funnel db revision -m 'what changed'` (see funnel/migrate.py)"
+        " `funnel db revision -m 'what changed'` (see funnel/storage/migrate.py)"
     )
     # The store works on it, and a second upgrade is a no-op.
     store = Store(db_url)

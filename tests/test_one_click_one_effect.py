@@ -13,10 +13,10 @@ from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.models import CloseInput, Outcome, TaskAction, TaskEvent, TaskStatus
-from funnel.pipeline import Pipeline
-from funnel.store import Store
-from starter.deals import DealClient, DealRejected
+from funnel.client.deals import DealClient, DealRejected
+from funnel.domain.models import CloseInput, Outcome, TaskAction, TaskEvent, TaskStatus
+from funnel.domain.pipeline import Pipeline
+from funnel.storage.store import Store
 from tests.helpers import sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 

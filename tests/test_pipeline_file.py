@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from funnel.pipeline import CreateTaskRobot, NotifyRobot, Semantics, SetTitleRobot
-from funnel.pipeline_loader import PipelineError, load_pipeline
-from funnel.robot_rules import OnLeave
-from funnel.settings import DEFAULT_PIPELINE
+from funnel.domain.pipeline import CreateTaskRobot, NotifyRobot, Semantics, SetTitleRobot
+from funnel.domain.robot_rules import OnLeave
+from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
+from funnel.runtime.settings import DEFAULT_PIPELINE
 
 
 def test_pusk_pipeline_has_the_seven_stages_and_their_robots() -> None:

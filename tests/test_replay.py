@@ -13,11 +13,11 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from funnel.models import CloseInput, InvoicePaid, Outcome, TaskAction, TaskEvent
-from funnel.pipeline import Pipeline
-from funnel.store import Store
-from funnel.temporal_client import DATA_CONVERTER
-from starter.deals import DealRejected
+from funnel.client.deals import DealRejected
+from funnel.domain.models import CloseInput, InvoicePaid, Outcome, TaskAction, TaskEvent
+from funnel.domain.pipeline import Pipeline
+from funnel.runtime.temporal_client import DATA_CONVERTER
+from funnel.storage.store import Store
 from tests.helpers import HISTORIES, eventually, keep_history, patch_ids, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 from workflows.deal import (

@@ -10,10 +10,16 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.models import InvoicePaid, MigrateInput, RunOutcome, TaskStatus, UpdateFieldsInput
-from funnel.pipeline_diff import changes_from
-from funnel.store import Store
-from starter.deals import DealRejected
+from funnel.client.deals import DealRejected
+from funnel.domain.models import (
+    InvoicePaid,
+    MigrateInput,
+    RunOutcome,
+    TaskStatus,
+    UpdateFieldsInput,
+)
+from funnel.domain.pipeline_diff import changes_from
+from funnel.storage.store import Store
 from tests.helpers import eventually, messages_to, mini_pipeline, notify, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.calendar import WorkingCalendar
-from funnel.models import UpdateFieldsInput
-from funnel.store import Store
-from starter.deals import DealClient
+from funnel.client.deals import DealClient
+from funnel.domain.calendar import WorkingCalendar
+from funnel.domain.models import UpdateFieldsInput
+from funnel.storage.store import Store
 from tests.helpers import eventually, messages_to, mini_pipeline, notify, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
 

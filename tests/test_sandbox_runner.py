@@ -1,5 +1,5 @@
 """The worker's workflow runner: the SDK's sandbox, minus a trip into it for every payload
-(funnel/sandbox_runner.py). The sandbox must still guard the workflow code, and a data
+(funnel/runtime/sandbox_runner.py). The sandbox must still guard the workflow code, and a data
 converter that does read contexts must keep the SDK's own runner."""
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from funnel.codec import AesGcmCodec
-from funnel.sandbox_runner import (
+from funnel.runtime.codec import AesGcmCodec
+from funnel.runtime.sandbox_runner import (
     WorkflowContextSandboxedRunner,
     reads_context,
     workflow_runner_for,
 )
-from funnel.temporal_client import DATA_CONVERTER
+from funnel.runtime.temporal_client import DATA_CONVERTER
 from tests.sandbox_workflows import Echo, ReadsTheClock
 
 

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from funnel.pipeline import Pipeline
-from funnel.settings import DEFAULT_PIPELINE
+from funnel.domain.pipeline import Pipeline
+from funnel.runtime.settings import DEFAULT_PIPELINE
 from starter.simulate import EVENTS, SimulationStalled, simulate
 from tests.helpers import sample_deal
 

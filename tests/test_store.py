@@ -13,14 +13,14 @@ import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from funnel.records import (
+from funnel.storage.records import (
     DealRecord,
     InvoiceIn,
     NotificationIn,
     ReportEventIn,
     TaskIn,
 )
-from funnel.store import Store
+from funnel.storage.store import Store
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 MSK = timezone(timedelta(hours=3))

@@ -17,9 +17,9 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
-from funnel.codec import AesGcmCodec, generate_key, parse_keys
-from funnel.migrate import schema_status
-from funnel.retention import retention
+from funnel.runtime.codec import AesGcmCodec, generate_key, parse_keys
+from funnel.runtime.retention import retention
+from funnel.storage.migrate import schema_status
 from starter.devserver import dev_server_command
 
 FUNNEL = str(Path(sys.executable).parent / "funnel")

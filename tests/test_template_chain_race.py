@@ -16,11 +16,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.robots import RobotActivities
-from funnel.activity_io import ActivityName
-from funnel.models import DealStatus, InvoicePaid, TaskCompleted, TaskStatus
-from funnel.pipeline import Pipeline
-from funnel.store import Store
-from starter.deals import DealClient
+from funnel.client.deals import DealClient
+from funnel.domain.activity_io import ActivityName
+from funnel.domain.models import DealStatus, InvoicePaid, TaskCompleted, TaskStatus
+from funnel.domain.pipeline import Pipeline
+from funnel.storage.store import Store
 from tests.held_robot import hold_robot
 from tests.helpers import eventually, in_stage, sample_deal
 from tests.temporal_fixtures import new_deal_id, new_task_queue

@@ -15,12 +15,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from activities.robots import RobotActivities, compute_due_times
-from funnel.activity_io import ActivityName
-from funnel.models import InvoicePaid, TaskCompleted, TaskStatus
-from funnel.pipeline import Pipeline
-from funnel.store import Store
-from funnel.temporal_client import DATA_CONVERTER
-from starter.deals import DealClient
+from funnel.client.deals import DealClient
+from funnel.domain.activity_io import ActivityName
+from funnel.domain.models import InvoicePaid, TaskCompleted, TaskStatus
+from funnel.domain.pipeline import Pipeline
+from funnel.runtime.temporal_client import DATA_CONVERTER
+from funnel.storage.store import Store
 from tests.held_robot import hold_robot
 from tests.helpers import HISTORIES, eventually, in_stage, patch_ids, sample_deal
 from tests.temporal_fixtures import new_deal_id, new_task_queue

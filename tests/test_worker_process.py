@@ -17,12 +17,12 @@ import httpx
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.codec import generate_key
-from funnel.migrate import schema_status
-from funnel.pipeline import Pipeline
-from funnel.settings import Settings
-from funnel.temporal_client import data_converter
-from starter.deals import DealClient
+from funnel.client.deals import DealClient
+from funnel.domain.pipeline import Pipeline
+from funnel.runtime.codec import generate_key
+from funnel.runtime.settings import Settings
+from funnel.runtime.temporal_client import data_converter
+from funnel.storage.migrate import schema_status
 from tests.helpers import sample_deal
 from tests.temporal_fixtures import new_deal_id, new_task_queue
 

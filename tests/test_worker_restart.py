@@ -7,10 +7,10 @@ from collections import Counter
 
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.models import InvoicePaid, TaskCompleted
-from funnel.pipeline import Pipeline
-from funnel.store import Store
-from starter.deals import DealClient
+from funnel.client.deals import DealClient
+from funnel.domain.models import InvoicePaid, TaskCompleted
+from funnel.domain.pipeline import Pipeline
+from funnel.storage.store import Store
 from tests.helpers import in_stage, sample_deal
 from tests.temporal_fixtures import new_deal_id, new_task_queue, running_worker
 

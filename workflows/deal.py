@@ -23,7 +23,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from workflows.stage_robots import StageRobots, robot_key
 
 with workflow.unsafe.imports_passed_through():
-    from funnel.activity_io import (
+    from funnel.domain import messages
+    from funnel.domain.activity_io import (
         ActivityName,
         DeadlineBreach,
         InvoicePaidCall,
@@ -32,13 +33,8 @@ with workflow.unsafe.imports_passed_through():
         RegisterDeal,
         StageTransition,
     )
-    from funnel.conditions import deal_values, holds
-    from funnel.metrics import (
-        record_deadline_breach,
-        record_invoice_paid_reaction,
-        record_stage_transition,
-    )
-    from funnel.models import (
+    from funnel.domain.conditions import deal_values, holds
+    from funnel.domain.models import (
         AcceptInput,
         CloseInput,
         DealResult,
@@ -66,8 +62,8 @@ with workflow.unsafe.imports_passed_through():
         UpdateFieldsInput,
         WaitingRobot,
     )
-    from funnel.payments import PaymentCheck, PaymentKind, check_payment, money
-    from funnel.pipeline import (
+    from funnel.domain.payments import PaymentCheck, PaymentKind, check_payment, money
+    from funnel.domain.pipeline import (
         ROLE_RESPONSIBLE,
         Pipeline,
         Semantics,
@@ -75,14 +71,19 @@ with workflow.unsafe.imports_passed_through():
         TaskTemplate,
         TriggerEvent,
     )
-    from funnel.robot_rules import Condition, OnLeave, OnSkip, Timing
-    from funnel.search_attributes import (
+    from funnel.domain.robot_rules import Condition, OnLeave, OnSkip, Timing
+    from funnel.domain.search_attributes import (
         DEAL_AMOUNT,
         DEAL_BREACHED,
         DEAL_RESPONSIBLE,
         DEAL_STAGE,
     )
-    from funnel.timing import Due
+    from funnel.domain.timing import Due
+    from funnel.runtime.metrics import (
+        record_deadline_breach,
+        record_invoice_paid_reaction,
+        record_stage_transition,
+    )
     from workflows.validation import FieldProblem, check_field_updates
 
 DEADLINE = "deadline"
@@ -122,7 +123,7 @@ _NEW_PAYMENT_RULES = (
     PaymentKind.PARTIAL,
     PaymentKind.OVERPAID,
 )
-# A closed deal writes its record to the store (funnel/closed_deals.py) as its last step.
+# A closed deal writes its record to the store (funnel/storage/closed_deals.py) as its last step.
 # Retire once no deal started before 2026-12-01 is open.
 PATCH_CLOSED_RECORD = "closed-deal-record"
 
@@ -137,7 +138,7 @@ class _Move:
     invoice_id: str | None = None  # the paid invoice an invoice_paid trigger applied
 
 
-@workflow.defn(name="DealWorkflow")
+@workflow.defn(name=messages.WORKFLOW_TYPE)
 class DealWorkflow(StageRobots):
     @workflow.init
     def __init__(self, input: DealWorkflowInput) -> None:
@@ -546,7 +547,7 @@ class DealWorkflow(StageRobots):
     # Moves are updates, not signals: the caller learns at once whether the move was
     # accepted, and the validators keep bad requests out of the history entirely.
 
-    @workflow.update
+    @workflow.update(name=messages.ACCEPT)
     async def accept(self, input: AcceptInput) -> DealSnapshot:
         # An accept sent right after the start may arrive before the deal has entered `new`.
         await workflow.wait_condition(lambda: bool(self._state.visits))
@@ -587,7 +588,7 @@ class DealWorkflow(StageRobots):
         if not self._condition_holds(trigger.condition):
             raise self._invalid("the acceptance trigger's condition does not hold for this deal")
 
-    @workflow.update
+    @workflow.update(name=messages.MOVE)
     async def move_to_stage(self, input: MoveInput) -> DealSnapshot:
         def still_applies() -> str | None:
             if self._landing_stage().id == input.stage:
@@ -615,7 +616,7 @@ class DealWorkflow(StageRobots):
                 f"moving deal {self._state.deal_id} to {input.stage!r} needs a reason"
             )
 
-    @workflow.update
+    @workflow.update(name=messages.CLOSE)
     async def close(self, input: CloseInput) -> DealSnapshot:
         semantics = Semantics.SUCCESS if input.outcome is Outcome.WON else Semantics.FAILURE
         target = self._pipeline.terminal_stage(semantics)
@@ -627,7 +628,7 @@ class DealWorkflow(StageRobots):
         if input.outcome is Outcome.LOST and not (input.reason or "").strip():
             raise self._invalid(f"closing deal {self._state.deal_id} as lost needs a reason")
 
-    @workflow.update
+    @workflow.update(name=messages.UPDATE_FIELDS)
     async def update_fields(self, input: UpdateFieldsInput) -> DealSnapshot:
         """Change deal fields; every waiting robot or deadline anchored on a changed field
         gets its due time computed again (Bitrix24 keeps the old time)."""
@@ -663,7 +664,7 @@ class DealWorkflow(StageRobots):
         except FieldProblem as exc:
             raise self._invalid(str(exc)) from None
 
-    @workflow.update
+    @workflow.update(name=messages.MIGRATE)
     async def migrate_pipeline(self, input: MigrateInput) -> DealSnapshot:
         """Move a running deal to another version of its pipeline, on request only: the
         new version applies from the next stage entry; what waits now stays as it is."""
@@ -692,7 +693,7 @@ class DealWorkflow(StageRobots):
                 f"version {new.version} has no stage {self._state.stage!r}, where the deal is"
             )
 
-    @workflow.update
+    @workflow.update(name=messages.RUN_TEMPLATE)
     async def run_template(self, input: RunTemplateInput) -> list[TaskView]:
         self._refuse_if(self._closing_problem() or self._template_problem())
         seq = self._state.seq
@@ -793,7 +794,7 @@ class DealWorkflow(StageRobots):
         finally:
             self._creating.discard(template.id)
 
-    @workflow.update
+    @workflow.update(name=messages.TASK_EVENT)
     async def task_event(self, input: TaskEvent) -> TaskView:
         """complete (by the executor), confirm or return (by the creator)."""
         # Checked again here: eight `complete`s sent at once all passed their validators.
@@ -847,7 +848,7 @@ class DealWorkflow(StageRobots):
             )
         return None
 
-    @workflow.signal
+    @workflow.signal(name=messages.INVOICE_PAID)
     async def invoice_paid(self, input: InvoicePaid) -> None:
         """A payment for one of the deal's invoices. A signal, not an update: payment
         systems send and forget, and a payment must be kept even when the deal cannot use
@@ -975,7 +976,7 @@ class DealWorkflow(StageRobots):
         self._check_triggers()
         await self._record_payment(input, input.amount or existing.amount or Decimal(0), paid_at)
 
-    @workflow.signal
+    @workflow.signal(name=messages.TASK_COMPLETED)
     async def task_completed(self, input: TaskCompleted) -> None:
         """The executor finished a task (a signal, for systems that cannot wait for an
         answer; the `task_event` update answers with a reason when it refuses)."""
@@ -992,11 +993,11 @@ class DealWorkflow(StageRobots):
         self._check_triggers()
         await self._tell_about_task(task, TaskAction.COMPLETE, input.by, None)
 
-    @workflow.query
+    @workflow.query(name=messages.STATE)
     def state(self) -> DealState:
         return self._state
 
-    @workflow.query
+    @workflow.query(name=messages.PLAN)
     def plan(self) -> list[WaitingRobot]:
         """Every waiting robot, deadline and task deadline with its due time and rule."""
         tasks = [
@@ -1017,7 +1018,7 @@ class DealWorkflow(StageRobots):
         ]
         return sorted([*self._state.waiting, *tasks], key=lambda w: w.due_at)
 
-    @workflow.query
+    @workflow.query(name=messages.PIPELINE)
     def pipeline(self) -> Pipeline:
         return self._pipeline
 

@@ -18,7 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from funnel.activity_io import (
+    from funnel.domain.activity_io import (
         ActivityName,
         CompleteDealCall,
         CreatedTask,
@@ -32,10 +32,9 @@ with workflow.unsafe.imports_passed_through():
         SetTitleCall,
         TaskStatusCall,
     )
-    from funnel.conditions import deal_values, holds
-    from funnel.durations import Duration
-    from funnel.metrics import record_robot_failure
-    from funnel.models import (
+    from funnel.domain.conditions import deal_values, holds
+    from funnel.domain.durations import Duration
+    from funnel.domain.models import (
         DealState,
         DealStatus,
         DocumentView,
@@ -48,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         TaskView,
         WaitingRobot,
     )
-    from funnel.pipeline import (
+    from funnel.domain.pipeline import (
         ROLE_HEAD,
         ROLE_RESPONSIBLE,
         ROLE_SALES_TEAM,
@@ -63,9 +62,10 @@ with workflow.unsafe.imports_passed_through():
         SetTitleRobot,
         Stage,
     )
-    from funnel.robot_rules import OnLeave, OnReentry, Start, Timing
-    from funnel.text import literal
-    from funnel.timing import Due, DueRequest
+    from funnel.domain.robot_rules import OnLeave, OnReentry, Start, Timing
+    from funnel.domain.text import literal
+    from funnel.domain.timing import Due, DueRequest
+    from funnel.runtime.metrics import record_robot_failure
 
 T = TypeVar("T")
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from funnel.models import FieldValue
-from funnel.pipeline import FieldType, Pipeline
+from funnel.domain.models import FieldValue
+from funnel.domain.pipeline import FieldType, Pipeline
 
 
 class FieldProblem(ValueError):

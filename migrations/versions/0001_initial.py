@@ -1,5 +1,6 @@
-"""Initial schema: the store's tables (funnel/store.py), the HTTP API's (api/intake_store.py)
-and the analytics tables (analytics/schema.py), as they were when migrations began.
+"""Initial schema: the store's tables (funnel/storage/store.py), the HTTP API's
+(funnel/storage/intake.py)
+and the analytics tables (funnel/storage/analytics_tables.py), as they were when migrations began.
 
 Every table and index is created only if missing: a database made earlier by
 ``create_schema`` (metadata.create_all) is adopted as it is.

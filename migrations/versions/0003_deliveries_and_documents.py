@@ -1,4 +1,5 @@
-"""The robots' outbox and documents (funnel/deliveries.py): one row per message a robot sends
+"""The robots' outbox and documents (funnel/storage/deliveries.py): one row per message a robot
+sends
 through a channel (e-mail, messenger, CRM) and per document it renders.
 
 Created only if missing, like 0001: a database whose tables DeliveryStore.create_schema made

@@ -1,5 +1,5 @@
 """Documents keep their HTML (the document of record) and the PDF made from it on the first
-download (funnel/pdf.py), so that the API serves both from any node.
+download (funnel/runtime/pdf.py), so that the API serves both from any node.
 
 Documents rendered before this revision keep their files only: their rows get no HTML. A
 column already there (the table made by DeliveryStore.create_schema of this code) is kept.

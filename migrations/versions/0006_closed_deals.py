@@ -1,4 +1,5 @@
-"""The closed deals' records (funnel/closed_deals.py): one row per deal once it is closed, with
+"""The closed deals' records (funnel/storage/closed_deals.py): one row per deal once it is
+closed, with
 its final state and every robot run, so that a deal stays readable after the namespace's
 retention deleted its workflow. Deals closed before this revision get theirs from
 `funnel db backfill-closed` while their workflows are still within retention.

@@ -1,0 +1,207 @@
+"""Inputs and results of the robot activities.
+
+The workflow builds these and the activities in :mod:`activities` consume them. Every call
+carries ``key``, the idempotency key ``<deal id>:<stage entry seq>:<robot id>``: the store's
+unique constraints turn a retried or replayed call into a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from funnel.domain.calendar_spec import CalendarSpec
+from funnel.domain.durations import Duration
+from funnel.domain.models import DealInput, DealStatus, TaskStatus
+from funnel.domain.models import DocumentView as DocumentView  # the result of RENDER_DOCUMENT
+
+
+class RobotContext(BaseModel):
+    """What templates can read: ``deal``, ``contact`` and ``stage``."""
+
+    deal: DealInput
+    pipeline_id: str
+    pipeline_version: str
+    title: str
+    stage_id: str
+    stage_name: str
+    lost_reason: str | None = None
+
+    def template_vars(self) -> dict[str, Any]:
+        deal = self.deal.model_dump(mode="json")
+        deal.update(title=self.title, lost_reason=self.lost_reason, stage=self.stage_id)
+        return {
+            "deal": deal,
+            "contact": deal["contact"],
+            "stage": {"id": self.stage_id, "name": self.stage_name},
+        }
+
+
+class RegisterDeal(BaseModel):
+    context: RobotContext
+    started_at: datetime
+
+
+class StageTransition(BaseModel):
+    """A deal left one stage (if any) and entered another."""
+
+    key: str
+    context: RobotContext
+    from_stage: str | None
+    from_seq: int | None
+    to_seq: int
+    at: datetime
+    cause: str
+    actor: str | None = None
+    reason: str | None = None
+
+
+class SetTitleCall(BaseModel):
+    key: str
+    context: RobotContext
+    template: str
+
+
+class DeliveryRef(BaseModel):
+    """One external delivery in the outbox (funnel.storage.deliveries): a robot run to one
+    recipient on one channel. The ``deliver`` activity sends it at most once."""
+
+    key: str
+    channel: str
+    recipient: str
+
+
+class DeliveryResult(BaseModel):
+    key: str
+    channel: str
+    recipient: str
+    status: Literal["sent", "already_sent"]
+    external_id: str | None = None
+
+
+class NotifyCall(BaseModel):
+    key: str
+    context: RobotContext
+    recipients: list[str] = Field(min_length=1)
+    message: str
+    at: datetime
+    # The robot's channels (inapp, webhook, email, bitrix24); None: each person's own.
+    channels: list[str] | None = None
+    # True: the activity also sends the external deliveries (retrying as a whole, the
+    # outbox keeps sent ones from going twice). False: it only writes them to the outbox and
+    # returns them in NotifyResult.deliveries for the workflow to run `deliver` on each.
+    deliver_inline: bool = True
+
+
+class NotifyResult(BaseModel):
+    delivered: list[str]  # in-app notifications written by this call
+    already_delivered: list[str]
+    deliveries: list[DeliveryRef] = Field(default_factory=list)  # pending external ones
+
+
+class CreateTaskCall(BaseModel):
+    key: str
+    task_id: str
+    robot_id: str
+    context: RobotContext
+    title: str
+    description: str = ""
+    deadline: Duration | None = None
+    calendar: CalendarSpec
+    responsible: str
+    co_executors: list[str] = Field(default_factory=list)
+    created_by: str
+    needs_confirmation: bool = False
+    at: datetime
+    observers: list[str] = Field(default_factory=list)
+    deliver_inline: bool = True  # mirror to Bitrix24 in this activity (see NotifyCall)
+
+
+class CreatedTask(BaseModel):
+    task_id: str
+    title: str
+    deadline_at: datetime | None
+    created: bool
+    deliveries: list[DeliveryRef] = Field(default_factory=list)
+
+
+class RenderDocumentCall(BaseModel):
+    key: str
+    context: RobotContext
+    template: str  # file name under templates/documents/, e.g. "proposal.html.j2"
+    name: str  # document name shown with the deal, e.g. "Commercial proposal"
+    at: datetime
+
+
+class ReportEventCall(BaseModel):
+    key: str
+    context: RobotContext
+    kind: str
+    details: str = ""
+    at: datetime
+    actor: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class CreateInvoiceCall(BaseModel):
+    key: str
+    invoice_id: str
+    context: RobotContext
+    at: datetime
+    replaces: list[str] = Field(
+        default_factory=list, description="open invoices this one cancels (a changed amount)"
+    )
+
+
+class CompleteDealCall(BaseModel):
+    deal_id: str
+    status: DealStatus
+    reason: str | None = None
+    at: datetime
+
+
+class InvoicePaidCall(BaseModel):
+    deal_id: str
+    invoice_id: str
+    amount: Decimal | None  # what this payment adds to the invoice
+    paid_at: datetime
+    payment_id: str | None = None  # None: scheduled by a worker before payments had ids
+    currency: str | None = None
+
+
+class TaskStatusCall(BaseModel):
+    key: str
+    status: TaskStatus
+    by: str | None
+    at: datetime
+
+
+class DeadlineBreach(BaseModel):
+    deal_id: str
+    stage: str
+    seq: int
+    deadline_at: datetime
+
+
+class ActivityName:
+    """Activity type names, shared by the workflow (which calls them by name so that it
+    never imports the store) and the activity definitions."""
+
+    REGISTER_DEAL = "register_deal"
+    RECORD_TRANSITION = "record_stage_transition"
+    SET_TITLE = "set_deal_title"
+    NOTIFY = "notify"
+    CREATE_TASK = "create_task"
+    WRITE_REPORT_EVENT = "write_report_event"
+    CREATE_INVOICE = "create_invoice"
+    COMPLETE_DEAL = "complete_deal"
+    RECORD_INVOICE_PAID = "record_invoice_paid"
+    RECORD_TASK_STATUS = "record_task_status"
+    DUE_TIMES = "compute_due_times"
+    RECORD_BREACH = "record_deadline_breach"
+    DELIVER = "deliver"
+    RENDER_DOCUMENT = "render_document"
+    RECORD_CLOSED_DEAL = "record_closed_deal"  # its record (funnel.storage.closed_deals)

@@ -1,0 +1,417 @@
+"""The deal, the messages a deal workflow takes, and the state it reports.
+
+Every workflow input, signal, update and query has one pydantic model here, so that API
+clients, the CLI and the workflow agree on one shape (the pydantic data converter carries
+them through Temporal as JSON).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from funnel.domain.pipeline import Pipeline
+from funnel.domain.robot_rules import OnLeave, Timing
+from funnel.domain.text import FreeText, OneLine
+
+DEAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+FieldValue = FreeText | int | float | bool | None
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: OneLine = Field(min_length=1)
+    company: OneLine | None = None
+    phone: OneLine | None = None
+    email: OneLine | None = None
+
+
+class DealInput(BaseModel):
+    """What a client gives to start a deal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deal_id: str = Field(pattern=DEAL_ID_PATTERN)
+    contact: Contact
+    responsible: OneLine = Field(min_length=1, description="employee id of the sales manager")
+    department_head: OneLine = Field(min_length=1, description="employee id of the manager's head")
+    sales_team: list[OneLine] = Field(default_factory=list, description="co-executors")
+    service: OneLine = Field(min_length=1, description="the service sold")
+    amount: Decimal = Field(ge=0)
+    currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
+    fields: dict[str, FieldValue] = Field(default_factory=dict, description="custom fields")
+
+
+def workflow_id_for(deal_id: str) -> str:
+    return f"deal-{deal_id}"
+
+
+class DealWorkflowInput(BaseModel):
+    """The deal plus the pipeline pinned for its whole life (a running deal keeps its
+    funnel version; a new deal gets the pipeline file as it is when it starts)."""
+
+    deal: DealInput
+    pipeline: Pipeline
+    state: DealState | None = Field(
+        default=None, description="carried over by continue-as-new; None for a new deal"
+    )
+    history_limit: int | None = Field(
+        default=None, description="continue-as-new past this many history events (tests)"
+    )
+
+
+# --- messages -------------------------------------------------------------------------
+
+
+class AcceptInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: OneLine | None = None
+
+
+class MoveInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stage: OneLine
+    reason: FreeText | None = None
+    by: OneLine | None = None
+
+
+class InvoicePaid(BaseModel):
+    """A payment applied to one of the deal's invoices. The invoice is paid once its
+    payments add up to its amount; a payment without an amount pays what is outstanding."""
+
+    model_config = ConfigDict(extra="forbid")
+    invoice_id: OneLine = Field(min_length=1)
+    amount: Decimal | None = Field(default=None, ge=0)
+    paid_at: datetime | None = None
+    payment_id: OneLine | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the payment's own id: a payment sent twice is applied once (default:"
+        " one made of the invoice, amount and paid time)",
+    )
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    prepayment: bool = Field(
+        default=False,
+        description="the deal has not issued this invoice yet: keep the payment for it",
+    )
+
+    @property
+    def implied_payment_id(self) -> str:
+        if self.payment_id:
+            return self.payment_id
+        amount = "full" if self.amount is None else f"{self.amount:f}"
+        when = self.paid_at.isoformat() if self.paid_at else ""
+        return f"{self.invoice_id}/{amount}/{when}".rstrip("/")
+
+
+class TaskCompleted(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    task_id: OneLine = Field(min_length=1)
+    by: OneLine | None = None
+
+
+class TaskAction(StrEnum):
+    COMPLETE = "complete"  # the executor reports the work done
+    CONFIRM = "confirm"  # the creator accepts a task that needs confirmation
+    RETURN = "return"  # the creator sends it back to the executor
+
+
+class TaskEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    task_id: OneLine = Field(min_length=1)
+    action: TaskAction
+    by: OneLine | None = None
+    comment: FreeText | None = None
+
+
+class RunTemplateInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: OneLine | None = None
+
+
+class Outcome(StrEnum):
+    WON = "won"
+    LOST = "lost"
+
+
+class CloseInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcome: Outcome
+    reason: FreeText | None = None
+    by: OneLine | None = None
+
+
+# --- state ----------------------------------------------------------------------------
+
+
+class DealStatus(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+class StageVisit(BaseModel):
+    """One stay of the deal in one stage; ``seq`` numbers the entries of this deal."""
+
+    seq: int
+    stage: str
+    entered_at: datetime
+    exited_at: datetime | None = None
+    cause: str
+    exit_cause: str | None = None
+    deadline_at: datetime | None = None
+    breached: bool = False
+
+
+class WaitingRobot(BaseModel):
+    """A robot, deadline or task deadline waiting on a durable timer (query ``plan``)."""
+
+    key: str
+    kind: Literal["robot", "deadline", "task_deadline"] = "robot"
+    seq: int
+    stage: str
+    robot_id: str
+    title: str
+    due_at: datetime
+    rule: str = Field(description="the rule that set the due time, in words")
+    base: datetime
+    timing: Timing
+    on_leave: OnLeave = OnLeave.CANCEL
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+    DONE = "done"
+    CANCELLED = "cancelled"  # closed by a robot's compensation when the deal left the stage
+
+    @property
+    def closed(self) -> bool:
+        """Done or cancelled: nothing more is expected of the task."""
+        return self in (TaskStatus.DONE, TaskStatus.CANCELLED)
+
+
+class UpdateFieldsInput(BaseModel):
+    """New values of custom fields (and ``amount``); timers anchored on them follow."""
+
+    model_config = ConfigDict(extra="forbid")
+    fields: dict[str, FieldValue] = Field(min_length=1)
+    by: OneLine | None = None
+
+
+class MigrateInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pipeline: Pipeline
+    by: str | None = None
+
+
+class TaskComment(BaseModel):
+    """What someone said with a task event (why it was returned)."""
+
+    action: TaskAction
+    by: str | None = None
+    at: datetime
+    text: str
+
+
+class TaskView(BaseModel):
+    task_id: str
+    key: str
+    seq: int
+    stage: str
+    title: str
+    responsible: str
+    co_executors: list[str] = Field(default_factory=list)
+    created_by: str
+    needs_confirmation: bool = False
+    deadline_at: datetime | None = None
+    status: TaskStatus = TaskStatus.OPEN
+    overdue: bool = False
+    returned: int = Field(default=0, description="times the creator sent it back")
+    comments: list[TaskComment] = Field(default_factory=list)
+
+
+class PaymentView(BaseModel):
+    payment_id: str
+    amount: Decimal
+    currency: str | None = None
+    paid_at: datetime
+    received_at: datetime
+
+
+class InvoiceView(BaseModel):
+    invoice_id: str
+    amount: Decimal | None = None
+    currency: str | None = None
+    paid_at: datetime | None = Field(
+        default=None, description="when its payments added up to its amount"
+    )
+    received_at: datetime
+    applied_in_seq: int | None = None
+    payments: list[PaymentView] = Field(default_factory=list)
+    prepayment: bool = False  # kept from a payment made before the deal issued it
+    cancelled_at: datetime | None = None  # replaced by a new invoice for a changed amount
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def paid_amount(self) -> Decimal:
+        if not self.payments and self.paid_at is not None:
+            return self.amount or Decimal(0)  # paid before payments were kept one by one
+        return sum((p.amount for p in self.payments), Decimal(0))
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def outstanding(self) -> Decimal | None:
+        if self.amount is None:
+            return None
+        return max(self.amount - self.paid_amount, Decimal(0))
+
+    @property
+    def open(self) -> bool:
+        """Issued, not cancelled, not yet paid in full: the client can still pay it."""
+        return self.paid_at is None and self.cancelled_at is None
+
+
+class ReportEventView(BaseModel):
+    key: str
+    kind: str
+    stage: str
+    at: datetime
+
+
+class RunOutcome(StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED_CONDITION = "skipped_condition"  # its condition did not hold when it was due
+    SKIPPED_REENTRY = "skipped_reentry"  # on_reentry: first_entry, and this is a re-entry
+    SKIPPED_NO_DATE = "skipped_no_date"  # anchored on a date field that is empty
+    CANCELLED = "cancelled"  # the deal left the stage before it was due
+    COMPENSATED = "compensated"  # cancelled, and what it had done was undone
+    CAUGHT_UP = "caught_up"  # ran because the deal jumped over its stage
+    REUSED = "reused"  # an open invoice of an earlier visit stands: no second one issued
+
+
+class RobotRun(BaseModel):
+    """One line of the audit of every robot: what happened to it in a stage visit."""
+
+    seq: int
+    stage: str
+    robot_id: str
+    outcome: RunOutcome
+    at: datetime
+    error: str | None = None
+
+
+class PipelineMigration(BaseModel):
+    from_version: str
+    to_version: str
+    at: datetime
+    by: str | None = None
+
+
+class DocumentView(BaseModel):
+    """A document rendered for the deal (commercial proposal, contract)."""
+
+    name: str
+    path: str  # the HTML file under FUNNEL_HOME/documents
+    sha256: str
+    created: datetime
+    # A PDF file the robot made, for documents made before PDFs were made on the first
+    # download (GET /deals/{id}/documents/{key}/pdf); None since.
+    pdf_path: str | None = None
+    key: str | None = None  # the document's key in the API (None: rendered before it was)
+
+
+class DealState(BaseModel):
+    """Everything the workflow knows, in one serialisable structure (query ``state``)."""
+
+    deal_id: str
+    deal: DealInput
+    pipeline_id: str
+    pipeline_version: str
+    title: str
+    stage: str
+    status: DealStatus = DealStatus.OPEN
+    lost_reason: str | None = None
+    accepted_at: datetime | None = None
+    breached: bool = False
+    breach_count: int = 0
+    visits: list[StageVisit] = Field(default_factory=list)
+    waiting: list[WaitingRobot] = Field(default_factory=list)
+    tasks: list[TaskView] = Field(default_factory=list)
+    invoices: list[InvoiceView] = Field(default_factory=list)
+    report_events: list[ReportEventView] = Field(default_factory=list)
+    robot_runs: list[RobotRun] = Field(default_factory=list)
+    documents: list[DocumentView] = Field(default_factory=list)
+    migrations: list[PipelineMigration] = Field(default_factory=list)
+    template_run_in_seq: int | None = None
+    waiting_tasks: list[str] = Field(
+        default_factory=list, description="template tasks waiting for the tasks they depend on"
+    )
+    runs: int = Field(default=1, description="workflow runs so far (continue-as-new)")
+
+    @property
+    def seq(self) -> int:
+        return self.visits[-1].seq if self.visits else 0
+
+    def task(self, task_id: str) -> TaskView | None:
+        return next((t for t in self.tasks if t.task_id == task_id), None)
+
+    def invoice(self, invoice_id: str) -> InvoiceView | None:
+        return next((i for i in self.invoices if i.invoice_id == invoice_id), None)
+
+    def waiting_entry(self, key: str) -> WaitingRobot | None:
+        return next((w for w in self.waiting if w.key == key), None)
+
+    def ran(self, seq: int, robot_id: str) -> bool:
+        return any(r.seq == seq and r.robot_id == robot_id for r in self.robot_runs)
+
+    @property
+    def failures(self) -> list[RobotRun]:
+        return [r for r in self.robot_runs if r.outcome is RunOutcome.FAILED]
+
+
+class DealSnapshot(BaseModel):
+    """What a move, close or field change answers: where the deal is now and the tasks of
+    the stage it is in. An update's result is written into the deal's history; the whole
+    DealState there grew with every visit, task and report event, and made up a fifth of a
+    deal's history bytes. The whole state is the ``state`` query."""
+
+    deal_id: str
+    stage: str
+    seq: int
+    status: DealStatus
+    title: str
+    breached: bool
+    tasks: list[TaskView] = Field(description="the tasks of the current stage visit")
+
+    @classmethod
+    def of(cls, state: DealState) -> DealSnapshot:
+        return cls(
+            deal_id=state.deal_id,
+            stage=state.stage,
+            seq=state.seq,
+            status=state.status,
+            title=state.title,
+            breached=state.breached,
+            tasks=[t for t in state.tasks if t.seq == state.seq],
+        )
+
+
+class DealResult(BaseModel):
+    deal_id: str
+    status: DealStatus
+    stage: str
+    lost_reason: str | None = None
+
+
+MoveCause = Literal["start", "accepted", "moved", "invoice_paid", "tasks_done", "closed"]
+
+
+DealWorkflowInput.model_rebuild()
