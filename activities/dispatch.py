@@ -1,23 +1,24 @@
 """From a robot run to external deliveries, each sent at most once.
 
 ``plan_*`` write the deliveries a robot run needs into the outbox (funnel.storage.deliveries) and
-return references to them; ``deliver`` sends one (or finds it sent); ``run_inline`` sends a
-robot run's deliveries inside the robot's own activity. A delivery that fails for now is
-left pending and the activity raises a retryable error, so Temporal's retry policy is the
-backoff; the outbox keeps the deliveries that did go out from going again on that retry.
+return references to them; ``run_inline`` sends them inside the robot's own activity, one by
+one through ``deliver``, which sends a delivery or finds it sent. A delivery that fails for
+now is left pending and the activity raises a retryable error, so Temporal's retry policy is
+the backoff; the outbox keeps the deliveries that did go out from going again on that retry.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from temporalio.exceptions import ApplicationError
 
 from activities.channels import Bitrix24, EmailSender, Refused, Transient, WebhookSender
-from funnel.domain.activity_io import DeliveryRef, DeliveryResult, RobotContext
+from funnel.domain.activity_io import RobotContext
 from funnel.runtime.integration_settings import IntegrationSettings
 from funnel.storage.deliveries import Delivery, DeliveryIn, DeliveryKind, DeliveryStore
 from funnel.storage.directory import Channel, Directory
@@ -27,6 +28,22 @@ from funnel.storage.store import Store
 log = logging.getLogger(__name__)
 
 BITRIX_DEAL_FIELD = "bitrix24_deal_id"  # custom deal field with the deal's id in Bitrix24
+
+
+@dataclass(frozen=True)
+class DeliveryRef:
+    """One external delivery in the outbox: a robot run to one recipient on one channel."""
+
+    key: str
+    channel: str
+    recipient: str
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    ref: DeliveryRef
+    status: Literal["sent", "already_sent"]
+    external_id: str | None = None
 
 
 class Dispatcher:
@@ -111,7 +128,7 @@ class Dispatcher:
             "ACCOMPLICES": ids(task["co_executors"]),
             "AUDITORS": ids(task["observers"]),
             "TASK_CONTROL": "Y" if task["needs_confirmation"] else "N",
-            "TAGS": [key],  # found again by tasks.task.list on a retry (see deliver)
+            "TAGS": [key],  # found again by tasks.task.list on a retry (see _send)
         }
         if creator := ids([task["created_by"]]):
             fields["CREATED_BY"] = creator[0]
@@ -175,7 +192,7 @@ class Dispatcher:
         if row is None:
             raise Refused(f"no delivery {ref.key} / {ref.channel} / {ref.recipient} in the outbox")
         if row.status == "sent":
-            return self._result(ref, "already_sent", row.external_id)
+            return DeliveryResult(ref, "already_sent", row.external_id)
         if row.status == "failed":
             raise Refused(row.last_error or "failed earlier")
         self.outbox.start_attempt(row.id)
@@ -188,7 +205,7 @@ class Dispatcher:
             self.outbox.note_error(row.id, str(exc))
             raise
         self.outbox.mark_sent(row.id, external_id)
-        return self._result(ref, "sent", external_id)
+        return DeliveryResult(ref, "sent", external_id)
 
     def _send(self, row: Delivery) -> str | None:
         employee = self.directory.get(row.recipient)
@@ -256,16 +273,6 @@ class Dispatcher:
             self.give_up(row, message)
             refused.append(f"{ref.channel} to {ref.recipient}: {message}")
         return refused
-
-    @staticmethod
-    def _result(ref: DeliveryRef, status: Any, external_id: str | None) -> DeliveryResult:
-        return DeliveryResult(
-            key=ref.key,
-            channel=ref.channel,
-            recipient=ref.recipient,
-            status=status,
-            external_id=external_id,
-        )
 
 
 def _where(ctx: RobotContext) -> dict[str, Any]:

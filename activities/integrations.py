@@ -1,9 +1,6 @@
-"""Activities of the integrations: one external delivery, and a deal document.
-
-``deliver`` sends one outbox row (see activities.dispatch) so that a workflow can run each
-channel's delivery as its own activity: a webhook that is down then retries alone and never
-re-sends the e-mail or the Bitrix24 notice that went out. ``render_document`` renders and
-stores a document once per robot run.
+"""The integrations a worker's robots use: the dispatcher of external deliveries (sent inside
+each robot's activity, see activities.dispatch) and ``render_document``, which renders and
+stores a deal document once per robot run.
 """
 
 from __future__ import annotations
@@ -11,16 +8,9 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.channels import Refused, Transient
 from activities.dispatch import Dispatcher
 from activities.documents import DocumentProblem, DocumentRenderer
-from funnel.domain.activity_io import (
-    ActivityName,
-    DeliveryRef,
-    DeliveryResult,
-    DocumentView,
-    RenderDocumentCall,
-)
+from funnel.domain.activity_io import ActivityName, DocumentView, RenderDocumentCall
 from funnel.runtime.integration_settings import IntegrationSettings
 from funnel.runtime.settings import Settings
 from funnel.storage.deliveries import DeliveryStore, DocumentIn
@@ -36,17 +26,6 @@ class IntegrationActivities:
     @property
     def dispatcher(self) -> Dispatcher:
         return self._dispatch
-
-    @activity.defn(name=ActivityName.DELIVER)
-    def deliver(self, ref: DeliveryRef) -> DeliveryResult:
-        try:
-            return self._dispatch.deliver(ref)
-        except Transient as exc:
-            raise ApplicationError(str(exc), type="DeliveryFailed") from exc
-        except Refused as exc:
-            # A 4xx or a refused recipient fails the same way every time: not retried, and
-            # already written to the report log by the dispatcher.
-            raise ApplicationError(str(exc), type="DeliveryRejected", non_retryable=True) from exc
 
     @activity.defn(name=ActivityName.RENDER_DOCUMENT)
     def render_document(self, call: RenderDocumentCall) -> DocumentView:

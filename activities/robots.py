@@ -14,7 +14,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.dispatch import Dispatcher
+from activities.dispatch import DeliveryRef, Dispatcher
 from activities.integrations import IntegrationActivities, build_integrations
 from funnel.domain.activity_io import (
     ActivityName,
@@ -23,7 +23,6 @@ from funnel.domain.activity_io import (
     CreateInvoiceCall,
     CreateTaskCall,
     DeadlineBreach,
-    DeliveryRef,
     InvoicePaidCall,
     NotifyCall,
     NotifyResult,
@@ -79,7 +78,6 @@ class RobotActivities:
             self.record_task_status,
             self.record_deadline_breach,
             compute_due_times,
-            self._integrations.deliver,
             self._integrations.render_document,
         ]
 
@@ -174,14 +172,11 @@ class RobotActivities:
         refs = self._dispatch.plan_notice(
             call.key, call.context, call.recipients, message, call.channels, call.at
         )
-        if call.deliver_inline and refs:
-            refused = self._dispatch.run_inline(refs, attempt=activity.info().attempt)
-            if refused:
-                raise ApplicationError(
-                    "; ".join(refused), type="DeliveryRejected", non_retryable=True
-                )
-            refs = []
-        return NotifyResult(delivered=delivered, already_delivered=already, deliveries=refs)
+        if refs and (refused := self._dispatch.run_inline(refs, attempt=activity.info().attempt)):
+            # A 4xx or a refused recipient fails the same way every time: not retried, and
+            # already written to the report log by the dispatcher.
+            raise ApplicationError("; ".join(refused), type="DeliveryRejected", non_retryable=True)
+        return NotifyResult(delivered=delivered, already_delivered=already)
 
     @activity.defn(name=ActivityName.CREATE_TASK)
     def create_task(self, call: CreateTaskCall) -> CreatedTask:
@@ -209,16 +204,9 @@ class RobotActivities:
                 "created_by": call.created_by, "needs_confirmation": call.needs_confirmation,
                 "title": title, "description": _render(call.description, call.context),
                 "deadline_at": deadline_at}  # fmt: skip
-        refs = self._dispatch.plan_task(call.key, call.context, task, call.at)
-        if call.deliver_inline:
-            self._sync(refs)
-            refs = []
+        self._sync(self._dispatch.plan_task(call.key, call.context, task, call.at))
         return CreatedTask(
-            task_id=call.task_id,
-            title=title,
-            deadline_at=deadline_at,
-            created=created,
-            deliveries=refs,
+            task_id=call.task_id, title=title, deadline_at=deadline_at, created=created
         )
 
     @activity.defn(name=ActivityName.WRITE_REPORT_EVENT)

@@ -13,8 +13,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.channels import Refused, Transient
-from activities.dispatch import Dispatcher
-from funnel.domain.activity_io import DeliveryRef
+from activities.dispatch import DeliveryRef, Dispatcher
 from tests.integration_fixtures import NOW, SECRET, context
 from tests.receivers import HttpReceiver, SmtpReceiver, free_port
 

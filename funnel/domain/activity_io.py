@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from funnel.domain.calendar_spec import CalendarSpec
 from funnel.domain.durations import Duration
@@ -65,24 +65,10 @@ class SetTitleCall(BaseModel):
     template: str
 
 
-class DeliveryRef(BaseModel):
-    """One external delivery in the outbox (funnel.storage.deliveries): a robot run to one
-    recipient on one channel. The ``deliver`` activity sends it at most once."""
-
-    key: str
-    channel: str
-    recipient: str
-
-
-class DeliveryResult(BaseModel):
-    key: str
-    channel: str
-    recipient: str
-    status: Literal["sent", "already_sent"]
-    external_id: str | None = None
-
-
 class NotifyCall(BaseModel):
+    # Inputs scheduled by older workers carry ``deliver_inline``: ignored.
+    model_config = ConfigDict(extra="ignore")
+
     key: str
     context: RobotContext
     recipients: list[str] = Field(min_length=1)
@@ -90,19 +76,22 @@ class NotifyCall(BaseModel):
     at: datetime
     # The robot's channels (inapp, webhook, email, bitrix24); None: each person's own.
     channels: list[str] | None = None
-    # True: the activity also sends the external deliveries (retrying as a whole, the
-    # outbox keeps sent ones from going twice). False: it only writes them to the outbox and
-    # returns them in NotifyResult.deliveries for the workflow to run `deliver` on each.
-    deliver_inline: bool = True
 
 
 class NotifyResult(BaseModel):
+    """The in-app notifications of a notify robot; its external deliveries (webhook,
+    e-mail, Bitrix24) are sent inside the same activity, through the outbox. Results
+    recorded by older workers carry a ``deliveries`` list: ignored, like any unknown field."""
+
+    model_config = ConfigDict(extra="ignore")
+
     delivered: list[str]  # in-app notifications written by this call
     already_delivered: list[str]
-    deliveries: list[DeliveryRef] = Field(default_factory=list)  # pending external ones
 
 
 class CreateTaskCall(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # older inputs carry ``deliver_inline``
+
     key: str
     task_id: str
     robot_id: str
@@ -117,15 +106,18 @@ class CreateTaskCall(BaseModel):
     needs_confirmation: bool = False
     at: datetime
     observers: list[str] = Field(default_factory=list)
-    deliver_inline: bool = True  # mirror to Bitrix24 in this activity (see NotifyCall)
 
 
 class CreatedTask(BaseModel):
+    """A task robot's result; its Bitrix24 mirror is sent inside the same activity. Older
+    results carry a ``deliveries`` list: ignored, as in NotifyResult."""
+
+    model_config = ConfigDict(extra="ignore")
+
     task_id: str
     title: str
     deadline_at: datetime | None
     created: bool
-    deliveries: list[DeliveryRef] = Field(default_factory=list)
 
 
 class RenderDocumentCall(BaseModel):
@@ -202,6 +194,5 @@ class ActivityName:
     RECORD_TASK_STATUS = "record_task_status"
     DUE_TIMES = "compute_due_times"
     RECORD_BREACH = "record_deadline_breach"
-    DELIVER = "deliver"
     RENDER_DOCUMENT = "render_document"
     RECORD_CLOSED_DEAL = "record_closed_deal"  # its record (funnel.storage.closed_deals)
