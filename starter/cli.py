@@ -18,7 +18,7 @@ from typing import Literal
 import click
 from pydantic import ValidationError
 
-from funnel.domain.models import CloseInput, DealInput, InvoicePaid, Outcome, TaskCompleted
+from funnel.domain.models import CloseInput, DealInput, InvoicePaid, Outcome
 from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
 from funnel.runtime.settings import Settings
 from starter.cli_support import (
@@ -204,23 +204,6 @@ async def deal_invoice_paid(
     invoice = await send_payment(client, deal_id, paid)
     result = {"deal_id": deal_id, "invoice_id": invoice_id, "sent": True, "invoice": invoice}
     emit(as_json, result, lambda: click.echo(payment_line(deal_id, invoice_id, invoice)))
-
-
-@deal.command("task-done")
-@click.argument("deal_id")
-@click.argument("task_id")
-@click.option("--by", help="employee id of who completes (the creator confirms)")
-@json_option
-@run_async
-async def deal_task_done(deal_id: str, task_id: str, by: str | None, as_json: bool) -> None:
-    """Report a task of the deal completed (or confirmed, when the creator sends it)."""
-    from funnel.domain.task_ids import normalise_task_id
-
-    task_id = normalise_task_id(task_id)
-    client = await deal_client(Settings())
-    await client.task_completed(deal_id, TaskCompleted(task_id=task_id, by=by))
-    result = {"deal_id": deal_id, "task_id": task_id, "sent": True}
-    emit(as_json, result, lambda: click.echo(f"task {task_id} of deal {deal_id}: completed"))
 
 
 @deal.command("run-template")

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import click
 
-from funnel.client.deals import DealClient, DealRejected
-from funnel.domain.models import TaskAction, TaskEvent, TaskView
+from funnel.domain.models import TaskAction, TaskEvent
 from funnel.domain.task_ids import normalise_task_id
 from funnel.runtime.settings import Settings
 from starter.cli_support import Failure, deal_client, emit, json_option, run_async
@@ -65,26 +64,6 @@ def task_list(
     emit(as_json, [t.model_dump(mode="json") for t in tasks], human)
 
 
-async def _send(client: DealClient, deal_id: str, event: TaskEvent) -> TaskView:
-    # DealClient.task_event is the lead's; until it exists, send the update by name.
-    method = getattr(client, "task_event", None)
-    if method is not None:
-        return TaskView.model_validate(await method(deal_id, event))
-    from temporalio.client import WorkflowUpdateFailedError
-    from temporalio.exceptions import ApplicationError
-
-    from funnel.domain.models import workflow_id_for
-
-    handle = client.temporal_client.get_workflow_handle(workflow_id_for(deal_id))
-    try:
-        answer = await handle.execute_update("task_event", event, result_type=TaskView)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise DealRejected(message) from exc
-    return TaskView.model_validate(answer)
-
-
 def _event_command(action: TaskAction, help_text: str) -> click.Command:
     @click.command(action.value if action is not TaskAction.COMPLETE else "done", help=help_text)
     @click.argument("deal_id")
@@ -100,7 +79,7 @@ def _event_command(action: TaskAction, help_text: str) -> click.Command:
             raise Failure("returning a task needs --comment saying what is missing")
         client = await deal_client(Settings())
         event = TaskEvent(task_id=normalise_task_id(task_id), action=action, by=by, comment=comment)
-        task = await _send(client, deal_id, event)
+        task = await client.task_event(deal_id, event)
         emit(as_json, task, lambda: click.echo(f"task {task.task_id}: {task.status.value}"))
 
     return command

@@ -67,6 +67,13 @@ async def test_task_list_prints_the_id_task_done_takes(
         state = await deals.state(deal_id)
         assert state.tasks[0].status is TaskStatus.AWAITING_CONFIRMATION
 
+        # A refused event reaches the user as the workflow's reason.
+        by_executor = await funnel(
+            dev_env, db, "task", "confirm", deal_id, "3-signed_contract_task", "--by", "ivanov"
+        )
+        assert by_executor.exit_code != 0
+        assert "only the task's creator" in by_executor.output
+
 
 async def test_deal_show_reads_like_a_report_in_the_company_time_zone(
     dev_env: WorkflowEnvironment, store: Store, tmp_path: Path, pusk: Pipeline
