@@ -1,9 +1,9 @@
 """The FastAPI application: ``create_app(settings, deal_client, store)``.
 
-Routers: deals (api/deals.py), lead intake and the payment webhook (api/intake.py), and
-whatever other packages list in ``api.routers.EXTRA_ROUTERS`` (analytics). Handlers find
-what they need on ``request.app.state``: ``settings``, ``deal_client``, ``store`` (the funnel
-store) and ``intake`` (the API's own tables).
+Routers: deals (api/deals.py), documents, tasks, lead intake and the payment webhook
+(api/intake.py), and the reports and dashboard (analytics/router.py, scope ``reports:read``).
+Handlers find what they need on ``request.app.state``: ``settings``, ``deal_client``,
+``store`` (the funnel store), ``intake`` (the API's own tables) and ``documents``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from fastapi import Depends, FastAPI, HTTPException, status
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from analytics.router import router as analytics_router
 from api import deals, intake
 from api import documents as documents_api
 from api import tasks as tasks_api
-from api.auth import require_scope
-from api.routers import extra_routers
+from api.auth import REPORTS_READ, require_scope
 from api.schemas import Health, Problem
 from funnel.client.deals import DealClient
 from funnel.runtime.settings import Settings
@@ -118,8 +118,7 @@ def create_app(settings: Settings, deal_client: DealClient, store: Store) -> Fas
     app.include_router(intake.router)
     app.include_router(tasks_api.router)
     app.include_router(tasks_api.deal_tasks)
-    for router, scope in extra_routers():
-        app.include_router(router, dependencies=[Depends(require_scope(scope))])
+    app.include_router(analytics_router, dependencies=[Depends(require_scope(REPORTS_READ))])
 
     @app.get(
         "/healthz",

@@ -1,7 +1,7 @@
 """Bearer API tokens with scopes, from ``FUNNEL_API_TOKENS``.
 
-Every router (the analytics one too) protects its endpoints with
-``dependencies=[Depends(require_scope("reports:read"))]``; the tokens are read from
+Every router protects its endpoints (or is included, as analytics is) with
+``dependencies=[Depends(require_scope(REPORTS_READ))]``; the tokens are read from
 ``request.app.state.settings`` so that one app factory serves any settings.
 """
 
