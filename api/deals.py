@@ -20,8 +20,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, status
 from pydantic import AwareDatetime
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 
 from api.auth import DEALS_READ, DEALS_WRITE, require_scope
 from api.errors import DEAL_ERRORS, from_deal_error, temporal
@@ -31,7 +29,6 @@ from api.schemas import (
     DealOut,
     DealPage,
     DealSummaryOut,
-    FieldsBody,
     HistoryOut,
     InvoicePaidBody,
     MoveBody,
@@ -48,20 +45,16 @@ from funnel.domain.models import (
     DEAL_ID_PATTERN,
     CloseInput,
     DealInput,
-    DealSnapshot,
     DealState,
     DealStatus,
     InvoicePaid,
     TaskCompleted,
-    workflow_id_for,
+    UpdateFieldsInput,
 )
 from funnel.domain.task_ids import normalise_task_id
 from funnel.domain.text import NO_CONTROL_CHARACTERS
 from funnel.runtime.pipeline_loader import load_pipeline
 from funnel.runtime.settings import Settings
-
-# The update a workflow needs for POST /deals/{id}/fields (see set_fields below).
-SET_FIELDS_UPDATE = "update_fields"
 
 DealId = Annotated[str, Path(pattern=DEAL_ID_PATTERN, description="the deal's id")]
 Ref = Annotated[str, Path(min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)]
@@ -320,34 +313,6 @@ async def complete_task(
     return Sent(deal_id=deal_id, ui_link=deals.ui_link(deal_id))
 
 
-@router.post(
-    "/{deal_id}/fields",
-    dependencies=write,
-    responses={409: {"description": "refused, or the deal's workflow has no update_fields"}},
-    summary="Set custom fields of the deal",
-)
-async def set_fields(request: Request, deal_id: DealId, body: FieldsBody) -> DealOut:
-    deals = _deals(request)
-    found = await temporal(request, deals.read(deal_id))  # 404 for an unknown deal first
-    if found.source == "record":
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(closed_refusal(deal_id)))
-    handle = deals.temporal_client.get_workflow_handle(workflow_id_for(deal_id))
-    try:
-        await temporal(
-            request,
-            handle.execute_update(SET_FIELDS_UPDATE, body, result_type=DealSnapshot),
-        )
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        if "not found" in message and SET_FIELDS_UPDATE in message:
-            # 409, not 501: this deal's workflow refuses the change (a workflow version
-            # without the update); a 5xx would wrongly say the API is broken.
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                detail=f"the workflow of deal {deal_id} has no {SET_FIELDS_UPDATE!r} update:"
-                " this version of the funnel cannot change fields of a running deal",
-            ) from exc
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=message) from exc
-    # The update answers a snapshot; the deal's page shows the whole state.
-    return _out(request, await temporal(request, deals.state(deal_id)))
+@router.post("/{deal_id}/fields", dependencies=write, summary="Set custom fields of the deal")
+async def set_fields(request: Request, deal_id: DealId, body: UpdateFieldsInput) -> DealOut:
+    return _out(request, await temporal(request, _deals(request).update_fields(deal_id, body)))

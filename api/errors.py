@@ -49,10 +49,8 @@ def unavailable(why: str, *, maybe_applied: bool = False) -> HTTPException:
 
 
 def from_rpc(exc: RPCError) -> HTTPException:
-    if "already completed" in exc.message:
-        return HTTPException(
-            status.HTTP_409_CONFLICT, detail="the deal is closed and cannot change any more"
-        )
+    """A Temporal error the deal client did not turn into a DealError (a closed deal it
+    did: DealRejected, 409): unavailable, a request Temporal finds invalid, ..."""
     if exc.status in _UNAVAILABLE:
         return unavailable(exc.message)
     if exc.status == RPCStatusCode.INVALID_ARGUMENT:

@@ -13,7 +13,6 @@ from funnel.client.listing import Source
 from funnel.domain.models import (
     DEAL_ID_PATTERN,
     DealState,
-    FieldValue,
     InvoiceView,
     ReportEventView,
     StageVisit,
@@ -141,14 +140,6 @@ class TaskCompleteBody(BaseModel):
 
 class RunTemplateBody(BaseModel):
     model_config = _IN
-    by: OneLine | None = None
-
-
-class FieldsBody(BaseModel):
-    """Custom fields to set on the deal (the workflow's ``update_fields`` update)."""
-
-    model_config = _IN
-    fields: dict[str, FieldValue] = Field(min_length=1)
     by: OneLine | None = None
 
 

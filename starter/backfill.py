@@ -32,16 +32,12 @@ from temporalio.worker import (
 )
 
 from activities.closing import closed_at
+from funnel.client.listing import ENDED_DEAL_WORKFLOWS
 from funnel.client.run_log import robot_runs, run_histories
 from funnel.domain.models import DealState
 from funnel.storage.closed_deals import ClosedDeal, ClosedDeals, WorkflowEnd
 from workflows.deal import DealWorkflow
 
-# Every end of a deal's workflow but "running" and "continued as new" (a run of a chain).
-CLOSED_QUERY = (
-    "WorkflowType = 'DealWorkflow' AND ExecutionStatus != 'Running'"
-    " AND ExecutionStatus != 'ContinuedAsNew'"
-)
 _ENDS: dict[WorkflowExecutionStatus, WorkflowEnd] = {
     WorkflowExecutionStatus.COMPLETED: "completed",
     WorkflowExecutionStatus.FAILED: "failed",
@@ -114,7 +110,7 @@ async def record_from_workflow(
 async def backfill_closed(client: Client, records: ClosedDeals) -> BackfillReport:
     """Record every closed deal the namespace still keeps and the store has no record of."""
     report = BackfillReport()
-    async for execution in client.list_workflows(CLOSED_QUERY):
+    async for execution in client.list_workflows(ENDED_DEAL_WORKFLOWS):
         deal_id = execution.id.removeprefix("deal-")
         if await asyncio.to_thread(records.get, deal_id) is not None:
             report.already.append(deal_id)

@@ -16,11 +16,18 @@ from typing import Literal
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from funnel.client.errors import BadFilter, visibility_literal
+from funnel.domain import messages
 from funnel.domain.search_attributes import DEAL_AMOUNT, DEAL_BREACHED, DEAL_RESPONSIBLE, DEAL_STAGE
 from funnel.storage.closed_deals import ClosedDeals, ClosedSummary, MissingSchema
 
 Source = Literal["workflow", "record"]
 StatusFilter = Literal["open", "closed"]
+
+DEAL_WORKFLOWS = f"WorkflowType = {visibility_literal(messages.WORKFLOW_TYPE)}"
+# Every end of a deal's workflow but "running" and "continued as new" (a run of a chain).
+ENDED_DEAL_WORKFLOWS = (
+    f"{DEAL_WORKFLOWS} AND ExecutionStatus != 'Running' AND ExecutionStatus != 'ContinuedAsNew'"
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ class DealFilter:
         return self.status != "open"
 
     def visibility_query(self) -> str:
-        clauses = ["WorkflowType = 'DealWorkflow'", "ExecutionStatus = 'Running'"]
+        clauses = [DEAL_WORKFLOWS, "ExecutionStatus = 'Running'"]
         if self.stage:
             clauses.append(f"DealStage = {visibility_literal(self.stage)}")
         if self.responsible:
