@@ -2,9 +2,8 @@
 contract), their HTML and their PDF.
 
 The HTML comes from the database, so any API node serves it whichever worker rendered it.
-The PDF is made from that HTML on its first download (funnel/runtime/pdf.py, ~30 ms of CPU) and
-kept: a deal's robots do not make PDFs nobody opens, and every later download gets the same
-bytes.
+The PDF is made from that HTML on its first download (funnel/runtime/pdf.py) and kept: a
+deal's robots do not make PDFs nobody opens, and every later download gets the same bytes.
 """
 
 from __future__ import annotations

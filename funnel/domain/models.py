@@ -379,9 +379,9 @@ class DealState(BaseModel):
 
 class DealSnapshot(BaseModel):
     """What a move, close or field change answers: where the deal is now and the tasks of
-    the stage it is in. An update's result is written into the deal's history; the whole
-    DealState there grew with every visit, task and report event, and made up a fifth of a
-    deal's history bytes. The whole state is the ``state`` query."""
+    the stage it is in. An update's result is written into the deal's history, where the
+    whole DealState would grow with every visit, task and report event; the whole state is
+    the ``state`` query."""
 
     deal_id: str
     stage: str

@@ -5,7 +5,7 @@ it keeps one run's module state from another's. Python loads such a module from 
 bytecode cache when one is on disk. Where none gets written (``PYTHONDONTWRITEBYTECODE``,
 set on this project's CI machines, or a tree nobody wrote ``__pycache__`` into), every deal
 the worker starts or replays compiles ``workflows/deal.py`` and its sandboxed imports from
-source again: measured at 7% of a busy worker's time (docs/performance.md).
+source again, a cost paid once per workflow run.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 The robot that renders a document keeps its HTML, the document of record (its SHA-256 is
 in the deal's history); the PDF is a rendition of that HTML, made by the API on the first
 ``GET /deals/{id}/documents/{key}/pdf`` and kept beside it in the database. So a deal's
-robots do not pay ~30 ms of CPU per PDF nobody may ever open, and any API node can serve
-a document whichever worker rendered it.
+robots do not spend CPU on a PDF nobody may ever open, and any API node can serve a
+document whichever worker rendered it.
 
 The PDF embeds a TrueType font with Cyrillic (the PDF core fonts have none, and a Russian
 contract would print as boxes). xhtml2pdf reads local files only inside the directories its

@@ -3,9 +3,8 @@
 For every payload of every activation and completion, temporalio (1.35) asks the workflow
 instance which serialization context and external-store context apply: three times on the
 way in, three on the way out. The sandboxed instance answers each question by ``exec``-ing
-a code string inside the sandbox. On a busy worker that was the largest single item of a
-PUSK deal's worker time (py-spy: ~65 ms of ~240 per deal), and it grows with every payload
-the deal carries (summaries, robot inputs).
+a code string inside the sandbox: CPU spent with the GIL held for every payload, growing
+with every payload the deal carries (summaries, robot inputs).
 
 The answers only matter to a converter, codec or external store that reads the context.
 Ours do not: the pydantic JSON converter and the AES codec write the same bytes under any

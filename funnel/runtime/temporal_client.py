@@ -29,10 +29,11 @@ from funnel.runtime.settings import Settings
 
 class _CompactJSONConverter(PydanticJSONPlainPayloadConverter):
     """Pydantic JSON without the fields that hold their default value: the pinned pipeline
-    (every robot's default policies) halves, and every activity input and query result
-    shrinks. Decoding fills the defaults back in, so a payload means the same either way,
-    and histories written with the full form decode as before. (Not ``exclude_unset``:
-    a list default the workflow appends to is never "set" and would be dropped.)"""
+    (every robot's default policies), every activity input and query result shrink to what
+    differs from the defaults. Decoding fills the defaults back in, so a payload means the
+    same either way, and histories written with the full form decode as before. (Not
+    ``exclude_unset``: a list default the workflow appends to is never "set" and would be
+    dropped.)"""
 
     def to_payload(self, value: Any) -> Payload | None:
         return Payload(
