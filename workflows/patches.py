@@ -2,14 +2,15 @@
 
 A patch id is written into the history of every deal that took the new branch, so an id
 never changes once released. A patch is retired in two releases (docs/patches.md): first
-``workflow.deprecate_patch(ID)`` in place of the check, once no deal started before the
-change is open, e.g. for 2026-12-01::
+``workflow.deprecate_patch(ID)`` in place of the check, once no run started before the
+change is open (a patch is decided per run, a continued-as-new run takes the new branch),
+e.g. for 2026-12-01 once this counts none::
 
     WorkflowType = 'DealWorkflow' AND ExecutionStatus = 'Running'
         AND StartTime < '2026-12-01T00:00:00Z'
 
-finds none; then the old branch, the check and the replay histories that need the old
-branch are removed.
+then the call itself, once no run that recorded the marker is open. The replay histories
+that need an old branch go with it.
 """
 
 from __future__ import annotations
