@@ -103,14 +103,16 @@ class DealWorkflow:
         new_deal = input.state is None
         del input  # the run holds the state and the pinned pipeline, not the input
         if new_deal:
-            first = ctx.pipeline.first_stage
             await ctx.call(
                 ActivityName.REGISTER_DEAL,
-                RegisterDeal(context=ctx.robot_context(first), started_at=ctx.now()),
+                RegisterDeal(
+                    context=ctx.robot_context(ctx.pipeline.first_stage), started_at=ctx.now()
+                ),
                 None,
                 summary="Register the deal in the store",
             )
-            stage = await self._stages.enter(Move(stage=first.id, cause="start"))
+            first = Move(stage=ctx.pipeline.first_stage.id, cause="start")
+            stage = await self._stages.enter(first)
         else:
             stage = self._stages.resume()
         while not stage.terminal:
