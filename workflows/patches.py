@@ -9,8 +9,8 @@ e.g. for 2026-12-01 once this counts none::
     WorkflowType = 'DealWorkflow' AND ExecutionStatus = 'Running'
         AND StartTime < '2026-12-01T00:00:00Z'
 
-then the call itself, once no run that recorded the marker is open. The replay histories
-that need an old branch go with it.
+(the replay histories that need the old branch are deleted in that release), then the
+call itself, once no run that recorded the marker is open.
 """
 
 from __future__ import annotations
