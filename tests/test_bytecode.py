@@ -46,5 +46,5 @@ def test_a_workflow_module_gets_bytecode_that_python_will_load(tmp_path: Path) -
 def test_the_deal_workflow_folder_is_compiled() -> None:
     write_workflow_bytecode(DealWorkflow)
     deal = Path(sys.modules[DealWorkflow.__module__].__file__ or "")
-    for module in ("deal.py", "stage_robots.py"):
+    for module in ("deal.py", "robots.py", "moves.py"):
         assert Path(importlib.util.cache_from_source(str(deal.parent / module))).exists()

@@ -31,7 +31,8 @@ from funnel.storage.closed_deals import ClosedDeals
 from funnel.storage.migrate import upgrade
 from tests.api_support import Stack, api_stack, deal_body
 from tests.temporal_fixtures import new_deal_id
-from workflows.deal import PATCH_CLOSED_RECORD, DealWorkflow
+from workflows.deal import DealWorkflow
+from workflows.patches import PATCH_CLOSED_RECORD
 
 FUNNEL = str(Path(sys.executable).parent / "funnel")
 HISTORIES = Path(__file__).parent / "histories"

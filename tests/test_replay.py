@@ -20,17 +20,18 @@ from funnel.runtime.temporal_client import DATA_CONVERTER
 from funnel.storage.store import Store
 from tests.helpers import HISTORIES, eventually, keep_history, patch_ids, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
-from workflows.deal import (
+from workflows.deal import DealWorkflow
+from workflows.patches import (
     PATCH_ACCEPT_REPORTED,
     PATCH_CLOSED_RECORD,
+    PATCH_CONFIRMATION_LOOP,
     PATCH_NOV_27,
     PATCH_ONE_MOVE_AT_A_TIME,
+    PATCH_ONE_OPEN_INVOICE,
     PATCH_PAYMENTS_ADD_UP,
     PATCH_RECHECK,
     PATCH_TRANSITION_LOCAL,
-    DealWorkflow,
 )
-from workflows.stage_robots import PATCH_CONFIRMATION_LOOP, PATCH_ONE_OPEN_INVOICE
 
 HISTORY_FILES = sorted(HISTORIES.glob("*.json"))
 

@@ -24,7 +24,8 @@ from funnel.storage.store import Store
 from tests.held_robot import hold_robot
 from tests.helpers import HISTORIES, eventually, in_stage, patch_ids, sample_deal
 from tests.temporal_fixtures import new_deal_id, new_task_queue
-from workflows.deal import PATCH_NOV_27, PATCH_ONE_MOVE_AT_A_TIME, DealWorkflow
+from workflows.deal import DealWorkflow
+from workflows.patches import PATCH_NOV_27, PATCH_ONE_MOVE_AT_A_TIME
 
 SEVEN = ["new", "in_progress", "proposal", "negotiation", "contract", "payment", "final"]
 RECORDED_BEFORE_THE_FIX = HISTORIES / "pusk_double_entry_before_fix.json"

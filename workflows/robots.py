@@ -1,0 +1,270 @@
+"""The robots of a stage visit, as the deal workflow runs them.
+
+Each robot gets a *flow*: wait for the robot above it (``start: after_previous``), wait for
+its due time on a durable timer (recomputed when a date field it follows changes), check its
+condition, run its activity, and record what happened in ``state.robot_runs``. Every flow ends
+with exactly one record, which is what lets a continued-as-new run rebuild the flows that
+were still pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.context import TIMING_FIELDS, DealContext, robot_key
+from workflows.payments import Payments
+from workflows.tasks import Tasks
+
+with workflow.unsafe.imports_passed_through():
+    from funnel.domain.activity_io import (
+        ActivityName,
+        CompleteDealCall,
+        NotifyCall,
+        NotifyResult,
+        RenderDocumentCall,
+        SetTitleCall,
+    )
+    from funnel.domain.conditions import deal_values, holds
+    from funnel.domain.models import DocumentView, RobotRun, RunOutcome, TaskStatus, WaitingRobot
+    from funnel.domain.pipeline import (
+        CompleteDealRobot,
+        CreateInvoiceRobot,
+        CreateTaskRobot,
+        NotifyRobot,
+        RenderDocumentRobot,
+        ReportEventRobot,
+        Robot,
+        Semantics,
+        SetTitleRobot,
+        Stage,
+    )
+    from funnel.domain.robot_rules import OnLeave, OnReentry, OnSkip, Start, Timing
+    from funnel.runtime.metrics import record_robot_failure
+
+
+class Robots:
+    def __init__(self, ctx: DealContext, tasks: Tasks, payments: Payments) -> None:
+        self._ctx = ctx
+        self._tasks = tasks
+        self._payments = payments
+
+    # --- flows ----------------------------------------------------------------------------
+
+    def start_flows(self, seq: int, stage: Stage) -> list[asyncio.Task[None]]:
+        """Start a flow per robot of the stage; returns the flows the entry must wait for
+        (robots due at once, not behind a timed robot), so "at once" means at once."""
+        blocking: list[asyncio.Task[None]] = []
+        previous: asyncio.Task[None] | None = None
+        previous_immediate = True
+        for robot in stage.robots:
+            chained = robot.start is Start.AFTER_PREVIOUS
+            immediate = robot.immediate and (previous_immediate or not chained)
+            flow = self._ctx.spawn(self.flow(seq, stage, robot, previous if chained else None))
+            if immediate:
+                blocking.append(flow)
+            previous, previous_immediate = flow, immediate
+        return blocking
+
+    async def flow(
+        self, seq: int, stage: Stage, robot: Robot, previous: asyncio.Task[None] | None
+    ) -> None:
+        ctx, state = self._ctx, self._ctx.state
+        if previous is not None:
+            await previous  # flows never raise: a failed robot is recorded, not thrown
+            if state.seq != seq and robot.on_leave is not OnLeave.KEEP:
+                self.record(seq, stage, robot.id, RunOutcome.CANCELLED)
+                return
+        if robot.on_reentry is OnReentry.FIRST_ENTRY and self._entered_before(stage.id, seq):
+            self.record(seq, stage, robot.id, RunOutcome.SKIPPED_REENTRY)
+            return
+        key = robot_key(state.deal_id, seq, robot.id)
+        if not robot.immediate:
+            if state.waiting_entry(key) is None:  # not already armed by a former run
+                # Counted from the stage entry, or from the end of the robot above it.
+                base = ctx.now() if previous is not None else self._entered_at(seq)
+                due = await ctx.due(key, robot, base)
+                if due.due_at is None:
+                    self.record(seq, stage, robot.id, RunOutcome.SKIPPED_NO_DATE, due.rule)
+                    return
+                state.waiting.append(
+                    WaitingRobot(
+                        key=key,
+                        seq=seq,
+                        stage=stage.id,
+                        robot_id=robot.id,
+                        title=robot.title,
+                        due_at=due.due_at,
+                        rule=due.rule,
+                        base=base,
+                        timing=Timing.model_validate(robot.model_dump(include=TIMING_FIELDS)),
+                        on_leave=robot.on_leave,
+                    )
+                )
+            if not await ctx.wait_for(key):
+                return  # the deal left the stage: recorded as cancelled by the move
+        elif state.seq != seq and robot.on_leave is not OnLeave.KEEP:
+            self.record(seq, stage, robot.id, RunOutcome.CANCELLED)
+            return
+        values = deal_values(state.deal, title=state.title, stage=state.stage)
+        if not holds(robot.condition, values, ctx.pipeline):
+            self.record(seq, stage, robot.id, RunOutcome.SKIPPED_CONDITION)
+            return
+        await self.run(seq, stage, robot, key)
+
+    def _entered_at(self, seq: int) -> datetime:
+        return next(v.entered_at for v in self._ctx.state.visits if v.seq == seq)
+
+    def _entered_before(self, stage_id: str, seq: int) -> bool:
+        return any(v.stage == stage_id and v.seq < seq for v in self._ctx.state.visits)
+
+    def record(
+        self, seq: int, stage: Stage, robot_id: str, outcome: RunOutcome, error: str | None = None
+    ) -> None:
+        self._ctx.state.robot_runs.append(
+            RobotRun(
+                seq=seq,
+                stage=stage.id,
+                robot_id=robot_id,
+                outcome=outcome,
+                at=self._ctx.now(),
+                error=error,
+            )
+        )
+
+    # --- running one robot ---------------------------------------------------------------
+
+    async def run(
+        self,
+        seq: int,
+        stage: Stage,
+        robot: Robot,
+        key: str,
+        outcome: RunOutcome = RunOutcome.DONE,
+    ) -> None:
+        ctx, state = self._ctx, self._ctx.state
+        context = ctx.robot_context(stage)
+        now = ctx.now()
+        with ctx.working():
+            try:
+                match robot:
+                    case SetTitleRobot():
+                        state.title = await ctx.call(
+                            ActivityName.SET_TITLE,
+                            SetTitleCall(key=key, context=context, template=robot.template),
+                            str,
+                            summary=robot.title,
+                        )
+                    case NotifyRobot():
+                        await ctx.call(
+                            ActivityName.NOTIFY,
+                            NotifyCall(
+                                key=key,
+                                context=context,
+                                recipients=ctx.people(robot.to),
+                                message=robot.message,
+                                at=now,
+                                channels=robot.channels,
+                            ),
+                            NotifyResult,
+                            summary=robot.title,
+                        )
+                    case CreateTaskRobot():
+                        await self._tasks.create(
+                            seq,
+                            stage,
+                            robot.id,
+                            robot.title,
+                            key,
+                            title=robot.task_title,
+                            description=robot.description,
+                            deadline=robot.deadline,
+                            responsible=robot.responsible,
+                            co_executors=robot.co_executors,
+                            created_by=robot.created_by,
+                            needs_confirmation=robot.needs_confirmation,
+                        )
+                    case ReportEventRobot():
+                        await ctx.write_report(key, stage, robot.kind, robot.details, robot.title)
+                    case CreateInvoiceRobot():
+                        outcome = await self._payments.issue_invoice(
+                            seq, key, context, robot.title, outcome
+                        )
+                    case RenderDocumentRobot():
+                        document = await ctx.call(
+                            ActivityName.RENDER_DOCUMENT,
+                            RenderDocumentCall(
+                                key=key,
+                                context=context,
+                                template=robot.template,
+                                name=robot.document_name,
+                                at=now,
+                            ),
+                            DocumentView,
+                            summary=robot.title,
+                        )
+                        if all(d.path != document.path for d in state.documents):
+                            state.documents.append(document)
+                    case CompleteDealRobot():
+                        await ctx.call(
+                            ActivityName.COMPLETE_DEAL,
+                            CompleteDealCall(
+                                deal_id=state.deal_id,
+                                status=state.status,
+                                reason=state.lost_reason,
+                                at=now,
+                            ),
+                            None,
+                            summary=robot.title,
+                        )
+                self.record(seq, stage, robot.id, outcome)
+            except ActivityError as err:
+                # A robot that cannot run (e.g. a template naming a missing field) must not
+                # stop the deal: it is recorded and shown in the state.
+                cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
+                self.record(seq, stage, robot.id, RunOutcome.FAILED, cause)
+                record_robot_failure(workflow.metric_meter(), robot.type, stage.id)
+                workflow.logger.warning("robot %s failed: %s", robot.id, cause)
+
+    # --- leaving and skipping stages ------------------------------------------------------
+
+    async def leave(self, seq: int, stage: Stage, next_stage_id: str) -> None:
+        """Apply each robot's on_leave policy: cancel its timer (the default), keep it, or
+        cancel it and undo what the robot did (cancel the tasks it created)."""
+        ctx, state = self._ctx, self._ctx.state
+        policies = {r.id: r.on_leave for r in stage.robots}
+        closing = ctx.pipeline.stage(next_stage_id).terminal
+        kept: list[WaitingRobot] = []
+        for entry in state.waiting:
+            # Closing the deal ends everything still waiting, even robots set to keep.
+            if not closing and (entry.seq != seq or entry.on_leave is OnLeave.KEEP):
+                kept.append(entry)
+            elif entry.kind == "robot":
+                self.record(seq, stage, entry.robot_id, RunOutcome.CANCELLED)
+        state.waiting = kept
+        for task in state.tasks:
+            robot_id = task.task_id.split("-", 1)[1]
+            if (
+                task.seq == seq
+                and policies.get(robot_id) is OnLeave.COMPENSATE
+                and task.status is not TaskStatus.DONE
+            ):
+                await self._tasks.set_status(task, TaskStatus.CANCELLED, by=None)
+                self.record(seq, stage, robot_id, RunOutcome.COMPENSATED)
+
+    async def catch_up(self, seq: int, left: Stage, entered: Stage) -> None:
+        """Robots with on_skip: catch_up run at once when the deal jumps over their stage."""
+        if entered.semantics is Semantics.FAILURE:
+            return  # losing a deal skips nothing: it was never going through those stages
+        pipeline = self._ctx.pipeline
+        start, end = pipeline.index(left.id), pipeline.index(entered.id)
+        for skipped in pipeline.stages[start + 1 : end]:
+            if skipped.terminal:
+                continue
+            for robot in skipped.robots:
+                if robot.on_skip is OnSkip.CATCH_UP:
+                    key = robot_key(self._ctx.state.deal_id, seq, f"{skipped.id}.{robot.id}")
+                    await self.run(seq, skipped, robot, key, RunOutcome.CAUGHT_UP)

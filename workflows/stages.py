@@ -1,0 +1,154 @@
+"""Carrying out a move: leaving the stage the deal is in, entering the next one (its deadline,
+its record, its robots), and re-arming what waited after continue-as-new."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+
+from workflows.context import DealContext
+from workflows.deadlines import DEADLINE, Deadlines
+from workflows.moves import Move
+from workflows.payments import Payments
+from workflows.robots import Robots
+from workflows.tasks import Tasks
+
+with workflow.unsafe.imports_passed_through():
+    from funnel.domain.activity_io import ActivityName, StageTransition
+    from funnel.domain.models import DealStatus, ReportEventView, StageVisit
+    from funnel.domain.pipeline import Semantics, Stage
+    from funnel.domain.search_attributes import (
+        DEAL_AMOUNT,
+        DEAL_BREACHED,
+        DEAL_RESPONSIBLE,
+        DEAL_STAGE,
+    )
+    from funnel.runtime.metrics import record_invoice_paid_reaction, record_stage_transition
+
+
+class Stages:
+    def __init__(
+        self,
+        ctx: DealContext,
+        robots: Robots,
+        deadlines: Deadlines,
+        tasks: Tasks,
+        payments: Payments,
+    ) -> None:
+        self._ctx = ctx
+        self._robots = robots
+        self._deadlines = deadlines
+        self._tasks = tasks
+        self._payments = payments
+
+    def resume(self) -> Stage:
+        """After continue-as-new: re-arm what was waiting, rebuild the flows still pending."""
+        ctx, state = self._ctx, self._ctx.state
+        stage = ctx.pipeline.stage(state.stage)
+        seq = state.seq
+        previous: asyncio.Task[None] | None = None
+        for robot in stage.robots:
+            if state.ran(seq, robot.id):
+                previous = None
+                continue
+            previous = ctx.spawn(self._robots.flow(seq, stage, robot, previous))
+        for entry in state.waiting:
+            if entry.kind == DEADLINE and entry.seq == seq:
+                ctx.spawn(self._deadlines.flow(seq, stage))
+            elif entry.seq != seq and ctx.pipeline.has_stage(entry.stage):
+                # a robot kept waiting (on_leave: keep) after its stage was left
+                kept = ctx.pipeline.stage(entry.stage)
+                for robot in kept.robots:
+                    if robot.id == entry.robot_id:
+                        ctx.spawn(self._robots.flow(entry.seq, kept, robot, None))
+        for task in state.tasks:
+            if not task.status.closed:
+                self._tasks.watch(task)
+        return stage
+
+    async def enter(self, move: Move) -> Stage:
+        ctx, state = self._ctx, self._ctx.state
+        now = ctx.now()
+        stage = ctx.pipeline.stage(move.stage)
+        previous = state.visits[-1] if state.visits else None
+        seq = state.seq + 1
+        # Computed before the state changes, so that no query ever sees a visit without
+        # its deadline.
+        deadline_due = await self._deadlines.due(seq, stage, now)
+        if previous is not None:
+            previous.exited_at = now
+            previous.exit_cause = move.cause
+            await self._robots.leave(previous.seq, ctx.pipeline.stage(previous.stage), stage.id)
+        visit = StageVisit(seq=seq, stage=stage.id, entered_at=now, cause=move.cause)
+        state.visits.append(visit)
+        if deadline_due is not None:
+            self._deadlines.arm(seq, stage, deadline_due)
+        state.stage = stage.id
+        state.breached = False
+        state.waiting_tasks = []  # a task set left behind is not released later
+        meter = workflow.metric_meter()  # metrics are not recorded on replay
+        record_stage_transition(
+            meter, ctx.pipeline.id, previous.stage if previous else None, stage.id
+        )
+        if move.cause == "invoice_paid" and previous is not None:
+            paid_received_at = self._payments.paid_received_at
+            since = max(paid_received_at or previous.entered_at, previous.entered_at)
+            record_invoice_paid_reaction(meter, since=since, now=now, pipeline_id=ctx.pipeline.id)
+        if stage.semantics is Semantics.SUCCESS:
+            state.status = DealStatus.WON
+        elif stage.semantics is Semantics.FAILURE:
+            state.status = DealStatus.LOST
+            state.lost_reason = move.reason
+        self._upsert_stage(stage.id)
+        workflow.set_current_details(f"**{stage.name}** since {now:%Y-%m-%d %H:%M} UTC")
+
+        key = f"{state.deal_id}:{seq}:enter"
+        transition = StageTransition(
+            key=key,
+            context=ctx.robot_context(stage),
+            from_stage=previous.stage if previous else None,
+            from_seq=previous.seq if previous else None,
+            to_seq=seq,
+            at=now,
+            cause=move.cause,
+            actor=move.actor,
+            reason=move.reason,
+        )
+        summary = f"Record the move to {stage.name}"
+        # The record is an idempotent store write of a few ms that the stage's first robot
+        # waits for: as a local activity it costs no server round trip (the reaction to
+        # `invoice_paid` is one round trip shorter). Deals that recorded their moves as
+        # activities replay as they ran.
+        if ctx.patches.transition_local:
+            await ctx.call_local(ActivityName.RECORD_TRANSITION, transition, summary=summary)
+        else:
+            await ctx.call(ActivityName.RECORD_TRANSITION, transition, None, summary=summary)
+        state.report_events.append(
+            ReportEventView(key=key, kind="stage_entered", stage=stage.id, at=now)
+        )
+        if previous is not None:
+            await self._robots.catch_up(seq, ctx.pipeline.stage(previous.stage), stage)
+        await asyncio.gather(*self._robots.start_flows(seq, stage))
+        return stage
+
+    def _upsert_stage(self, stage_id: str) -> None:
+        """One upsert per stage entry: DealStage, and whichever of the others changed. Each
+        attribute is a write to the server's visibility store, and most stay as the deal
+        started (responsible, amount). Deals before PATCH_NOV_27 write the stage on every
+        entry, as their histories hold; newer ones skip the upsert when nothing changed
+        (the first stage, when the start set the attributes)."""
+        deal = self._ctx.state.deal
+        current = workflow.info().typed_search_attributes
+        others: list[SearchAttributeUpdate[Any]] = [
+            DEAL_RESPONSIBLE.value_set(deal.responsible),
+            DEAL_AMOUNT.value_set(float(deal.amount)),
+            DEAL_BREACHED.value_set(False),
+        ]
+        updates = [u for u in others if current.get(u.key) != u.value]
+        if not self._ctx.patches.nov_27 or current.get(DEAL_STAGE) != stage_id:
+            updates.insert(0, DEAL_STAGE.value_set(stage_id))
+        if updates:
+            workflow.upsert_search_attributes(updates)
