@@ -9,7 +9,7 @@ of the state, so a migration (a new pipeline) or continue-as-new is seen by all 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -21,7 +21,13 @@ from temporalio.exceptions import ApplicationError
 from workflows.patches import RunPatches
 
 with workflow.unsafe.imports_passed_through():
-    from funnel.domain.activity_io import ActivityName, ReportEventCall, RobotContext
+    from funnel.domain.activity_io import (
+        ActivityName,
+        NotifyCall,
+        NotifyResult,
+        ReportEventCall,
+        RobotContext,
+    )
     from funnel.domain.conditions import deal_values, holds
     from funnel.domain.models import DealState, DealStatus, ReportEventView, WaitingRobot
     from funnel.domain.pipeline import ROLE_HEAD, ROLE_RESPONSIBLE, ROLE_SALES_TEAM, Pipeline, Stage
@@ -147,6 +153,30 @@ class DealContext:
             arg,
             start_to_close_timeout=ROBOT_TIMEOUT,
             retry_policy=ROBOT_RETRY,
+            summary=summary,
+        )
+
+    async def notify(
+        self,
+        key: str,
+        stage: Stage,
+        recipients: list[str],
+        message: str,
+        summary: str,
+        channels: Sequence[str] | None = None,
+    ) -> None:
+        """Tell people (the NOTIFY activity): ``message`` is a template over the deal."""
+        await self.call(
+            ActivityName.NOTIFY,
+            NotifyCall(
+                key=key,
+                context=self.robot_context(stage),
+                recipients=recipients,
+                message=message,
+                at=self.now(),
+                channels=list(channels) if channels is not None else None,
+            ),
+            NotifyResult,
             summary=summary,
         )
 

@@ -18,8 +18,6 @@ with workflow.unsafe.imports_passed_through():
         ActivityName,
         CreateInvoiceCall,
         InvoicePaidCall,
-        NotifyCall,
-        NotifyResult,
         RobotContext,
     )
     from funnel.domain.models import (
@@ -170,17 +168,12 @@ class Payments:
         stage = ctx.current_stage()
         with ctx.working():
             try:
-                await ctx.call(
-                    ActivityName.NOTIFY,
-                    NotifyCall(
-                        key=key,
-                        context=ctx.robot_context(stage),
-                        recipients=[state.deal.responsible],
-                        message=f"{state.deal_id}: {text}",
-                        at=ctx.now(),
-                    ),
-                    NotifyResult,
-                    summary=f"Tell the responsible: payment {kind.value}",
+                await ctx.notify(
+                    key,
+                    stage,
+                    [state.deal.responsible],
+                    f"{state.deal_id}: {text}",
+                    f"Tell the responsible: payment {kind.value}",
                 )
                 await ctx.write_report(
                     f"{key}:report",

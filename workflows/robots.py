@@ -23,8 +23,6 @@ with workflow.unsafe.imports_passed_through():
     from funnel.domain.activity_io import (
         ActivityName,
         CompleteDealCall,
-        NotifyCall,
-        NotifyResult,
         RenderDocumentCall,
         SetTitleCall,
     )
@@ -159,18 +157,13 @@ class Robots:
                             summary=robot.title,
                         )
                     case NotifyRobot():
-                        await ctx.call(
-                            ActivityName.NOTIFY,
-                            NotifyCall(
-                                key=key,
-                                context=context,
-                                recipients=ctx.people(robot.to),
-                                message=robot.message,
-                                at=now,
-                                channels=robot.channels,
-                            ),
-                            NotifyResult,
-                            summary=robot.title,
+                        await ctx.notify(
+                            key,
+                            stage,
+                            ctx.people(robot.to),
+                            robot.message,
+                            robot.title,
+                            channels=robot.channels,
                         )
                     case CreateTaskRobot():
                         await self._tasks.create(

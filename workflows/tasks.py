@@ -17,8 +17,6 @@ with workflow.unsafe.imports_passed_through():
         ActivityName,
         CreatedTask,
         CreateTaskCall,
-        NotifyCall,
-        NotifyResult,
         TaskStatusCall,
     )
     from funnel.domain.durations import Duration
@@ -140,17 +138,12 @@ class Tasks:
                         extra={"told_with": "the stage deadline breach"},
                     )
                     return
-                await ctx.call(
-                    ActivityName.NOTIFY,
-                    NotifyCall(
-                        key=f"{task.key}:overdue",
-                        context=ctx.robot_context(stage),
-                        recipients=ctx.people([task.responsible, ROLE_HEAD]),
-                        message=f"Task overdue: {task.title} (deal {{{{ deal.title }}}})",
-                        at=ctx.now(),
-                    ),
-                    NotifyResult,
-                    summary=f"Task {task.task_id} overdue: notify executor and head",
+                await ctx.notify(
+                    f"{task.key}:overdue",
+                    stage,
+                    ctx.people([task.responsible, ROLE_HEAD]),
+                    f"Task overdue: {task.title} (deal {{{{ deal.title }}}})",
+                    f"Task {task.task_id} overdue: notify executor and head",
                 )
                 await ctx.write_report(
                     f"{task.key}:overdue:report",
@@ -207,17 +200,12 @@ class Tasks:
             message = f"{title} was returned by {who}{reason} (deal {{{{ deal.title }}}})."
         with ctx.working():
             try:
-                await ctx.call(
-                    ActivityName.NOTIFY,
-                    NotifyCall(
-                        key=key,
-                        context=ctx.robot_context(stage),
-                        recipients=recipients,
-                        message=message,
-                        at=ctx.now(),
-                    ),
-                    NotifyResult,
-                    summary=f"Task {task.task_id}: {'to confirm' if awaiting else 'returned'}",
+                await ctx.notify(
+                    key,
+                    stage,
+                    recipients,
+                    message,
+                    f"Task {task.task_id}: {'to confirm' if awaiting else 'returned'}",
                 )
                 if returned:
                     await ctx.write_report(
