@@ -34,8 +34,8 @@ from workflows.deal import DealWorkflow
 # robots ever run at once: the SDK asks the server to hand a robot scheduled by a workflow
 # task straight back with the task's completion (eager activity dispatch) only when a slot
 # is free, and every robot that goes through the task queue instead costs the server a
-# matching round trip. With 16 slots, at 30 deals moving at once, most robots took that
-# round trip: server CPU per deal 0.283 s vs 0.261 s with 64 (bench/throughput.py).
+# matching round trip. Many deals move at once when a batch of events arrives, so the slots
+# are sized for that burst, not for the average (bench/throughput.py measures it).
 ACTIVITY_THREADS = 64
 log = logging.getLogger("funnel.worker")
 
