@@ -42,12 +42,8 @@ log = logging.getLogger("funnel.worker")
 
 def deal_activities(store: Store, robots: RobotActivities | None = None) -> list[Any]:
     """Every activity a deal calls: the robots, and the closed-deal record at its end."""
-    records = ClosedDeals(store)
-    # Migrations made it on a deployed database; a store made by create_schema (tests, a
-    # fresh SQLite file) gets it here, where the deals' last activity needs it.
-    records.create_schema()
     robots = robots or RobotActivities(store)
-    return [*robots.all(), ClosingActivities(records).record_closed_deal]
+    return [*robots.all(), ClosingActivities(ClosedDeals(store)).record_closed_deal]
 
 
 def build_worker(
@@ -70,7 +66,7 @@ def build_worker(
 
 
 async def run_worker(client: Client, settings: Settings, stop: asyncio.Event) -> None:
-    # Migrations, not create_schema: a deployed database must reach the schema the code
+    # The migrations alone make the schema: a deployed database reaches the one the code
     # expects through reviewed revisions (several workers at once take turns on a lock).
     upgrade(settings.effective_database_url)
     store = Store(settings.effective_database_url)

@@ -68,10 +68,9 @@ def _view(d: DocumentIn) -> DocumentView:
 
 def build_integrations(store: Store, settings: Settings | None = None) -> IntegrationActivities:
     """The worker's integrations from the environment: the directory file, the channel
-    settings, the outbox tables (created if missing) and the documents folder."""
+    settings, the outbox tables (made by the migrations) and the documents folder."""
     settings = settings or Settings()
     outbox = DeliveryStore(store)
-    outbox.create_schema()
     dispatcher = Dispatcher(
         store, outbox, Directory.load(settings.directory), IntegrationSettings()
     )

@@ -12,6 +12,7 @@ from analytics.render import print_report
 from analytics.service import Analytics
 from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
 from funnel.runtime.settings import Settings
+from funnel.storage.tables import MissingSchema
 
 
 def filters_for(
@@ -80,6 +81,8 @@ def report(
             department=department,
         )
         result = analytics.report(kind, filters)
+    except MissingSchema as exc:
+        raise click.ClickException(str(exc)) from exc
     finally:
         analytics.dispose()
     if as_json:

@@ -18,7 +18,7 @@ from analytics.refresh import DERIVED, refresh, watermark
 from analytics.sql import Dialect
 from analytics.workclock import calendar_id
 from funnel.domain.pipeline import Pipeline
-from funnel.storage.analytics_tables import metadata
+from funnel.storage.migrate import require_schema
 
 VACUUM_AFTER = 50_000  # event ids folded in one refresh that make it a bulk fold (analyze)
 
@@ -47,11 +47,12 @@ class Analytics:
                 yield conn
 
     def refresh(self) -> int:
-        """Fold new report events into the visits table; the reports call it themselves."""
-        with self._tx(write=True) as conn:
-            if not self._ready:
-                metadata.create_all(conn)
+        """Fold new report events into the visits table; the reports call it themselves.
+        Raises MissingSchema (naming `funnel db upgrade`) on a database not migrated."""
+        if not self._ready:
+            require_schema(self._url)
             self._ready = True
+        with self._tx(write=True) as conn:
             before = watermark(conn)
             after = refresh(conn, self.pipeline.calendar, escalation_robots(self.pipeline))
         if after - before >= VACUUM_AFTER:

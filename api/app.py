@@ -26,6 +26,7 @@ from funnel.runtime.settings import Settings
 from funnel.storage.closed_deals import ClosedDeals
 from funnel.storage.deliveries import DeliveryStore
 from funnel.storage.intake import IntakeStore
+from funnel.storage.migrate import require_schema
 from funnel.storage.store import Store
 
 HEALTH_TIMEOUT_SECONDS = 3.0
@@ -86,15 +87,14 @@ async def _no_receive() -> Message:
 
 
 def create_app(settings: Settings, deal_client: DealClient, store: Store) -> FastAPI:
+    # The migrations made the schema (funnel api and funnel up run them first): refuse a
+    # database without it now, naming `funnel db upgrade`, not on the first request.
+    require_schema(store.url)
     intake_store = IntakeStore(store)
-    intake_store.create_schema()
     documents = DeliveryStore(store)
-    documents.create_schema()
     if deal_client.records is None:
         # A closed deal past the namespace's retention is read from its record in this store.
-        records = ClosedDeals(store)
-        records.create_schema()
-        deal_client.records = records
+        deal_client.records = ClosedDeals(store)
 
     app = FastAPI(
         title="Sales funnel API",

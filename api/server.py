@@ -48,7 +48,6 @@ async def serve_api(
     """Serve the API on FUNNEL_API_HOST:FUNNEL_API_PORT until ``stop`` is set."""
     own_store = store is None
     store = store or Store(settings.effective_database_url)
-    store.create_schema()
     app = create_app(settings, deal_client, store)
     try:
         async with running_api(app, settings.api_host, settings.api_port):

@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analytics.models import KINDS, Filters
 from analytics.service import Analytics
 from funnel.runtime.pipeline_loader import load_pipeline
-from funnel.storage.store import Store, deals, notifications, report_events, tasks
+from funnel.storage.migrate import upgrade
+from funnel.storage.store import deals, notifications, report_events, tasks
 
 PIPELINE = Path(__file__).resolve().parent.parent / "pipelines" / "pusk.yaml"
 PROCESS = ["new", "in_progress", "proposal", "negotiation", "contract", "payment", "final"]
@@ -172,9 +173,7 @@ def _event(
 
 
 def load(url: str, data: tuple[list[dict[str, Any]], ...]) -> float:
-    store = Store(url)
-    store.create_schema()
-    store.dispose()
+    upgrade(url)
     engine = sa.create_engine(url)
     began = time.perf_counter()
     with engine.begin() as conn:

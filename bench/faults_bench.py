@@ -27,6 +27,7 @@ from bench.harness import DevServer, PrivatePostgres, WorkerProcess, connect
 from bench.system import report
 from funnel.runtime.pipeline_loader import load_pipeline
 from funnel.runtime.settings import DEFAULT_PIPELINE
+from funnel.storage.migrate import upgrade
 from funnel.storage.store import Store
 
 
@@ -37,8 +38,8 @@ async def main(args: argparse.Namespace) -> None:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="funnel-faults-")))
         pg = None if args.no_pg else stack.enter_context(PrivatePostgres())
         db = pg.url if pg else f"sqlite:///{home / 'funnel.db'}"
+        upgrade(db)
         store = Store(db)
-        store.create_schema()
         server = stack.enter_context(DevServer(home / "temporal"))
         client = await connect(server.address)
         worker = stack.enter_context(

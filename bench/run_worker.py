@@ -75,12 +75,13 @@ async def main(args: argparse.Namespace) -> None:
             await stop.wait()
         return
 
+    from funnel.storage.migrate import upgrade
     from funnel.storage.store import Store
     from worker import ACTIVITY_THREADS, build_worker, deal_activities
     from workflows.deal import DealWorkflow
 
+    upgrade(args.db)
     store = Store(args.db)
-    store.create_schema()
     threads = args.activity_threads or ACTIVITY_THREADS
     with ThreadPoolExecutor(max_workers=threads) as executor:
         if not _tuning(args) and args.activity_threads is None:

@@ -28,6 +28,7 @@ from funnel.domain.pipeline import Pipeline  # noqa: E402
 from funnel.runtime.pipeline_loader import load_pipeline  # noqa: E402
 from funnel.runtime.settings import DEFAULT_PIPELINE  # noqa: E402
 from funnel.runtime.temporal_client import register_search_attributes  # noqa: E402
+from funnel.storage.migrate import upgrade  # noqa: E402
 from funnel.storage.store import Store  # noqa: E402
 
 
@@ -62,8 +63,8 @@ async def system(
     with tempfile.TemporaryDirectory(prefix="funnel-bench-") as tmp:
         home = Path(tmp)
         db = db_url or f"sqlite:///{home / 'funnel.db'}"
+        upgrade(db)
         store = Store(db)
-        store.create_schema()
         with DevServer(home, pragmas=pragmas) as server:
             client = await connect(server.address)
             await register_search_attributes(client)

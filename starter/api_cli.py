@@ -13,7 +13,11 @@ from starter.cli_support import Failure, deal_client
 
 async def _run(settings: Settings) -> None:
     from api.server import serve_api
+    from funnel.storage.migrate import upgrade
 
+    # The one process on this database may be this one: bring it to the code's schema (a
+    # no-op when a worker or `funnel db upgrade` did).
+    await asyncio.to_thread(upgrade, settings.effective_database_url)
     client = await deal_client(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

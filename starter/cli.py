@@ -279,10 +279,12 @@ async def deal_list(
 @json_option
 def inbox(user: str, unread: bool, read_ids: tuple[int, ...], as_json: bool) -> None:
     """The in-app notifications of an employee (unread ones marked *, with their ids)."""
+    from funnel.storage.migrate import upgrade
     from funnel.storage.store import Store
 
-    store = Store(Settings().effective_database_url)
-    store.create_schema()
+    url = Settings().effective_database_url
+    upgrade(url)  # a fresh database answers "no notifications"; a no-op once migrated
+    store = Store(url)
     mine = {n.id for n in store.inbox(user)}
     for notification_id in read_ids:
         if notification_id not in mine:

@@ -49,6 +49,7 @@ from funnel.runtime.settings import Settings
 from funnel.runtime.temporal_client import DATA_CONVERTER, register_search_attributes
 from funnel.storage.deliveries import DeliveryStore
 from funnel.storage.directory import Directory
+from funnel.storage.migrate import upgrade
 from funnel.storage.store import Store
 from starter.binaries import temporal_test_server
 from starter.sim_timeline import TimelineEntry, timeline
@@ -119,10 +120,10 @@ async def simulate(
     """The timeline of ``deal`` on ``pipeline`` started at ``start_at`` (default: now) with
     ``events`` applied, then ``horizon`` of simulated time more."""
     with tempfile.TemporaryDirectory(prefix="funnel-sim-") as tmp:
-        store = Store(f"sqlite:///{Path(tmp) / 'sim.db'}")
-        store.create_schema()
+        url = f"sqlite:///{Path(tmp) / 'sim.db'}"
+        upgrade(url)
+        store = Store(url)
         outbox = DeliveryStore(store)
-        outbox.create_schema()
         # Every outside channel off: a simulation must never reach a real person.
         quiet = IntegrationSettings(webhook_url=None, smtp_host=None, bitrix24_webhook_url=None)
         dispatcher = Dispatcher(store, outbox, Directory.load(Settings().directory), quiet)

@@ -41,14 +41,16 @@ def task_list(
 ) -> None:
     """Tasks in the store, oldest first. `--to-confirm --by smirnova`: what waits for
     smirnova's confirmation."""
+    from funnel.storage.migrate import upgrade
     from funnel.storage.store import Store
 
     if to_confirm:
         if status not in (None, "awaiting_confirmation"):
             raise Failure(f"--to-confirm lists awaiting_confirmation tasks, not {status}")
         status = "awaiting_confirmation"
-    store = Store(Settings().effective_database_url)
-    store.create_schema()
+    url = Settings().effective_database_url
+    upgrade(url)  # a fresh database answers "no tasks"; a no-op once migrated
+    store = Store(url)
     tasks = store.tasks(deal_id=deal_id, assignee=assignee, status=status, created_by=creator)
 
     def human() -> None:

@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from funnel.storage.records import DealRecord, NotificationIn, ReportEventIn, TaskIn
 from funnel.storage.store import Store
+from tests.db_fixtures import migrate
 
 
 def t(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
@@ -58,7 +59,7 @@ BREACHES = [
 
 
 def load(store: Store) -> None:
-    store.create_schema()
+    migrate(store.url)
     for deal_id, path in PATHS.items():
         who, head, version, amount, status, reason = DEALS[deal_id]
         pipeline = "other" if deal_id == "D6" else "pusk"

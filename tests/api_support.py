@@ -22,6 +22,7 @@ from api.server import running_api
 from funnel.client.deals import DealClient
 from funnel.runtime.settings import Settings
 from funnel.storage.store import Store
+from tests.db_fixtures import migrate
 from tests.temporal_fixtures import new_deal_id, new_task_queue, running_worker
 
 WRITE = "tok-write"
@@ -98,8 +99,8 @@ async def serve(settings: Settings, deals: DealClient, store: Store) -> AsyncIte
 @contextlib.asynccontextmanager
 async def api_stack(env: WorkflowEnvironment, tmp: Path, **overrides: Any) -> AsyncIterator[Stack]:
     settings = api_settings(tmp, **overrides)
+    migrate(settings.effective_database_url)
     store = Store(settings.effective_database_url)
-    store.create_schema()
     task_queue = new_task_queue()
     deals = DealClient(env.client, task_queue=task_queue, ui_base=UI_BASE)
     async with (

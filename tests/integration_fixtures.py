@@ -15,6 +15,7 @@ from funnel.runtime.integration_settings import IntegrationSettings
 from funnel.storage.deliveries import DeliveryStore
 from funnel.storage.directory import Directory
 from funnel.storage.store import Store
+from tests.db_fixtures import migrate
 from tests.helpers import sample_deal
 from tests.receivers import HttpReceiver, SmtpReceiver
 
@@ -73,10 +74,10 @@ def channel_settings(http: HttpReceiver, smtp: SmtpReceiver, **over: object) -> 
 def dispatcher(
     tmp_path: Path, http_receiver: HttpReceiver, smtp_receiver: SmtpReceiver
 ) -> Iterator[Dispatcher]:
-    store = Store(f"sqlite:///{tmp_path / 'funnel.db'}")
-    store.create_schema()
+    url = f"sqlite:///{tmp_path / 'funnel.db'}"
+    migrate(url)
+    store = Store(url)
     outbox = DeliveryStore(store)
-    outbox.create_schema()
     directory = Directory.load(write_directory(tmp_path))
     d = Dispatcher(store, outbox, directory, channel_settings(http_receiver, smtp_receiver))
     yield d

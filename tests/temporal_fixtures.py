@@ -23,6 +23,7 @@ from funnel.runtime.settings import DEFAULT_PIPELINE
 from funnel.runtime.temporal_client import DATA_CONVERTER, register_search_attributes
 from funnel.storage.store import Store
 from starter.binaries import temporal_cli, temporal_test_server
+from tests.db_fixtures import migrate
 from worker import ACTIVITY_THREADS, build_worker
 
 
@@ -52,9 +53,9 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'funnel.db'}")
-    store.create_schema()
-    return store
+    url = f"sqlite:///{tmp_path / 'funnel.db'}"
+    migrate(url)
+    return Store(url)
 
 
 @pytest.fixture(scope="session")

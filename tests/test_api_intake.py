@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from funnel.storage.intake import IntakeStore
 from funnel.storage.store import Store
 from tests.api_support import LEADS, READ, Stack, api_stack, deal_body, signed
+from tests.db_fixtures import migrate
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -166,10 +167,9 @@ async def test_leads_are_deduplicated_by_email_or_phone(stack: Stack) -> None:
 
 
 def test_dedup_window_and_payment_ids_on_both_databases(db_url: str) -> None:
+    migrate(db_url)
     store = Store(db_url)
     intake = IntakeStore(store)
-    intake.create_schema()
-    intake.create_schema()  # idempotent
     window = timedelta(hours=1)
     args: dict[str, Any] = {
         "email": "a@b.example",

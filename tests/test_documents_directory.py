@@ -18,6 +18,7 @@ from funnel.runtime.settings import DEFAULT_DIRECTORY
 from funnel.storage.deliveries import DeliveryStore, DocumentIn
 from funnel.storage.directory import Directory, DirectoryError
 from funnel.storage.store import Store
+from tests.db_fixtures import migrate
 from tests.integration_fixtures import NOW, context
 
 
@@ -75,11 +76,10 @@ def test_the_pdf_prints_a_russian_contract_in_cyrillic(dispatcher: object, tmp_p
 
 
 def test_a_document_keeps_its_html_and_its_first_pdf(db_url: str) -> None:
+    migrate(db_url)
     store = Store(db_url)
     try:
-        store.create_schema()
         documents = DeliveryStore(store)
-        documents.create_schema()
         doc = DocumentIn(
             key="D-7:3:proposal_document", deal_id="D-7", name="КП", template="proposal.html.j2",
             path="/x.html", pdf_path=None, sha256="0" * 64, created_at=NOW,

@@ -13,6 +13,7 @@ from bench.driver import Deal, run_all, store_problems
 from bench.harness import PrivatePostgres, WorkerProcess
 from funnel.domain.pipeline import Pipeline
 from funnel.storage.store import Store
+from tests.db_fixtures import migrate
 from tests.temporal_fixtures import new_deal_id, new_task_queue
 
 DEALS = 20
@@ -24,8 +25,8 @@ async def test_database_outage_during_robot_runs_loses_nothing(
     queue = new_task_queue()
     address = dev_env.client.service_client.config.target_host
     with PrivatePostgres() as pg:
+        migrate(pg.url)
         store = Store(pg.url)
-        store.create_schema()
         deals = [Deal(dev_env.client, "ours", new_deal_id("P"), queue, pusk) for _ in range(DEALS)]
         with WorkerProcess(
             address=address, task_queue=queue, db_url=pg.url, log=tmp_path / "w.log"

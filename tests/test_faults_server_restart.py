@@ -11,6 +11,7 @@ from bench.driver import Deal, run_all, store_problems
 from bench.harness import DevServer, WorkerProcess, connect
 from funnel.domain.pipeline import Pipeline
 from funnel.storage.store import Store
+from tests.db_fixtures import migrate
 from tests.temporal_fixtures import new_deal_id, new_task_queue
 
 DEALS = 20
@@ -18,8 +19,8 @@ DEALS = 20
 
 async def test_dev_server_restart_mid_run_loses_nothing(pusk: Pipeline, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'funnel.db'}"
+    migrate(db)
     store = Store(db)
-    store.create_schema()
     queue = new_task_queue()
     server = DevServer(tmp_path / "temporal")
     server.start()

@@ -14,6 +14,7 @@ from bench.harness import WorkerProcess
 from funnel.domain.pipeline import Pipeline
 from funnel.storage.deliveries import DeliveryStore
 from funnel.storage.store import Store
+from tests.db_fixtures import migrate
 from tests.integration_fixtures import SECRET, http_receiver
 from tests.receivers import HttpReceiver
 from tests.temporal_fixtures import new_deal_id, new_task_queue
@@ -41,8 +42,8 @@ async def test_webhook_receiver_down_then_back_delivers_each_notice_once(
     http_receiver: HttpReceiver,
 ) -> None:
     db = f"sqlite:///{tmp_path / 'funnel.db'}"
+    migrate(db)
     store = Store(db)
-    store.create_schema()
     directory = tmp_path / "directory.yaml"
     directory.write_text(DIRECTORY)
     queue = new_task_queue()

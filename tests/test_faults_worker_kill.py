@@ -14,6 +14,7 @@ from bench.driver import Deal, run_all, store_problems
 from bench.harness import WorkerProcess
 from funnel.domain.pipeline import Pipeline
 from funnel.storage.store import Store
+from tests.db_fixtures import migrate
 from tests.temporal_fixtures import new_deal_id, new_task_queue
 
 DEALS = 50
@@ -24,8 +25,8 @@ async def test_sigkilled_worker_loses_nothing_and_repeats_nothing(
     dev_env: WorkflowEnvironment, pusk: Pipeline, tmp_path: Path
 ) -> None:
     db = f"sqlite:///{tmp_path / 'funnel.db'}"
+    migrate(db)
     store = Store(db)
-    store.create_schema()
     queue = new_task_queue()
     address = dev_env.client.service_client.config.target_host
     deals = [

@@ -1,8 +1,11 @@
 """Alembic migrations on SQLite and PostgreSQL: from an empty database, from the previous
-revision with data in it, and adopting a database made by create_schema before migrations."""
+revision with data in it, and adopting a database made by create_all before migrations; one
+table registry; the processes that start on a database migrate it, the others refuse one
+that is not."""
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -12,21 +15,28 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
+from funnel.storage import tables
 from funnel.storage.migrate import (
     alembic_config,
     downgrade,
     head_revision,
+    require_schema,
     schema_differences,
     schema_status,
+    target_metadata,
     upgrade,
 )
 from funnel.storage.store import Store
+from funnel.storage.tables import MissingSchema
+
+ROOT = Path(__file__).resolve().parents[1]
 
 ALL_TABLES = {
     "deals", "notifications", "tasks", "invoices", "report_events",
     "api_leads", "api_payments", "analytics_visits", "analytics_clock", "analytics_state",
     "deliveries", "documents", "invoice_payments", "closed_deals",
 }  # fmt: skip
+STORE_TABLES = {"deals", "notifications", "tasks", "invoices", "invoice_payments", "report_events"}
 
 
 def _inspect(url: str) -> tuple[set[str], set[str]]:
@@ -94,19 +104,69 @@ def test_upgrade_from_previous_revision_keeps_data(db_url: str) -> None:
         engine.dispose()
 
 
-def test_adopts_a_database_made_by_create_schema(db_url: str) -> None:
+def test_adopts_a_database_made_by_create_all(db_url: str) -> None:
     # A deployment from before migrations: the store made its tables with create_all, the
     # API and analytics tables did not exist yet.
-    store = Store(db_url)
+    from funnel.storage import store_tables
+
+    if db_url.startswith("sqlite"):
+        Path(sa.make_url(db_url).database or "").parent.mkdir(parents=True)
+    engine = sa.create_engine(db_url)
     try:
-        store.create_schema()
+        with engine.begin() as conn:
+            tables.metadata.create_all(
+                conn, tables=[t for t in tables.metadata.sorted_tables if t.name in STORE_TABLES]
+            )
     finally:
-        store.dispose()
+        engine.dispose()
+    assert {t.name for t in tables.metadata.sorted_tables} >= STORE_TABLES
+    assert store_tables.deals.metadata is tables.metadata
     assert schema_status(db_url).current is None
     upgrade(db_url)
     assert schema_status(db_url).at_head
     assert _inspect(db_url)[0] >= ALL_TABLES
     assert schema_differences(db_url) == []
+
+
+def test_one_table_registry() -> None:
+    # Every table of the funnel database is in the one MetaData of funnel/storage/tables.py,
+    # which is what Alembic compares the migrated schema with.
+    registry = target_metadata()
+    assert registry is tables.metadata
+    assert {t.name for t in registry.sorted_tables} >= ALL_TABLES
+    import funnel.storage as package
+
+    for path in sorted(Path(package.__file__).parent.glob("*.py")):
+        module = __import__(f"funnel.storage.{path.stem}", fromlist=["_"])
+        for value in vars(module).values():
+            if isinstance(value, sa.Table):
+                assert value.metadata is tables.metadata, f"{path.name}: {value.name}"
+            assert not isinstance(value, sa.MetaData) or value is tables.metadata, path.name
+
+
+def test_only_the_migrations_make_the_schema() -> None:
+    # No code path beside Alembic creates tables (metadata.create_all): the schema a
+    # process finds is always the one the revisions made.
+    found = []
+    for path in sorted(ROOT.glob("**/*.py")):
+        relative = path.relative_to(ROOT)
+        if relative.parts[0] in {".venv", "tests", "build", "migrations"}:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr in {"create_all", "create_schema"}:
+                found.append(f"{relative}:{node.lineno}")
+    assert not found, found
+
+
+def test_a_database_not_migrated_is_refused_by_name(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'funnel.db'}"
+    with pytest.raises(MissingSchema, match="funnel db upgrade"):
+        require_schema(url)
+    upgrade(url, "0006")
+    with pytest.raises(MissingSchema, match="funnel db upgrade"):
+        require_schema(url)
+    upgrade(url)
+    require_schema(url)
 
 
 @pytest.mark.postgresql

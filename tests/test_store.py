@@ -15,12 +15,12 @@ from pydantic import ValidationError
 
 from funnel.storage.records import (
     DealRecord,
-    InvoiceIn,
     NotificationIn,
     ReportEventIn,
     TaskIn,
 )
 from funnel.storage.store import Store
+from tests.db_fixtures import migrate
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 MSK = timezone(timedelta(hours=3))
@@ -28,8 +28,8 @@ MSK = timezone(timedelta(hours=3))
 
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
+    migrate(db_url)
     store = Store(db_url)
-    store.create_schema()
     yield store
     store.dispose()
 
@@ -78,17 +78,6 @@ def task(key: str = "42:1:call:ivanov", **changes: Any) -> TaskIn:
     return TaskIn(**{**values, **changes})
 
 
-def invoice(invoice_id: str = "42-1", key: str = "42:1:issue_invoice") -> InvoiceIn:
-    return InvoiceIn(
-        key=key,
-        invoice_id=invoice_id,
-        deal_id="42",
-        amount=Decimal("150000.50"),
-        currency="RUB",
-        created_at=T0,
-    )
-
-
 def event(key: str, at: datetime = T0, **details: Any) -> ReportEventIn:
     return ReportEventIn(
         key=key,
@@ -104,7 +93,7 @@ def event(key: str, at: datetime = T0, **details: Any) -> ReportEventIn:
 
 
 def test_schema_is_idempotent_and_reachable(store: Store, db_url: str) -> None:
-    store.create_schema()
+    migrate(db_url)  # at head already: nothing to do
     store.ping()
     assert store.dialect == db_url.split(":")[0].split("+")[0]
     assert store.url == sa.make_url(db_url)
@@ -112,7 +101,7 @@ def test_schema_is_idempotent_and_reachable(store: Store, db_url: str) -> None:
 
 def test_sqlite_connection_settings(sqlite_url: str) -> None:
     store = Store(sqlite_url)  # the parent directory does not exist yet
-    store.create_schema()
+    migrate(sqlite_url)
     assert Path(sa.make_url(sqlite_url).database or "").parent.is_dir()
     with store._engine.connect() as conn:
         pragma = {
@@ -150,13 +139,6 @@ def test_task_twice_is_one_row(store: Store) -> None:
     assert only.status == "open"
     assert only.co_executors == ["sidorov", "smirnova"]
     assert only.deadline_at == T0 + timedelta(hours=4)
-
-
-def test_invoice_twice_is_one_row(store: Store) -> None:
-    assert store.add_invoice(invoice()) is True
-    assert store.add_invoice(invoice()) is False
-    [only] = store.invoices("42")
-    assert (only.status, only.amount, only.paid_at) == ("issued", Decimal("150000.50"), None)
 
 
 def test_report_event_twice_is_one_row(store: Store) -> None:
@@ -326,42 +308,7 @@ def test_tasks_filters(store: Store) -> None:
     assert [t.key for t in store.tasks(assignee="ivanov", status="open")] == ["a"]
 
 
-# --- invoices ----------------------------------------------------------------------------
-
-
-def test_invoice_paid_once(store: Store) -> None:
-    store.add_invoice(invoice())
-    paid_at = T0 + timedelta(days=1)
-    assert store.mark_invoice_paid("42-1", deal_id="42", amount=None, paid_at=paid_at) is True
-    assert store.mark_invoice_paid("42-1", deal_id="42", amount=None, paid_at=T0) is False
-    [only] = store.invoices("42")
-    assert (only.status, only.paid_amount, only.paid_at) == ("paid", Decimal("150000.50"), paid_at)
-
-
-def test_payment_before_the_invoice_robot(store: Store) -> None:
-    store.upsert_deal(deal())
-    assert store.mark_invoice_paid("42-1", deal_id="42", amount=Decimal("100"), paid_at=T0)
-    assert store.add_invoice(invoice()) is False  # the robot ran late: still one invoice
-    [only] = store.invoices("42")
-    assert (only.key, only.currency, only.amount, only.paid_amount) == (
-        "42:invoice:42-1",
-        "RUB",
-        Decimal("100"),
-        Decimal("100"),
-    )
-    assert store.mark_invoice_paid("9-1", deal_id="9", amount=None, paid_at=T0)
-    [unknown] = store.invoices("9")
-    assert (unknown.currency, unknown.amount, unknown.status) == ("XXX", Decimal(0), "paid")
-
-
-def test_concurrent_payments_pay_once(store: Store) -> None:
-    store.add_invoice(invoice())
-
-    def pay(_: int) -> bool:
-        return store.mark_invoice_paid("42-1", deal_id="42", amount=None, paid_at=T0)
-
-    with ThreadPoolExecutor(8) as pool:
-        assert list(pool.map(pay, range(16))).count(True) == 1
+# --- invoices: tests/test_store_invoices.py ----------------------------------------------
 
 
 # --- report events and time --------------------------------------------------------------

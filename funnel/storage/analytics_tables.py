@@ -9,13 +9,10 @@ events reads one narrow table instead of pairing events and walking calendars pe
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy import Column, MetaData, Table
+from sqlalchemy import Column, Table
 
-from funnel.storage.store import UTCDateTime
+from funnel.storage.tables import ID, UTCDateTime, metadata
 
-metadata = MetaData(naming_convention={"ix": "ix_%(table_name)s_%(column_0_N_name)s"})
-
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # as the store's ids
 _EPOCH = sa.Float  # seconds since 1970 (UTC): one comparable number on both backends
 
 visits = Table(
@@ -83,7 +80,7 @@ deal_rows = Table(
 # copied in (they are fixed when the deal starts): the breach counts need no join.
 breach_rows = Table(
     "analytics_breaches", metadata,
-    Column("event_id", _ID, primary_key=True),
+    Column("event_id", ID, primary_key=True),
     Column("deal_id", sa.String, nullable=False),
     Column("pipeline_id", sa.String, nullable=False),
     Column("stage", sa.String, nullable=False),
@@ -99,7 +96,7 @@ breach_rows = Table(
 # by the pipeline file; the state row "robots" says which), with the deal's people.
 escalation_rows = Table(
     "analytics_escalations", metadata,
-    Column("notification_id", _ID, primary_key=True),
+    Column("notification_id", ID, primary_key=True),
     Column("deal_id", sa.String, nullable=False),
     Column("pipeline_id", sa.String, nullable=False),
     Column("stage", sa.String, nullable=False),

@@ -19,23 +19,19 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import Column, MetaData, Table
+from sqlalchemy import Column, Table
 from sqlalchemy.exc import NoSuchTableError, OperationalError, ProgrammingError
 
 from funnel.domain.models import DealState, DealStatus
 from funnel.domain.robot_runs import ActivityRun
-from funnel.storage.store import Store, UTCDateTime
+from funnel.storage.store import Store
+from funnel.storage.tables import MONEY, MissingSchema, UTCDateTime, metadata, missing_schema
+
+__all__ = ["ClosedDeal", "ClosedDeals", "ClosedSummary", "MissingSchema", "WorkflowEnd"]
 
 # How the deal's last workflow run ended: "completed" (won or lost), or an end no workflow
 # code ran at (recorded by `funnel db backfill-closed` from the history).
 WorkflowEnd = Literal["completed", "failed", "terminated", "timed_out", "canceled"]
-
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    }
-)
 
 closed_deals = Table(
     "closed_deals", metadata,
@@ -45,7 +41,7 @@ closed_deals = Table(
     Column("pipeline_id", sa.String, nullable=False),
     Column("responsible", sa.String, nullable=False),
     Column("department_head", sa.String, nullable=False),
-    Column("amount", sa.Numeric(18, 2), nullable=False),
+    Column("amount", MONEY, nullable=False),
     Column("currency", sa.String(3), nullable=False),
     Column("title", sa.String, nullable=False),
     Column("breached", sa.Boolean, nullable=False),
@@ -130,10 +126,6 @@ class ClosedSummary(BaseModel):
     workflow_end: WorkflowEnd
 
 
-class MissingSchema(RuntimeError):
-    """The database has no closed_deals table yet: `funnel db upgrade` makes it."""
-
-
 _COLUMNS = [closed_deals.c[name] for name in ClosedSummary.model_fields]
 _BY_ID = sa.select(closed_deals).where(closed_deals.c.deal_id == sa.bindparam("_deal_id"))
 
@@ -147,10 +139,6 @@ class ClosedDeals:
     @property
     def store(self) -> Store:
         return self._store
-
-    def create_schema(self) -> None:
-        with self._store.transaction(write=True) as conn:
-            metadata.create_all(conn)
 
     def add(self, record: ClosedDeal) -> bool:
         """Keep the record unless the deal has one (a retried or replayed write, or the
@@ -210,8 +198,5 @@ class ClosedDeals:
 def _schema_problem(exc: Exception) -> Exception:
     text = str(exc).lower()
     if "closed_deals" in text and ("no such table" in text or "does not exist" in text):
-        return MissingSchema(
-            "the database has no closed_deals table: run `funnel db upgrade` (funnel up and"
-            " the worker do it too)"
-        )
+        return missing_schema("closed_deals table")
     return exc

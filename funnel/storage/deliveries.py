@@ -17,33 +17,24 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import AwareDatetime, BaseModel, ConfigDict
-from sqlalchemy import Column, MetaData, Table
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Column, Table
 
-from funnel.storage.store import Store, UTCDateTime, select_columns
+from funnel.storage.base import select_columns
+from funnel.storage.store import Store
+from funnel.storage.tables import ID, JSON, UTCDateTime, metadata
 
 DeliveryStatus = Literal["pending", "sent", "failed"]
 DeliveryKind = Literal["notice", "task", "deal"]
 
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    }
-)
-
 deliveries = Table(
     "deliveries", metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("id", ID, primary_key=True, autoincrement=True),
     Column("key", sa.String, nullable=False),  # the robot run: <deal>:<seq>:<robot>
     Column("channel", sa.String(16), nullable=False),
     Column("recipient", sa.String, nullable=False),  # employee id, or "deal" / "task"
     Column("deal_id", sa.String, nullable=False, index=True),
     Column("kind", sa.String(16), nullable=False),
-    Column("payload", _JSON, nullable=False),
+    Column("payload", JSON, nullable=False),
     Column("status", sa.String(16), nullable=False),
     Column("attempts", sa.Integer, nullable=False, default=0),
     Column("last_error", sa.Text),
@@ -55,7 +46,7 @@ deliveries = Table(
 
 documents = Table(
     "documents", metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("id", ID, primary_key=True, autoincrement=True),
     Column("key", sa.String, nullable=False, unique=True),
     Column("deal_id", sa.String, nullable=False, index=True),
     Column("name", sa.String, nullable=False),
@@ -125,10 +116,6 @@ class DeliveryStore:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-
-    def create_schema(self) -> None:
-        with self._store.transaction(write=True) as conn:
-            metadata.create_all(conn)
 
     # --- deliveries -----------------------------------------------------------------------
 

@@ -16,18 +16,12 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Column, MetaData, Table
+from sqlalchemy import Column, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
-from funnel.storage.store import Store, UTCDateTime
-from funnel.storage.store import invoices as funnel_invoices
-
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    }
-)
+from funnel.storage.store import Store
+from funnel.storage.store_tables import invoices as funnel_invoices
+from funnel.storage.tables import MONEY, UTCDateTime, metadata
 
 leads = Table(
     "api_leads", metadata,
@@ -48,13 +42,12 @@ payments = Table(
     Column("payment_id", sa.String, primary_key=True),
     Column("invoice_id", sa.String, nullable=False),
     Column("deal_id", sa.String, nullable=False, index=True),
-    Column("amount", sa.Numeric(18, 2)),
+    Column("amount", MONEY),
     Column("currency", sa.String(3)),
     Column("paid_at", UTCDateTime),
     Column("received_at", UTCDateTime, nullable=False),
 )  # fmt: skip
 
-_SCHEMA_LOCK = 7_146_815_302  # PostgreSQL advisory lock id: create_schema
 _LEAD_LOCK = 7_146_815_303  # PostgreSQL advisory lock id: one lead intake at a time
 
 
@@ -73,12 +66,6 @@ class IntakeStore:
         self._store = store
         self._pg = store.dialect == "postgresql"
         self._tx = store.transaction
-
-    def create_schema(self) -> None:
-        with self._tx(write=True) as conn:
-            if self._pg:
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
-            metadata.create_all(conn)
 
     def ping(self) -> None:
         self._store.ping()

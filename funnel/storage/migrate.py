@@ -2,19 +2,17 @@
 and the worker call :func:`upgrade`; ``funnel doctor`` calls :func:`schema_status`.
 
 The revisions live in the ``migrations`` package (installed with the project, so the Docker
-image has them). They cover every table of the funnel database: the store's
-(funnel/storage/store.py),
-the robots' outbox and documents (funnel/storage/deliveries.py), the closed deals' records
-(funnel/storage/closed_deals.py), the HTTP API's (funnel/storage/intake.py)
-and the analytics tables (funnel/storage/analytics_tables.py). A change
-to one of those tables needs a new revision: tests/test_migrations.py fails until the
-migrated schema matches the tables in code again. Make one with
-``funnel db revision -m "what changed"`` and review what it generated.
+image has them), and they alone make the schema: the processes that start on a database
+(``funnel up``, ``funnel api``, the worker, the one-shot CLI commands that open the store)
+run :func:`upgrade`, and a component handed a database checks it with
+:func:`require_schema`. They cover every table of the one table registry
+(funnel/storage/tables.py). A change to one of those tables needs a new revision:
+tests/test_migrations.py fails until the migrated schema matches the tables in code again.
+Make one with ``funnel db revision -m "what changed"`` and review what it generated.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,33 +22,19 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 import migrations
+from funnel.storage.tables import missing_schema, registry
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 SCHEMA_LOCK = 7_146_815_310  # PostgreSQL advisory lock id: one migrator at a time
 _ALEMBIC_LOCK = threading.Lock()
 
 
-def target_metadata() -> list[sa.MetaData]:
+def target_metadata() -> sa.MetaData:
     """The tables in code, for autogenerate and for the "schema matches" check."""
-    from funnel.storage.analytics_tables import metadata as analytics_metadata
-    from funnel.storage.intake import metadata as api_metadata
-    from funnel.storage.store import metadata as store_metadata
-
-    tables = [store_metadata, api_metadata, analytics_metadata]
-    # The robots' outbox and documents (funnel/storage/deliveries.py, revision 0003).
-    if importlib.util.find_spec("funnel.storage.deliveries") is not None:
-        from funnel.storage.deliveries import metadata as deliveries_metadata
-
-        tables.append(deliveries_metadata)
-    # The closed deals' records (funnel/storage/closed_deals.py, revision 0006).
-    if importlib.util.find_spec("funnel.storage.closed_deals") is not None:
-        from funnel.storage.closed_deals import metadata as closed_metadata
-
-        tables.append(closed_metadata)
-    return tables
+    return registry()
 
 
 def include_object(
@@ -61,7 +45,7 @@ def include_object(
     return not (kind == "table" and reflected and compare_to is None)
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str | URL) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # Passed as an attribute, not as sqlalchemy.url: a password with '%' would break
@@ -70,7 +54,7 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def _prepare(url: str) -> str:
+def _prepare(url: str | URL) -> str | URL:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
@@ -81,17 +65,17 @@ def _prepare(url: str) -> str:
     return url
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database to ``revision``. A database whose tables were made by
-    ``create_schema`` before migrations existed is adopted: the first revision creates only
-    what is missing."""
+def upgrade(url: str | URL, revision: str = "head") -> None:
+    """Bring the database to ``revision``; at that revision already, nothing changes. A
+    database whose tables were made by ``metadata.create_all`` before migrations existed is
+    adopted: the first revisions create only what is missing."""
     # Alembic keeps its `context`/`op` proxies in module globals: one run per process at a
     # time. Between processes (several workers) the PostgreSQL advisory lock in env.py orders.
     with _ALEMBIC_LOCK:
         command.upgrade(alembic_config(_prepare(url)), revision)
 
 
-def downgrade(url: str, revision: str) -> None:
+def downgrade(url: str | URL, revision: str) -> None:
     with _ALEMBIC_LOCK:
         command.downgrade(alembic_config(_prepare(url)), revision)
 
@@ -112,7 +96,7 @@ class SchemaStatus:
         return self.current == self.head
 
 
-def schema_status(url: str) -> SchemaStatus:
+def schema_status(url: str | URL) -> SchemaStatus:
     """Where the database is; raises SQLAlchemy's OperationalError if it is unreachable."""
     parsed = make_url(url)
     db = parsed.database
@@ -129,6 +113,22 @@ def schema_status(url: str) -> SchemaStatus:
     return SchemaStatus(current=current, head=head_revision())
 
 
+def require_schema(url: str | URL) -> None:
+    """Refuse a database the migrations have not brought to this code's schema (never
+    migrated, or at an older revision), naming the command that does it. A database at a
+    revision this code does not know was migrated by newer code: its tables are kept
+    compatible, so it is accepted."""
+    status = schema_status(url)
+    if status.at_head:
+        return
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    known = {r.revision for r in script.walk_revisions()}
+    if status.current is None:
+        raise missing_schema("schema yet")
+    if status.current in known:
+        raise missing_schema(f"tables of revision {status.head} (it is at {status.current})")
+
+
 def schema_differences(url: str) -> list[object]:
     """What differs between the database and the tables in code (empty: they match)."""
     from alembic.autogenerate import compare_metadata
@@ -138,7 +138,6 @@ def schema_differences(url: str) -> list[object]:
         with engine.connect() as conn:
             opts = {"compare_type": True, "include_object": include_object}
             context = MigrationContext.configure(conn, opts=opts)
-            # A list of MetaData works (Alembic's env.py takes one too); its stub says one.
-            return list(compare_metadata(context, target_metadata()))  # type: ignore[arg-type]
+            return list(compare_metadata(context, target_metadata()))
     finally:
         engine.dispose()
