@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 
 from funnel.client.deals import DealClient, DealError
-from funnel.domain.models import DealState, InvoiceView, RobotRun, RunOutcome, StageVisit
+from funnel.domain.models import DealState, InvoiceView, StageVisit
 from funnel.domain.payments import money
+from funnel.domain.robot_runs import RobotRun, RunOutcome
 from funnel.runtime.pipeline_loader import load_pipeline
 from funnel.runtime.settings import Settings
 from starter.cli_support import Failure, deal_client, emit, json_option, run_async

@@ -11,7 +11,8 @@ from pydantic import BaseModel
 from temporalio.client import WorkflowHistory
 
 from funnel.domain.activity_io import ActivityName, SetTitleCall, TaskStatusCall
-from funnel.domain.models import DealState, RunOutcome, TaskStatus
+from funnel.domain.models import DealState, TaskStatus
+from funnel.domain.robot_runs import RunOutcome
 from funnel.runtime.temporal_client import DATA_CONVERTER
 from funnel.storage.store import Store
 

@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.domain.models import RunOutcome, TaskAction, TaskEvent, TaskStatus, UpdateFieldsInput
+from funnel.domain.models import TaskAction, TaskEvent, TaskStatus, UpdateFieldsInput
 from funnel.domain.pipeline import Pipeline
+from funnel.domain.robot_runs import RunOutcome
 from funnel.storage.store import Store
 from tests.helpers import eventually, messages_to, mini_pipeline, notify, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id

@@ -11,14 +11,9 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from funnel.client.deals import DealRejected
-from funnel.domain.models import (
-    InvoicePaid,
-    MigrateInput,
-    RunOutcome,
-    TaskStatus,
-    UpdateFieldsInput,
-)
+from funnel.domain.models import InvoicePaid, MigrateInput, TaskStatus, UpdateFieldsInput
 from funnel.domain.pipeline_diff import changes_from
+from funnel.domain.robot_runs import RunOutcome
 from funnel.storage.store import Store
 from tests.helpers import eventually, messages_to, mini_pipeline, notify, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id

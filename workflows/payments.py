@@ -20,14 +20,9 @@ with workflow.unsafe.imports_passed_through():
         InvoicePaidCall,
         RobotContext,
     )
-    from funnel.domain.models import (
-        DealStatus,
-        InvoicePaid,
-        InvoiceView,
-        PaymentView,
-        RunOutcome,
-    )
+    from funnel.domain.models import DealStatus, InvoicePaid, InvoiceView, PaymentView
     from funnel.domain.payments import PaymentCheck, PaymentKind, check_payment, money
+    from funnel.domain.robot_runs import RunOutcome
 
 _NEW_PAYMENT_RULES = (
     PaymentKind.UNMATCHED,

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         SetTitleCall,
     )
     from funnel.domain.conditions import deal_values, holds
-    from funnel.domain.models import DocumentView, RobotRun, RunOutcome, TaskStatus, WaitingRobot
+    from funnel.domain.models import DocumentView, TaskStatus, WaitingRobot
     from funnel.domain.pipeline import (
         CompleteDealRobot,
         CreateInvoiceRobot,
@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from funnel.domain.robot_rules import OnLeave, OnReentry, OnSkip, Start, Timing
+    from funnel.domain.robot_runs import RobotRun, RunOutcome
     from funnel.runtime.metrics import record_robot_failure
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from funnel.domain.pipeline import Pipeline
 from funnel.domain.robot_rules import OnLeave, Timing
+from funnel.domain.robot_runs import RobotRun, RunOutcome
 from funnel.domain.text import FreeText, OneLine
 
 DEAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -283,29 +284,6 @@ class ReportEventView(BaseModel):
     kind: str
     stage: str
     at: datetime
-
-
-class RunOutcome(StrEnum):
-    DONE = "done"
-    FAILED = "failed"
-    SKIPPED_CONDITION = "skipped_condition"  # its condition did not hold when it was due
-    SKIPPED_REENTRY = "skipped_reentry"  # on_reentry: first_entry, and this is a re-entry
-    SKIPPED_NO_DATE = "skipped_no_date"  # anchored on a date field that is empty
-    CANCELLED = "cancelled"  # the deal left the stage before it was due
-    COMPENSATED = "compensated"  # cancelled, and what it had done was undone
-    CAUGHT_UP = "caught_up"  # ran because the deal jumped over its stage
-    REUSED = "reused"  # an open invoice of an earlier visit stands: no second one issued
-
-
-class RobotRun(BaseModel):
-    """One line of the audit of every robot: what happened to it in a stage visit."""
-
-    seq: int
-    stage: str
-    robot_id: str
-    outcome: RunOutcome
-    at: datetime
-    error: str | None = None
 
 
 class PipelineMigration(BaseModel):
