@@ -22,8 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from bench.driver import Deal, run_all, store_problems
+from bench.driver import Deal, run_all
 from bench.harness import DevServer, PrivatePostgres, WorkerProcess, connect
+from bench.measures import store_problems
 from bench.system import report
 from funnel.runtime.pipeline_loader import load_pipeline
 from funnel.runtime.settings import DEFAULT_PIPELINE

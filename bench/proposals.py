@@ -23,7 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.driver import history_cost, reaction_seconds, run_all
+from bench.driver import run_all
+from bench.measures import history_cost, reaction_seconds
 from bench.system import System, pct, report, system
 
 

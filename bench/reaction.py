@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.driver import reaction_seconds, run_all, run_paced
+from bench.driver import run_all, run_paced
+from bench.measures import reaction_seconds
 from bench.system import pct, report, system
 
 

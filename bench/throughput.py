@@ -21,8 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.driver import HistoryCost, history_cost, run_all
+from bench.driver import run_all
 from bench.harness import cpu_seconds
+from bench.measures import HistoryCost, history_cost
 from bench.system import report, system
 from funnel.domain.pipeline import Pipeline
 

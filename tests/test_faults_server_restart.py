@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bench.driver import Deal, run_all, store_problems
+from bench.driver import Deal, run_all
 from bench.harness import DevServer, WorkerProcess, connect
+from bench.measures import store_problems
 from funnel.domain.pipeline import Pipeline
 from funnel.storage.store import Store
 from tests.db_fixtures import migrate

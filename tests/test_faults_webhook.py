@@ -9,8 +9,9 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from bench.driver import Deal, run_all, store_problems
+from bench.driver import Deal, run_all
 from bench.harness import WorkerProcess
+from bench.measures import store_problems
 from funnel.domain.pipeline import Pipeline
 from funnel.storage.deliveries import DeliveryStore
 from funnel.storage.store import Store
