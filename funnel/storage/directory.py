@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from funnel.domain.people import Role
+
 log = logging.getLogger(__name__)
 
 Channel = Literal["inapp", "webhook", "email", "bitrix24"]
@@ -45,6 +47,8 @@ class Employee(BaseModel):
     id: str = Field(min_length=1)
     name: str = Field(min_length=1)
     department: str = ""
+    role: Role = Role.MANAGER
+    language: Literal["ru", "en"] = "ru"
     head: str | None = Field(default=None, description="employee id of this person's head")
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
     timezone: str = "Europe/Moscow"
