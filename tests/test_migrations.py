@@ -35,6 +35,8 @@ ALL_TABLES = {
     "deals", "notifications", "tasks", "invoices", "report_events",
     "api_leads", "api_payments", "analytics_visits", "analytics_clock", "analytics_state",
     "deliveries", "documents", "invoice_payments", "closed_deals",
+    "people_passwords", "people_sessions", "people_invitations", "people_tokens",
+    "people_sign_in_failures",
 }  # fmt: skip
 STORE_TABLES = {"deals", "notifications", "tasks", "invoices", "invoice_payments", "report_events"}
 
