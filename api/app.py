@@ -1,9 +1,11 @@
 """The FastAPI application: ``create_app(settings, deal_client, store)``.
 
 Routers: deals (api/deals.py), documents, tasks, lead intake and the payment webhook
-(api/intake.py), and the reports and dashboard (analytics/router.py, scope ``reports:read``).
-Handlers find what they need on ``request.app.state``: ``settings``, ``deal_client``,
-``store`` (the funnel store), ``intake`` (the API's own tables) and ``documents``.
+(api/intake.py), people's sign-in (api/sign_in.py), and the reports and dashboard
+(analytics/router.py, scope ``reports:read``). Handlers find what they need on
+``request.app.state``: ``settings``, ``deal_client``, ``store`` (the funnel store), ``intake``
+(the API's own tables), ``documents``, ``people`` and ``personal_tokens`` (sign-in,
+funnel/storage/people.py) and ``directory`` (loaded on first use).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from analytics.router import router as analytics_router
-from api import deals, intake
+from api import deals, intake, sign_in
 from api import documents as documents_api
 from api import tasks as tasks_api
 from api.auth import REPORTS_READ, require_scope
@@ -27,6 +29,8 @@ from funnel.storage.closed_deals import ClosedDeals
 from funnel.storage.deliveries import DeliveryStore
 from funnel.storage.intake import IntakeStore
 from funnel.storage.migrate import require_schema
+from funnel.storage.people import People
+from funnel.storage.personal_tokens import PersonalTokens
 from funnel.storage.store import Store
 
 HEALTH_TIMEOUT_SECONDS = 3.0
@@ -102,8 +106,10 @@ def create_app(settings: Settings, deal_client: DealClient, store: Store) -> Fas
         description=(
             "Start deals and turn outside events (web-form leads, payments, managers' moves)"
             " into messages of the deals' Temporal workflows. Every endpoint but"
-            " /healthz and the signed /webhooks/payments needs 'Authorization: Bearer"
-            " <token>' with the scope named in its description."
+            " /healthz, /auth/sign-in, /auth/invitations and the signed /webhooks/payments"
+            " needs 'Authorization: Bearer <token>' (a service or personal token) or the"
+            " session cookie of /auth/sign-in (with X-CSRF-Token on changes), with the scope"
+            " named in its description."
         ),
     )
     app.state.settings = settings
@@ -111,8 +117,11 @@ def create_app(settings: Settings, deal_client: DealClient, store: Store) -> Fas
     app.state.store = store
     app.state.intake = intake_store
     app.state.documents = documents
+    app.state.people = People(store)
+    app.state.personal_tokens = PersonalTokens(store)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
 
+    app.include_router(sign_in.router)
     app.include_router(deals.router)
     app.include_router(documents_api.router)
     app.include_router(intake.router)

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from funnel.domain.models import CloseInput, DealInput, InvoicePaid, Outcome
 from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
 from funnel.runtime.settings import Settings
+from starter import people_cli
 from starter.cli_support import (
     Failure,
     deal_client,
@@ -334,6 +335,8 @@ deal.add_command(deal_show)
 deal.add_command(deal_fields)
 pipeline.add_command(pipeline_migrate)
 main.add_command(simulate_command)
+main.add_command(people_cli.user)
+main.add_command(people_cli.token)
 
 
 def run() -> None:

@@ -11,7 +11,10 @@ The HTTP API (see docs/http-api.md): ``FUNNEL_API_HOST``, ``FUNNEL_API_PORT``,
 "reports:read"]}``), ``FUNNEL_API_MAX_BODY_BYTES``, ``FUNNEL_API_TEMPORAL_TIMEOUT``,
 ``FUNNEL_PAYMENT_WEBHOOK_SECRET``, ``FUNNEL_LEAD_DEDUP_HOURS`` and the defaults of deals
 started from web-form leads ``FUNNEL_LEAD_RESPONSIBLE``, ``FUNNEL_LEAD_DEPARTMENT_HEAD``,
-``FUNNEL_LEAD_SERVICE``.
+``FUNNEL_LEAD_SERVICE``. People signing in: ``FUNNEL_SESSION_HOURS``,
+``FUNNEL_SESSION_COOKIE_SECURE``, ``FUNNEL_SIGN_IN_MAX_FAILURES``,
+``FUNNEL_SIGN_IN_WINDOW_MINUTES``, ``FUNNEL_SIGN_IN_LOCKOUT_MINUTES``,
+``FUNNEL_INVITATION_HOURS``, ``FUNNEL_PUBLIC_URL``.
 
 Operations (see infra/README.md): the payload codec ``FUNNEL_CODEC_KEYS`` (JSON:
 ``{"key id": "base64 AES key"}``) and ``FUNNEL_CODEC_ACTIVE_KEY``; its HTTP server for the Web
@@ -80,6 +83,33 @@ class Settings(BaseSettings):
     lead_department_head: str = "sales-head"
     lead_service: str = "default"
 
+    # --- people signing in (see docs/http-api.md#people-sign-in) ---------------------------
+    session_hours: float = Field(
+        default=12.0, gt=0, description="hours a browser session lasts after sign-in"
+    )
+    session_cookie_secure: bool = Field(
+        default=False,
+        description="always mark the session cookie Secure (behind a TLS proxy that forwards"
+        " plain HTTP); without it the cookie is Secure when the request came over https",
+    )
+    sign_in_max_failures: int = Field(
+        default=5, ge=1, description="failed sign-ins of one user from one address that lock"
+    )
+    sign_in_window_minutes: float = Field(
+        default=15.0, gt=0, description="within how many minutes those failures count"
+    )
+    sign_in_lockout_minutes: float = Field(
+        default=15.0, gt=0, description="how long the user/address pair stays locked"
+    )
+    invitation_hours: float = Field(
+        default=72.0, gt=0, description="hours an invitation link (`funnel user invite`) works"
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="the API's address as people reach it, for invitation links; default"
+        " http://FUNNEL_API_HOST:FUNNEL_API_PORT",
+    )
+
     # --- operations: payload encryption, codec server, metrics, logs ---------------------------
     codec_keys: dict[str, SecretStr] = Field(
         default_factory=dict,
@@ -135,6 +165,10 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = Field(
         default=None, validation_alias=AliasChoices("TEMPORAL_TLS_KEY")
     )
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def codec_keys_plain(self) -> dict[str, str]:

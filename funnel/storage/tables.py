@@ -4,8 +4,9 @@ convention, and the column types the tables share.
 Every table module defines its tables on :data:`metadata` (the store's in
 funnel/storage/store_tables.py, the outbox and documents in deliveries.py, the API's in
 intake.py, the closed deals' records in closed_deals.py, the analytics tables in
-analytics_tables.py, people's sign-in in people_tables.py); :func:`registry` imports them all, so that Alembic
-(funnel/storage/migrate.py) compares the migrated schema with every table in code.
+analytics_tables.py, people's sign-in in people_tables.py); :func:`registry` imports them
+all, so that Alembic (funnel/storage/migrate.py) compares the migrated schema with every
+table in code.
 
 Only the Alembic revisions make the schema (``funnel db upgrade``; ``funnel up``, ``funnel
 api`` and the worker run them on start): nothing creates tables from this metadata, so a
