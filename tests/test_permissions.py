@@ -39,6 +39,8 @@ async def _refused(call: object, *expected: str) -> str:
 async def _started(deals: DealClient, pusk: Pipeline) -> str:
     deal_id = new_deal_id("P")
     await deals.start(sample_deal(deal_id), pusk)
+    # In `new`, its entry written to the store: what a refused request must leave as it is.
+    await eventually(deals, deal_id, lambda s: bool(s.report_events))
     return deal_id
 
 
