@@ -9,7 +9,16 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from funnel.client.deals import DealClient, DealRejected
-from funnel.domain.models import CloseInput, DealState, Outcome, TaskAction, TaskEvent, TaskStatus
+from funnel.domain.models import (
+    CloseInput,
+    DealState,
+    Outcome,
+    TaskAction,
+    TaskCompleted,
+    TaskEvent,
+    TaskStatus,
+    UpdateFieldsInput,
+)
 from funnel.domain.people import Actor, Role, Via
 from funnel.domain.pipeline import Pipeline
 from funnel.storage.store import Store
@@ -216,3 +225,37 @@ async def test_the_creator_alone_confirms_and_the_lead_runs_the_task_set(
         assert not [t for t in (await deals.state(deal_id)).tasks if t.stage == "final"]
         tasks = await deals.run_template(deal_id, actor=SMIRNOVA)
         assert tasks and all(t.stage == "final" for t in tasks)
+
+
+async def test_fields_by_the_deal_team_or_a_service_and_a_signal_from_an_outsider_ignored(
+    dev_env: WorkflowEnvironment, store: Store, pusk: Pipeline
+) -> None:
+    outsider = Actor(kind="person", id="kozlov", role=Role.MANAGER, via=Via.WEB)
+    async with deal_system(dev_env, store) as deals:
+        deal_id = await _started(deals, pusk)
+        await deals.accept(deal_id, actor=IVANOV)
+        await _refused(
+            deals.update_fields(deal_id, UpdateFieldsInput(fields={"amount": 1}), actor=outsider),
+            "kozlov cannot change the fields of deal",
+        )
+        assert (await deals.state(deal_id)).deal.amount == 250000
+        for who, amount in ((PETROV, 300000), (FORM, 310000)):
+            state = await deals.update_fields(
+                deal_id, UpdateFieldsInput(fields={"amount": amount}), actor=who
+            )
+            assert state.deal.amount == amount
+
+        await deals.move(deal_id, "proposal", actor=IVANOV)
+        state = await eventually(deals, deal_id, lambda s: bool(s.tasks))
+        proposal = _task(state, "proposal")
+        # A signal cannot answer: the outsider's completion is logged and changes nothing;
+        # the integration's goes through and is recorded.
+        await deals.task_completed(deal_id, TaskCompleted(task_id=proposal), actor=outsider)
+        await deals.task_completed(deal_id, TaskCompleted(task_id=proposal), actor=FORM)
+        state = await eventually(
+            deals,
+            deal_id,
+            lambda s: s.task(proposal).status is TaskStatus.DONE,  # type: ignore[union-attr]
+        )
+    events = state.task(proposal).events  # type: ignore[union-attr]
+    assert [(e.by, e.via) for e in events] == [("lead-form", Via.WEBHOOK)]
