@@ -108,6 +108,8 @@ class RobotActivities:
     def record_stage_transition(self, call: StageTransition) -> None:
         ctx = call.context
         details = {"cause": call.cause, "reason": call.reason}
+        if call.via is not None:  # rows of moves recorded before keep their shape
+            details["via"] = call.via
         events: list[ReportEventIn] = []
         if call.from_stage is not None:
             events.append(

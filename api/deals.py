@@ -22,13 +22,16 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Reques
 from pydantic import AwareDatetime
 
 from api.auth import DEALS_READ, DEALS_WRITE, require_scope
+from api.caller import request_actor
 from api.errors import DEAL_ERRORS, from_deal_error, temporal
 from api.payments import check_invoice_of_deal
 from api.schemas import (
     AcceptBody,
+    CloseBody,
     DealOut,
     DealPage,
     DealSummaryOut,
+    FieldsBody,
     HistoryOut,
     InvoicePaidBody,
     MoveBody,
@@ -227,19 +230,23 @@ async def deal_plan(request: Request, deal_id: DealId) -> PlanOut:
 async def accept_deal(
     request: Request, deal_id: DealId, body: Annotated[AcceptBody | None, Body()] = None
 ) -> DealOut:
-    by = body.by if body else None
-    return _out(request, await temporal(request, _deals(request).accept(deal_id, by=by)))
+    by, actor = body.by if body else None, request_actor(request)
+    return _out(request, await temporal(request, _deals(request).accept(deal_id, by, actor=actor)))
 
 
 @router.post("/{deal_id}/move", dependencies=write, summary="Move the deal to a stage")
 async def move_deal(request: Request, deal_id: DealId, body: MoveBody) -> DealOut:
-    call = _deals(request).move(deal_id, body.stage, reason=body.reason, by=body.by)
+    actor = request_actor(request)
+    call = _deals(request).move(deal_id, body.stage, body.reason, body.by, actor=actor)
     return _out(request, await temporal(request, call))
 
 
 @router.post("/{deal_id}/close", dependencies=write, summary="Close the deal as won or lost")
-async def close_deal(request: Request, deal_id: DealId, body: CloseInput) -> DealOut:
-    return _out(request, await temporal(request, _deals(request).close(deal_id, body)))
+async def close_deal(request: Request, deal_id: DealId, body: CloseBody) -> DealOut:
+    call = _deals(request).close(
+        deal_id, CloseInput.model_validate(body.model_dump()), actor=request_actor(request)
+    )
+    return _out(request, await temporal(request, call))
 
 
 @router.post(
@@ -250,8 +257,8 @@ async def close_deal(request: Request, deal_id: DealId, body: CloseInput) -> Dea
 async def run_template(
     request: Request, deal_id: DealId, body: Annotated[RunTemplateBody | None, Body()] = None
 ) -> TasksOut:
-    by = body.by if body else None
-    tasks = await temporal(request, _deals(request).run_template(deal_id, by=by))
+    by, actor = body.by if body else None, request_actor(request)
+    tasks = await temporal(request, _deals(request).run_template(deal_id, by, actor=actor))
     return TasksOut(deal_id=deal_id, tasks=tasks, ui_link=_deals(request).ui_link(deal_id))
 
 
@@ -309,10 +316,13 @@ async def complete_task(
             detail=f"deal {deal_id} has no task {task_id!r} (its tasks: {known})",
         )
     done = TaskCompleted(task_id=task_id, by=body.by if body else None)
-    await temporal(request, deals.task_completed(deal_id, done))
+    await temporal(request, deals.task_completed(deal_id, done, actor=request_actor(request)))
     return Sent(deal_id=deal_id, ui_link=deals.ui_link(deal_id))
 
 
 @router.post("/{deal_id}/fields", dependencies=write, summary="Set custom fields of the deal")
-async def set_fields(request: Request, deal_id: DealId, body: UpdateFieldsInput) -> DealOut:
-    return _out(request, await temporal(request, _deals(request).update_fields(deal_id, body)))
+async def set_fields(request: Request, deal_id: DealId, body: FieldsBody) -> DealOut:
+    call = _deals(request).update_fields(
+        deal_id, UpdateFieldsInput.model_validate(body.model_dump()), actor=request_actor(request)
+    )
+    return _out(request, await temporal(request, call))

@@ -13,7 +13,9 @@ from funnel.client.listing import Source
 from funnel.domain.models import (
     DEAL_ID_PATTERN,
     DealState,
+    FieldValue,
     InvoiceView,
+    Outcome,
     ReportEventView,
     StageVisit,
     TaskView,
@@ -140,6 +142,25 @@ class TaskCompleteBody(BaseModel):
 
 class RunTemplateBody(BaseModel):
     model_config = _IN
+    by: OneLine | None = None
+
+
+# The close and fields bodies: CloseInput and UpdateFieldsInput without their ``actor``,
+# which the API sets from the signed-in caller and a body must never bring.
+
+
+class CloseBody(BaseModel):
+    model_config = _IN
+    outcome: Outcome
+    reason: FreeText | None = None
+    by: OneLine | None = None
+
+
+class FieldsBody(BaseModel):
+    """New values of custom fields (and ``amount``); timers anchored on them follow."""
+
+    model_config = _IN
+    fields: dict[str, FieldValue] = Field(min_length=1)
     by: OneLine | None = None
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Reques
 from pydantic import BaseModel, ConfigDict
 
 from api.auth import DEALS_READ, DEALS_WRITE, require_scope
+from api.caller import request_actor
 from api.errors import DEAL_ERRORS, temporal
 from funnel.client.deals import DealClient
 from funnel.domain.models import DEAL_ID_PATTERN, TaskAction, TaskEvent, TaskView
@@ -89,4 +90,4 @@ async def decide_task(
         by=body.by,
         comment=body.comment,
     )
-    return await temporal(request, deals.task_event(deal_id, event))
+    return await temporal(request, deals.task_event(deal_id, event, actor=request_actor(request)))

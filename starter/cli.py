@@ -24,9 +24,11 @@ from funnel.runtime.settings import Settings
 from starter import people_cli
 from starter.cli_support import (
     Failure,
+    as_option,
     deal_client,
     emit,
     json_option,
+    operator_actor,
     run_async,
     utc_time,
 )
@@ -145,12 +147,15 @@ async def deal_start(file: Path, as_json: bool) -> None:
 @deal.command("accept")
 @click.argument("deal_id")
 @click.option("--by", help="employee id of who accepts")
+@as_option
 @json_option
 @run_async
-async def deal_accept(deal_id: str, by: str | None, as_json: bool) -> None:
+async def deal_accept(deal_id: str, by: str | None, as_employee: str | None, as_json: bool) -> None:
     """The responsible takes the deal into work."""
-    client = await deal_client(Settings())
-    state = await client.accept(deal_id, by=by)
+    settings = Settings()
+    actor = operator_actor(settings, as_employee)
+    client = await deal_client(settings)
+    state = await client.accept(deal_id, by=by, actor=actor)
     emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id)))
 
 
@@ -159,14 +164,22 @@ async def deal_accept(deal_id: str, by: str | None, as_json: bool) -> None:
 @click.argument("stage")
 @click.option("--reason", help="why (needed for a move to the lost stage)")
 @click.option("--by", help="employee id of who moves it")
+@as_option
 @json_option
 @run_async
 async def deal_move(
-    deal_id: str, stage: str, reason: str | None, by: str | None, as_json: bool
+    deal_id: str,
+    stage: str,
+    reason: str | None,
+    by: str | None,
+    as_employee: str | None,
+    as_json: bool,
 ) -> None:
     """Move a deal to any stage, forward or back."""
-    client = await deal_client(Settings())
-    state = await client.move(deal_id, stage, reason=reason, by=by)
+    settings = Settings()
+    actor = operator_actor(settings, as_employee)
+    client = await deal_client(settings)
+    state = await client.move(deal_id, stage, reason=reason, by=by, actor=actor)
     emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id)))
 
 
@@ -210,12 +223,17 @@ async def deal_invoice_paid(
 @deal.command("run-template")
 @click.argument("deal_id")
 @click.option("--by", help="employee id of who runs it")
+@as_option
 @json_option
 @run_async
-async def deal_run_template(deal_id: str, by: str | None, as_json: bool) -> None:
+async def deal_run_template(
+    deal_id: str, by: str | None, as_employee: str | None, as_json: bool
+) -> None:
     """Create the task set for the service sold (final stage)."""
-    client = await deal_client(Settings())
-    tasks = await client.run_template(deal_id, by=by)
+    settings = Settings()
+    actor = operator_actor(settings, as_employee)
+    client = await deal_client(settings)
+    tasks = await client.run_template(deal_id, by=by, actor=actor)
     emit(as_json, [t.model_dump(mode="json") for t in tasks], lambda: print_tasks(tasks))
 
 
@@ -224,14 +242,23 @@ async def deal_run_template(deal_id: str, by: str | None, as_json: bool) -> None
 @click.argument("outcome", type=click.Choice([o.value for o in Outcome]))
 @click.option("--reason", help="why (needed when lost)")
 @click.option("--by", help="employee id of who closes it")
+@as_option
 @json_option
 @run_async
 async def deal_close(
-    deal_id: str, outcome: str, reason: str | None, by: str | None, as_json: bool
+    deal_id: str,
+    outcome: str,
+    reason: str | None,
+    by: str | None,
+    as_employee: str | None,
+    as_json: bool,
 ) -> None:
     """Close a deal as won or lost."""
-    client = await deal_client(Settings())
-    state = await client.close(deal_id, CloseInput(outcome=Outcome(outcome), reason=reason, by=by))
+    settings = Settings()
+    actor = operator_actor(settings, as_employee)
+    client = await deal_client(settings)
+    request = CloseInput(outcome=Outcome(outcome), reason=reason, by=by)
+    state = await client.close(deal_id, request, actor=actor)
     emit(as_json, state, lambda: print_deal(state, client.ui_link(deal_id)))
 
 

@@ -13,9 +13,11 @@ import click
 from pydantic import BaseModel
 
 from funnel.client.deals import DealClient, DealError
+from funnel.domain.people import Actor, Via
 from funnel.runtime.pipeline_loader import PipelineError
 from funnel.runtime.settings import Settings
 from funnel.storage.closed_deals import ClosedDeals
+from funnel.storage.directory import Directory, DirectoryError
 from funnel.storage.store import Store
 
 P = ParamSpec("P")
@@ -41,6 +43,37 @@ def emit(as_json: bool, payload: Any, human: Callable[[], None]) -> None:
 
 def json_option(fn: Callable[P, R]) -> Callable[P, R]:
     return click.option("--json", "as_json", is_flag=True, help="machine-readable output")(fn)
+
+
+def as_option(fn: Callable[P, R]) -> Callable[P, R]:
+    return click.option(
+        "--as",
+        "as_employee",
+        metavar="EMPLOYEE",
+        help="act as this employee of the directory: the deal checks what they may do and"
+        " records them (via cli)",
+    )(fn)
+
+
+def operator_actor(settings: Settings, employee_id: str | None) -> Actor | None:
+    """The operator on the server acting as an employee (``--as``): their role and
+    department come from the directory, so the deal checks them as that person. Without
+    ``--as`` the request carries no actor (as before: unchecked, ``--by`` recorded)."""
+    if employee_id is None:
+        return None
+    try:
+        employee = Directory.load(settings.directory).get(employee_id)
+    except DirectoryError as exc:
+        raise Failure(f"--as {employee_id}: the directory cannot be read: {exc}") from exc
+    if employee is None:
+        raise Failure(f"--as {employee_id}: no such employee in {settings.directory}")
+    return Actor(
+        kind="person",
+        id=employee.id,
+        role=employee.role,
+        department=employee.department or None,
+        via=Via.CLI,
+    )
 
 
 def run_async(fn: Callable[P, Awaitable[R]]) -> Callable[P, R]:

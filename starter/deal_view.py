@@ -102,6 +102,8 @@ def _section(heading: str, lines: Iterable[str]) -> None:
 def _visit(v: StageVisit, t: LocalTimes) -> str:
     # Why the deal came in (start, accepted, moved, invoice_paid, tasks_done) and why it left.
     why = f"came by {v.cause}" + (f", left by {v.exit_cause}" if v.exit_cause else "")
+    if v.entered_by:  # who moved it here, and how when their request said (an actor)
+        why += f"; by {v.entered_by}" + (f" via {v.via.value}" if v.via else "")
     mark = "  BREACHED" if v.breached else ""
     left = t(v.exited_at) if v.exited_at else "not yet"
     return (

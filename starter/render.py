@@ -55,6 +55,9 @@ def print_tasks(
             f"{indent}  {t.task_id:<28} {t.status.value:<22} {t.responsible:<10}"
             f" due {when(t.deadline_at)}  {t.title}"
         )
+        for e in t.events:  # who completed, returned, confirmed it, how and when
+            via = f" via {e.via.value}" if e.via else ""
+            click.echo(f"{indent}    {e.action.value} by {e.by or '-'}{via} {when(e.at)}")
 
 
 def print_deal_list(deals: Sequence[_Listed]) -> None:

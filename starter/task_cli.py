@@ -13,7 +13,15 @@ import click
 from funnel.domain.models import TaskAction, TaskEvent
 from funnel.domain.task_ids import normalise_task_id
 from funnel.runtime.settings import Settings
-from starter.cli_support import Failure, deal_client, emit, json_option, run_async
+from starter.cli_support import (
+    Failure,
+    as_option,
+    deal_client,
+    emit,
+    json_option,
+    operator_actor,
+    run_async,
+)
 
 STATUSES = ["open", "awaiting_confirmation", "done", "cancelled"]
 
@@ -70,18 +78,28 @@ def _event_command(action: TaskAction, help_text: str) -> click.Command:
     @click.command(action.value if action is not TaskAction.COMPLETE else "done", help=help_text)
     @click.argument("deal_id")
     @click.argument("task_id")
-    @click.option("--by", required=True, help="employee id of who does it")
+    @click.option("--by", help="employee id of who does it (or --as)")
     @click.option("--comment", help="why (shown to the executor when returned)")
+    @as_option
     @json_option
     @run_async
     async def command(
-        deal_id: str, task_id: str, by: str, comment: str | None, as_json: bool
+        deal_id: str,
+        task_id: str,
+        by: str | None,
+        comment: str | None,
+        as_employee: str | None,
+        as_json: bool,
     ) -> None:
+        if by is None and as_employee is None:
+            raise Failure("say who does it: --as EMPLOYEE (or --by EMPLOYEE)")
         if action is TaskAction.RETURN and not (comment or "").strip():
             raise Failure("returning a task needs --comment saying what is missing")
-        client = await deal_client(Settings())
+        settings = Settings()
+        actor = operator_actor(settings, as_employee)
+        client = await deal_client(settings)
         event = TaskEvent(task_id=normalise_task_id(task_id), action=action, by=by, comment=comment)
-        task = await client.task_event(deal_id, event)
+        task = await client.task_event(deal_id, event, actor=actor)
         emit(as_json, task, lambda: click.echo(f"task {task.task_id}: {task.status.value}"))
 
     return command

@@ -112,3 +112,46 @@ async def test_deal_show_reads_like_a_report_in_the_company_time_zone(
         # --json keeps the state's shape.
         as_json = await funnel(dev_env, db, "deal", "show", deal_id, "--json")
         assert '"visits"' in as_json.output and '"robot_runs"' in as_json.output
+
+
+async def test_the_operator_acts_as_an_employee_and_the_deal_shows_it(
+    dev_env: WorkflowEnvironment, store: Store, tmp_path: Path, pusk: Pipeline
+) -> None:
+    """`--as EMPLOYEE`: checked as that employee of the directory (role, department),
+    recorded via cli; an unknown employee is refused by name."""
+    db = tmp_path / "funnel.db"
+    async with deal_system(dev_env, store) as deals:
+        deal_id = new_deal_id("CLI")
+        await deals.start(sample_deal(deal_id), pusk)
+        unknown = await funnel(dev_env, db, "deal", "accept", deal_id, "--as", "nobody")
+        assert unknown.exit_code != 0 and "--as nobody: no such employee" in unknown.output
+        refused = await funnel(dev_env, db, "deal", "accept", deal_id, "--as", "petrov")
+        assert refused.exit_code != 0
+        assert "petrov cannot accept deal" in refused.output
+        forged = await funnel(
+            dev_env, db, "deal", "accept", deal_id, "--as", "smirnova", "--by", "ivanov"
+        )
+        assert "by ivanov differs from the caller smirnova" in forged.output
+        accepted = await funnel(dev_env, db, "deal", "accept", deal_id, "--as", "smirnova")
+        assert accepted.exit_code == 0, accepted.output
+        moved = await funnel(dev_env, db, "deal", "move", deal_id, "contract", "--as", "ivanov")
+        assert moved.exit_code == 0, moved.output
+        task = "3-signed_contract_task"
+        await eventually(deals, deal_id, lambda s: s.task(task) is not None)
+        done = await funnel(dev_env, db, "task", "done", deal_id, task, "--as", "ivanov")
+        assert "awaiting_confirmation" in done.output, done.output
+        confirm = await funnel(dev_env, db, "task", "confirm", deal_id, task, "--as", "ivanov")
+        assert "only its creator smirnova can" in confirm.output
+        confirm = await funnel(dev_env, db, "task", "confirm", deal_id, task, "--as", "smirnova")
+        assert confirm.exit_code == 0, confirm.output
+        shown = await funnel(dev_env, db, "deal", "show", deal_id)
+        assert "came by accepted, left by moved; by smirnova via cli" in shown.output
+        assert "complete by ivanov via cli" in shown.output, shown.output
+        assert "confirm by smirnova via cli" in shown.output
+        state = await deals.state(deal_id)
+    events = [(e.action.value, e.by, e.via) for e in state.task(task).events]  # type: ignore[union-attr]
+    assert events == [("complete", "ivanov", "cli"), ("confirm", "smirnova", "cli")]
+    assert [(v.entered_by, v.via) for v in state.visits[1:3]] == [
+        ("smirnova", "cli"),
+        ("ivanov", "cli"),
+    ]

@@ -30,6 +30,7 @@ from workflows.patches import (
     RunPatches,
 )
 from workflows.payments import Payments
+from workflows.permissions import Permissions, not_allowed, who
 from workflows.robots import Robots
 from workflows.stages import Stages
 from workflows.task_sets import TaskSets
@@ -52,7 +53,6 @@ with workflow.unsafe.imports_passed_through():
         PipelineMigration,
         RunTemplateInput,
         TaskAction,
-        TaskComment,
         TaskCompleted,
         TaskEvent,
         TaskStatus,
@@ -90,6 +90,7 @@ class DealWorkflow:
         self._robots = Robots(ctx, self._tasks, self._payments)
         deadlines = self._deadlines = Deadlines(ctx, self._robots)
         self._stages = Stages(ctx, self._robots, deadlines, self._tasks, self._payments)
+        self._may = Permissions(ctx)
 
     def _check_triggers(self) -> None:
         self._moves.check_triggers()
@@ -173,7 +174,9 @@ class DealWorkflow:
         ctx, state, moves = self._ctx, self._ctx.state, self._moves
         # An accept sent right after the start may arrive before the deal has entered `new`.
         await workflow.wait_condition(lambda: bool(state.visits))
+        not_allowed(self._may.lead(input.actor, input.by, "accept"))
         moves.refuse_if(moves.closing_problem() or moves.accept_problem())
+        by, via = who(input.actor, input.by)
         moves.accepting_seq = state.seq
         stage = ctx.current_stage()
         trigger = stage.trigger(TriggerEvent.ACCEPTED)
@@ -190,65 +193,56 @@ class DealWorkflow:
                 "deal_accepted",
                 "",
                 "Write the acceptance to the report",
-                extra={"by": input.by, "waited_seconds": waited.total_seconds()},
+                extra={"by": by, "waited_seconds": waited.total_seconds()}
+                | ({"via": via} if via else {}),
             )
         return await moves.submit(
-            Move(trigger.to, "accepted", actor=input.by),
+            Move(trigger.to, "accepted", actor=by, via=via),
             lambda: None if moves.landing_stage() is stage else moves.accept_problem(),
         )
 
     @accept.validator
     def _validate_accept(self, input: AcceptInput) -> None:
-        ctx = self._ctx
-        ctx.require_open()
-        trigger = ctx.current_stage().trigger(TriggerEvent.ACCEPTED)
-        if trigger is None:
-            where = [s.id for s in ctx.pipeline.stages if s.trigger(TriggerEvent.ACCEPTED)]
-            raise invalid(
-                f"deal {ctx.state.deal_id} is in stage {ctx.state.stage!r}, where there is"
-                f" nothing to accept (accept works in: {', '.join(where) or 'no stage'})"
-            )
-        if not ctx.condition_holds(trigger.condition):
-            raise invalid("the acceptance trigger's condition does not hold for this deal")
+        self._ctx.require_open()
+        not_allowed(self._may.lead(input.actor, input.by, "accept"))
+        self._moves.validate_accept()
 
     @workflow.update(name=messages.MOVE)
     async def move_to_stage(self, input: MoveInput) -> DealSnapshot:
+        actor, moves = input.actor, self._moves
+
         def still_applies() -> str | None:
-            if self._moves.landing_stage().id == input.stage:
+            landing = moves.landing_stage()
+            if landing.id == input.stage:
                 return f"deal {self._ctx.state.deal_id} is already in stage {input.stage!r}"
+            not_allowed(self._may.move(actor, input.by, landing, input.stage, input.reason))
             return None
 
-        return await self._moves.submit(
-            Move(input.stage, "moved", actor=input.by, reason=input.reason), still_applies
-        )
+        by, via = who(actor, input.by)
+        move = Move(input.stage, "moved", actor=by, reason=input.reason, via=via)
+        return await moves.submit(move, still_applies)
 
     @move_to_stage.validator
     def _validate_move(self, input: MoveInput) -> None:
-        ctx = self._ctx
-        ctx.require_open()
-        if not ctx.pipeline.has_stage(input.stage):
-            known = ", ".join(s.id for s in ctx.pipeline.stages)
-            raise invalid(
-                f"unknown stage {input.stage!r}; the stages of pipeline"
-                f" {ctx.pipeline.id!r} are: {known}"
-            )
-        if input.stage == ctx.state.stage:
-            raise invalid(f"deal {ctx.state.deal_id} is already in stage {input.stage!r}")
-        target = ctx.pipeline.stage(input.stage)
-        if target.semantics is Semantics.FAILURE and not (input.reason or "").strip():
-            raise invalid(f"moving deal {ctx.state.deal_id} to {input.stage!r} needs a reason")
+        self._ctx.require_open()
+        landing = self._moves.landing_stage()
+        not_allowed(self._may.move(input.actor, input.by, landing, input.stage, input.reason))
+        self._moves.validate_move(input.stage, input.reason)
 
     @workflow.update(name=messages.CLOSE)
     async def close(self, input: CloseInput) -> DealSnapshot:
         semantics = Semantics.SUCCESS if input.outcome is Outcome.WON else Semantics.FAILURE
         target = self._ctx.pipeline.terminal_stage(semantics)
+        not_allowed(self._may.lead(input.actor, input.by, f"close ({input.outcome.value})"))
+        by, via = who(input.actor, input.by)
         return await self._moves.submit(
-            Move(target.id, "closed", actor=input.by, reason=input.reason)
+            Move(target.id, "closed", actor=by, reason=input.reason, via=via)
         )
 
     @close.validator
     def _validate_close(self, input: CloseInput) -> None:
         self._ctx.require_open()
+        not_allowed(self._may.lead(input.actor, input.by, f"close ({input.outcome.value})"))
         if input.outcome is Outcome.LOST and not (input.reason or "").strip():
             raise invalid(f"closing deal {self._ctx.state.deal_id} as lost needs a reason")
 
@@ -257,6 +251,7 @@ class DealWorkflow:
         """Change deal fields; every waiting robot or deadline anchored on a changed field
         gets its due time computed again (Bitrix24 keeps the old time)."""
         state = self._ctx.state
+        not_allowed(self._may.fields(input.actor, input.by))
         self._moves.refuse_if(self._moves.closing_problem())
         changes = check_field_updates(self._ctx.pipeline, input.fields)
         deal = state.deal
@@ -271,6 +266,7 @@ class DealWorkflow:
     @update_fields.validator
     def _validate_update_fields(self, input: UpdateFieldsInput) -> None:
         self._ctx.require_open()
+        not_allowed(self._may.fields(input.actor, input.by))
         try:
             check_field_updates(self._ctx.pipeline, input.fields)
         except FieldProblem as exc:
@@ -310,12 +306,14 @@ class DealWorkflow:
     @workflow.update(name=messages.RUN_TEMPLATE)
     async def run_template(self, input: RunTemplateInput) -> list[TaskView]:
         moves = self._moves
+        not_allowed(self._may.lead(input.actor, input.by, "run the task set of"))
         moves.refuse_if(moves.closing_problem() or self._task_sets.problem(moves.landing_stage()))
         return await self._task_sets.run()
 
     @run_template.validator
     def _validate_run_template(self, input: RunTemplateInput) -> None:
         self._ctx.require_open()
+        not_allowed(self._may.lead(input.actor, input.by, "run the task set of"))
         problem = self._task_sets.problem(self._moves.landing_stage())
         if problem is not None:
             raise invalid(problem)
@@ -328,26 +326,19 @@ class DealWorkflow:
         moves.refuse_if(moves.closing_problem() or self._tasks.event_problem(input))
         task = self._ctx.state.task(input.task_id)
         assert task is not None  # the validator checked it
-        if input.action is TaskAction.COMPLETE:
-            status = completed_status(task, input.by)
-        elif input.action is TaskAction.CONFIRM:
-            status = TaskStatus.DONE
-        else:
-            task.returned += 1
-            status = TaskStatus.OPEN
-        if input.comment and input.comment.strip():
-            task.comments.append(
-                TaskComment(
-                    action=input.action, by=input.by, at=self._ctx.now(), text=input.comment
-                )
-            )
-        await self._task_status_changed(task, status, input.by)
-        await self._tasks.tell(task, input.action, input.by, input.comment)
+        not_allowed(self._may.task(input.actor, input.by, task, input.action))
+        by, via = who(input.actor, input.by)
+        status = self._tasks.record_event(task, input.action, by, via, input.comment)
+        await self._task_status_changed(task, status, by)
+        await self._tasks.tell(task, input.action, by, input.comment)
         return task
 
     @task_event.validator
     def _validate_task_event(self, input: TaskEvent) -> None:
         self._ctx.require_open()
+        task = self._ctx.state.task(input.task_id)
+        if task is not None:  # who asks first: a forged `by` is refused as such
+            not_allowed(self._may.task(input.actor, input.by, task, input.action))
         problem = self._tasks.event_problem(input)
         if problem is not None:
             raise invalid(problem)
@@ -367,12 +358,19 @@ class DealWorkflow:
         if task is None or task.status.closed:
             workflow.logger.warning("task_completed for unknown or closed task %s", input.task_id)
             return
-        status = completed_status(task, input.by)
+        # A signal cannot answer: an actor who may not complete the task is logged, and
+        # nothing changes.
+        problem = self._may.task(input.actor, input.by, task, TaskAction.COMPLETE)
+        if problem is not None:
+            workflow.logger.warning("task_completed refused: %s", problem)
+            return
+        by, via = who(input.actor, input.by)
+        status = completed_status(task, by)
         if task.status is status and workflow.patched(PATCH_RECHECK):
             return  # completed twice: already waiting for its creator's confirmation
-        task.status = status
-        await self._task_status_changed(task, status, input.by)
-        await self._tasks.tell(task, TaskAction.COMPLETE, input.by, None)
+        self._tasks.record_event(task, TaskAction.COMPLETE, by, via, None)
+        await self._task_status_changed(task, status, by)
+        await self._tasks.tell(task, TaskAction.COMPLETE, by, None)
 
     async def _task_status_changed(
         self, task: TaskView, status: TaskStatus, by: str | None

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.context import DealContext
+from workflows.context import DealContext, invalid
 from workflows.patches import PATCH_RECHECK
 
 with workflow.unsafe.imports_passed_through():
     from funnel.domain.models import DealSnapshot, DealStatus
-    from funnel.domain.pipeline import Stage, TriggerEvent
+    from funnel.domain.people import Via
+    from funnel.domain.pipeline import Semantics, Stage, TriggerEvent
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Move:
     cause: str
     actor: str | None = None
     reason: str | None = None
+    via: Via | None = None  # how the actor asked; "trigger" for the deal's own moves
     checked_in_seq: int | None = None  # a trigger's move: the stage visit it was checked in
     invoice_id: str | None = None  # the paid invoice an invoice_paid trigger applied
 
@@ -66,6 +68,36 @@ class MoveQueue:
         self._entered, self._entering = move, None
 
     # --- requests -------------------------------------------------------------------------
+
+    def validate_accept(self) -> None:
+        """The `accept` validator: the deal is in a stage whose acceptance trigger holds."""
+        ctx = self._ctx
+        ctx.require_open()
+        trigger = ctx.current_stage().trigger(TriggerEvent.ACCEPTED)
+        if trigger is None:
+            where = [s.id for s in ctx.pipeline.stages if s.trigger(TriggerEvent.ACCEPTED)]
+            raise invalid(
+                f"deal {ctx.state.deal_id} is in stage {ctx.state.stage!r}, where there is"
+                f" nothing to accept (accept works in: {', '.join(where) or 'no stage'})"
+            )
+        if not ctx.condition_holds(trigger.condition):
+            raise invalid("the acceptance trigger's condition does not hold for this deal")
+
+    def validate_move(self, to: str, reason: str | None) -> None:
+        """The `move_to_stage` validator: a known stage other than this one; a reason
+        for a failure stage."""
+        ctx = self._ctx
+        ctx.require_open()
+        if not ctx.pipeline.has_stage(to):
+            known = ", ".join(s.id for s in ctx.pipeline.stages)
+            raise invalid(
+                f"unknown stage {to!r}; the stages of pipeline {ctx.pipeline.id!r} are: {known}"
+            )
+        if to == ctx.state.stage:
+            raise invalid(f"deal {ctx.state.deal_id} is already in stage {to!r}")
+        target = ctx.pipeline.stage(to)
+        if target.semantics is Semantics.FAILURE and not (reason or "").strip():
+            raise invalid(f"moving deal {ctx.state.deal_id} to {to!r} needs a reason")
 
     async def submit(
         self, move: Move, still_applies: Callable[[], str | None] | None = None
@@ -132,6 +164,7 @@ class MoveQueue:
                         reason=f"invoice {invoice.invoice_id} paid",
                         checked_in_seq=seq,
                         invoice_id=invoice.invoice_id,
+                        via=Via.TRIGGER,
                     )
                     return
         done = stage.trigger(TriggerEvent.TASKS_DONE)
@@ -144,5 +177,9 @@ class MoveQueue:
                 and all(t.status.closed for t in tasks)
             ):
                 self.pending = Move(
-                    done.to, "tasks_done", reason="all stage tasks done", checked_in_seq=seq
+                    done.to,
+                    "tasks_done",
+                    reason="all stage tasks done",
+                    checked_in_seq=seq,
+                    via=Via.TRIGGER,
                 )

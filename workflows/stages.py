@@ -82,7 +82,14 @@ class Stages:
             previous.exited_at = now
             previous.exit_cause = move.cause
             await self._robots.leave(previous.seq, ctx.pipeline.stage(previous.stage), stage.id)
-        visit = StageVisit(seq=seq, stage=stage.id, entered_at=now, cause=move.cause)
+        visit = StageVisit(
+            seq=seq,
+            stage=stage.id,
+            entered_at=now,
+            cause=move.cause,
+            entered_by=move.actor,
+            via=move.via,
+        )
         state.visits.append(visit)
         if deadline_due is not None:
             self._deadlines.arm(seq, stage, deadline_due)
@@ -116,6 +123,7 @@ class Stages:
             cause=move.cause,
             actor=move.actor,
             reason=move.reason,
+            via=move.via,
         )
         summary = f"Record the move to {stage.name}"
         # The record is an idempotent store write of a few ms that the stage's first robot

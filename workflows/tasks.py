@@ -23,11 +23,13 @@ with workflow.unsafe.imports_passed_through():
     from funnel.domain.models import (
         DealStatus,
         TaskAction,
+        TaskComment,
         TaskEvent,
         TaskStatus,
         TaskView,
         WaitingRobot,
     )
+    from funnel.domain.people import Via
     from funnel.domain.pipeline import ROLE_HEAD, NotifyRobot, Stage
     from funnel.domain.robot_rules import Timing
     from funnel.domain.text import literal
@@ -228,6 +230,29 @@ class Tasks:
                 None,
                 summary=f"Task {task.task_id}: {status.value}",
             )
+
+    def record_event(
+        self,
+        task: TaskView,
+        action: TaskAction,
+        by: str | None,
+        via: Via | None,
+        comment: str | None,
+    ) -> TaskStatus:
+        """Keep the event with the task (who, how, when; and the comment, if any) and
+        answer the status it brings (not yet written: ``set_status`` does that)."""
+        if action is TaskAction.COMPLETE:
+            status = completed_status(task, by)
+        elif action is TaskAction.CONFIRM:
+            status = TaskStatus.DONE
+        else:
+            task.returned += 1
+            status = TaskStatus.OPEN
+        event = TaskComment(action=action, by=by, at=self._ctx.now(), via=via)
+        task.events.append(event)
+        if comment and comment.strip():
+            task.comments.append(event.model_copy(update={"text": comment}))
+        return status
 
     def event_problem(self, input: TaskEvent) -> str | None:
         """Why a task event does not apply to the task as it is now, or None."""

@@ -64,6 +64,7 @@ from funnel.domain.models import (
     WaitingRobot,
     workflow_id_for,
 )
+from funnel.domain.people import Actor
 from funnel.domain.pipeline import Pipeline
 from funnel.domain.robot_runs import ActivityRun
 from funnel.domain.search_attributes import DEAL_AMOUNT, DEAL_BREACHED, DEAL_RESPONSIBLE, DEAL_STAGE
@@ -242,29 +243,47 @@ class DealClient:
         except RPCError as exc:
             raise _translate(exc, deal_id) from exc
 
-    async def accept(self, deal_id: str, by: str | None = None) -> DealState:
-        return await self._change(deal_id, messages.ACCEPT, AcceptInput(by=by))
+    # Every change takes the caller's ``actor`` (authenticated by the API or the CLI): the
+    # deal checks what they may do and records who did it. It replaces an actor in the
+    # request model, which a request body must never choose.
+
+    async def accept(
+        self, deal_id: str, by: str | None = None, *, actor: Actor | None = None
+    ) -> DealState:
+        return await self._change(deal_id, messages.ACCEPT, AcceptInput(by=by, actor=actor))
 
     async def move(
-        self, deal_id: str, stage: str, reason: str | None = None, by: str | None = None
+        self,
+        deal_id: str,
+        stage: str,
+        reason: str | None = None,
+        by: str | None = None,
+        *,
+        actor: Actor | None = None,
     ) -> DealState:
-        return await self._change(
-            deal_id, messages.MOVE, MoveInput(stage=stage, reason=reason, by=by)
-        )
+        request = MoveInput(stage=stage, reason=reason, by=by, actor=actor)
+        return await self._change(deal_id, messages.MOVE, request)
 
-    async def close(self, deal_id: str, request: CloseInput) -> DealState:
-        return await self._change(deal_id, messages.CLOSE, request)
+    async def close(
+        self, deal_id: str, request: CloseInput, *, actor: Actor | None = None
+    ) -> DealState:
+        return await self._change(deal_id, messages.CLOSE, _as(request, actor))
 
-    async def run_template(self, deal_id: str, by: str | None = None) -> list[TaskView]:
-        return await self._update(
-            deal_id, messages.RUN_TEMPLATE, RunTemplateInput(by=by), list[TaskView]
-        )
+    async def run_template(
+        self, deal_id: str, by: str | None = None, *, actor: Actor | None = None
+    ) -> list[TaskView]:
+        request = RunTemplateInput(by=by, actor=actor)
+        return await self._update(deal_id, messages.RUN_TEMPLATE, request, list[TaskView])
 
-    async def task_event(self, deal_id: str, event: TaskEvent) -> TaskView:
-        return await self._update(deal_id, messages.TASK_EVENT, event, TaskView)
+    async def task_event(
+        self, deal_id: str, event: TaskEvent, *, actor: Actor | None = None
+    ) -> TaskView:
+        return await self._update(deal_id, messages.TASK_EVENT, _as(event, actor), TaskView)
 
-    async def update_fields(self, deal_id: str, request: UpdateFieldsInput) -> DealState:
-        return await self._change(deal_id, messages.UPDATE_FIELDS, request)
+    async def update_fields(
+        self, deal_id: str, request: UpdateFieldsInput, *, actor: Actor | None = None
+    ) -> DealState:
+        return await self._change(deal_id, messages.UPDATE_FIELDS, _as(request, actor))
 
     async def migrate(self, deal_id: str, request: MigrateInput) -> DealState:
         return await self._change(deal_id, messages.MIGRATE, request)
@@ -272,8 +291,10 @@ class DealClient:
     async def invoice_paid(self, deal_id: str, paid: InvoicePaid) -> None:
         await self._signal(deal_id, messages.INVOICE_PAID, paid)
 
-    async def task_completed(self, deal_id: str, done: TaskCompleted) -> None:
-        await self._signal(deal_id, messages.TASK_COMPLETED, done)
+    async def task_completed(
+        self, deal_id: str, done: TaskCompleted, *, actor: Actor | None = None
+    ) -> None:
+        await self._signal(deal_id, messages.TASK_COMPLETED, _as(done, actor))
 
     async def _change(
         self,
@@ -348,6 +369,14 @@ class DealClient:
                 break
             cursor = page.next
         return deals
+
+
+Request = TypeVar("Request", CloseInput, TaskEvent, UpdateFieldsInput, TaskCompleted)
+
+
+def _as(request: Request, actor: Actor | None) -> Request:
+    """The request sent as ``actor``: the one given here, never one the request brought."""
+    return request.model_copy(update={"actor": actor})
 
 
 def _translate(exc: RPCError, deal_id: str) -> DealError:

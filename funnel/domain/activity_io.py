@@ -57,6 +57,7 @@ class StageTransition(BaseModel):
     cause: str
     actor: str | None = None
     reason: str | None = None
+    via: str | None = None  # how the actor acted (web, api, cli, webhook, trigger)
 
 
 class SetTitleCall(BaseModel):

@@ -12,8 +12,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field
 
+# Kept importable from here: the invoices were part of this module.
+from funnel.domain.invoices import InvoicePaid as InvoicePaid
+from funnel.domain.invoices import InvoiceView as InvoiceView
+from funnel.domain.invoices import PaymentView as PaymentView
+from funnel.domain.people import Actor, Via
 from funnel.domain.pipeline import Pipeline
 from funnel.domain.robot_rules import OnLeave, Timing
 from funnel.domain.robot_runs import RobotRun, RunOutcome
@@ -68,10 +73,16 @@ class DealWorkflowInput(BaseModel):
 
 # --- messages -------------------------------------------------------------------------
 
+# Every change message: who sends it as authenticated by the caller (API session or token,
+# CLI --as). With an actor the deal checks what they may do and ignores a ``by`` equal to
+# the actor's id (refusing one that differs); without one (older callers) ``by`` is kept.
+_ACTOR = "the authenticated caller; set by the API or the CLI, never by a request body"
+
 
 class AcceptInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     by: OneLine | None = None
+    actor: Actor | None = Field(default=None, description=_ACTOR)
 
 
 class MoveInput(BaseModel):
@@ -79,42 +90,14 @@ class MoveInput(BaseModel):
     stage: OneLine
     reason: FreeText | None = None
     by: OneLine | None = None
-
-
-class InvoicePaid(BaseModel):
-    """A payment applied to one of the deal's invoices. The invoice is paid once its
-    payments add up to its amount; a payment without an amount pays what is outstanding."""
-
-    model_config = ConfigDict(extra="forbid")
-    invoice_id: OneLine = Field(min_length=1)
-    amount: Decimal | None = Field(default=None, ge=0)
-    paid_at: datetime | None = None
-    payment_id: OneLine | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        description="the payment's own id: a payment sent twice is applied once (default:"
-        " one made of the invoice, amount and paid time)",
-    )
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    prepayment: bool = Field(
-        default=False,
-        description="the deal has not issued this invoice yet: keep the payment for it",
-    )
-
-    @property
-    def implied_payment_id(self) -> str:
-        if self.payment_id:
-            return self.payment_id
-        amount = "full" if self.amount is None else f"{self.amount:f}"
-        when = self.paid_at.isoformat() if self.paid_at else ""
-        return f"{self.invoice_id}/{amount}/{when}".rstrip("/")
+    actor: Actor | None = Field(default=None, description=_ACTOR)
 
 
 class TaskCompleted(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task_id: OneLine = Field(min_length=1)
     by: OneLine | None = None
+    actor: Actor | None = Field(default=None, description=_ACTOR)
 
 
 class TaskAction(StrEnum):
@@ -129,11 +112,13 @@ class TaskEvent(BaseModel):
     action: TaskAction
     by: OneLine | None = None
     comment: FreeText | None = None
+    actor: Actor | None = Field(default=None, description=_ACTOR)
 
 
 class RunTemplateInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     by: OneLine | None = None
+    actor: Actor | None = Field(default=None, description=_ACTOR)
 
 
 class Outcome(StrEnum):
@@ -146,6 +131,7 @@ class CloseInput(BaseModel):
     outcome: Outcome
     reason: FreeText | None = None
     by: OneLine | None = None
+    actor: Actor | None = Field(default=None, description=_ACTOR)
 
 
 # --- state ----------------------------------------------------------------------------
@@ -168,6 +154,8 @@ class StageVisit(BaseModel):
     exit_cause: str | None = None
     deadline_at: datetime | None = None
     breached: bool = False
+    entered_by: str | None = None  # who moved the deal here (None: the deal itself, start)
+    via: Via | None = None  # how (None: a request without an actor, or recorded before)
 
 
 class WaitingRobot(BaseModel):
@@ -204,6 +192,7 @@ class UpdateFieldsInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     fields: dict[str, FieldValue] = Field(min_length=1)
     by: OneLine | None = None
+    actor: Actor | None = Field(default=None, description=_ACTOR)
 
 
 class MigrateInput(BaseModel):
@@ -213,12 +202,13 @@ class MigrateInput(BaseModel):
 
 
 class TaskComment(BaseModel):
-    """What someone said with a task event (why it was returned)."""
+    """A task event: who did it, how and when, and what they said (why it was returned)."""
 
     action: TaskAction
     by: str | None = None
     at: datetime
-    text: str
+    text: str = ""
+    via: Via | None = None  # how the event came (None: without an actor, or before)
 
 
 class TaskView(BaseModel):
@@ -236,47 +226,9 @@ class TaskView(BaseModel):
     overdue: bool = False
     returned: int = Field(default=0, description="times the creator sent it back")
     comments: list[TaskComment] = Field(default_factory=list)
-
-
-class PaymentView(BaseModel):
-    payment_id: str
-    amount: Decimal
-    currency: str | None = None
-    paid_at: datetime
-    received_at: datetime
-
-
-class InvoiceView(BaseModel):
-    invoice_id: str
-    amount: Decimal | None = None
-    currency: str | None = None
-    paid_at: datetime | None = Field(
-        default=None, description="when its payments added up to its amount"
+    events: list[TaskComment] = Field(
+        default_factory=list, description="who completed, confirmed or returned it, how, when"
     )
-    received_at: datetime
-    applied_in_seq: int | None = None
-    payments: list[PaymentView] = Field(default_factory=list)
-    prepayment: bool = False  # kept from a payment made before the deal issued it
-    cancelled_at: datetime | None = None  # replaced by a new invoice for a changed amount
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def paid_amount(self) -> Decimal:
-        if not self.payments and self.paid_at is not None:
-            return self.amount or Decimal(0)  # paid before payments were kept one by one
-        return sum((p.amount for p in self.payments), Decimal(0))
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def outstanding(self) -> Decimal | None:
-        if self.amount is None:
-            return None
-        return max(self.amount - self.paid_amount, Decimal(0))
-
-    @property
-    def open(self) -> bool:
-        """Issued, not cancelled, not yet paid in full: the client can still pay it."""
-        return self.paid_at is None and self.cancelled_at is None
 
 
 class ReportEventView(BaseModel):

@@ -1,0 +1,139 @@
+"""Who may do what to a deal: the funnel's control points, checked by the deal itself.
+
+A change message carries the ``Actor`` its caller authenticated (the HTTP API from the
+signed-in person or token, the CLI from ``--as``). The deal checks the actor twice: in the
+update's validator (a refused request never reaches the history) and again when the change
+is applied (the deal may have moved on while the request waited its turn). Each check
+answers None or a reason naming who and why.
+
+A request without an actor (an older caller, or a history recorded before actors) is not
+checked here and its free-text ``by`` is kept as it is: histories replay as they ran, since
+none of them holds an actor. The rules:
+
+- accept, move, close, the task set: the deal's responsible, their head (the deal's
+  ``department_head``) or an admin;
+- moving back to a stage before ``contract`` from ``contract`` or later needs a reason
+  (closing as lost needs one for everyone, see the close validator);
+- complete a task: its executor, a co-executor or its creator (whose completion confirms
+  it); confirm or return it: its creator only (not an admin: the confirmation is the
+  creator's control point, separation of duties);
+- change fields: the responsible, the head, the sales team or an admin;
+- a service (a payment system, a lead form, an integration) acts as systems did before:
+  it may complete tasks (``task_completed`` or ``task_event`` complete) and change fields;
+  accept, moves, closing, confirmations and the task set need a person. Payments
+  (``invoice_paid``) carry no actor: a payment is kept whoever reports it.
+- the deal's own triggers (an invoice paid, tasks done) are never checked.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+from workflows.context import DealContext
+
+with workflow.unsafe.imports_passed_through():
+    from funnel.domain.models import TaskAction, TaskView
+    from funnel.domain.people import Actor, Role, Via
+    from funnel.domain.pipeline import Stage
+
+# The stage from which moving back needs a reason: the contract is drafted, an invoice
+# issued; going back undoes that work and the report should say why. A pipeline without
+# such a stage has no such rule.
+CONTRACT_STAGE = "contract"
+
+
+def who(actor: Actor | None, by: str | None) -> tuple[str | None, Via | None]:
+    """Who the history records, and how they came: the actor when there is one (its ``by``
+    may only repeat it), else the free-text ``by`` of older callers (how: unknown)."""
+    return (actor.id, actor.via) if actor is not None else (by, None)
+
+
+def not_allowed(problem: str | None) -> None:
+    """Refuse a request the actor may not make. Only requests with an actor can be refused
+    so, and no history recorded before actors holds one: no patch is needed."""
+    if problem is not None:
+        raise ApplicationError(problem, type="NotAllowed")
+
+
+class Permissions:
+    def __init__(self, ctx: DealContext) -> None:
+        self._ctx = ctx
+
+    def caller(self, actor: Actor | None, by: str | None) -> str | None:
+        """A ``by`` in the body that names someone else than the authenticated caller is a
+        forgery (or a mistake): refused, never recorded."""
+        if actor is not None and by is not None and by != actor.id:
+            return f"by {by} differs from the caller {actor.id}"
+        return None
+
+    def lead(self, actor: Actor | None, by: str | None, doing: str) -> str | None:
+        """The responsible, their head or an admin; ``doing`` says what, for the reason."""
+        if actor is None:
+            return None
+        problem = self.caller(actor, by)
+        if problem is not None:
+            return problem
+        deal = self._ctx.state.deal
+        if actor.kind == "service":
+            return f"service {actor.id} cannot {doing} deal {deal.deal_id}: a person must"
+        if actor.role is Role.ADMIN or actor.id in (deal.responsible, deal.department_head):
+            return None
+        return (
+            f"{actor.id} cannot {doing} deal {deal.deal_id}: only its responsible"
+            f" {deal.responsible}, their head {deal.department_head} or an admin can"
+        )
+
+    def move(
+        self, actor: Actor | None, by: str | None, landing: Stage, to: str, reason: str | None
+    ) -> str | None:
+        """A move by a lead; back past the contract only with a reason. ``landing`` is the
+        stage the deal is in or entering when the check runs."""
+        problem = self.lead(actor, by, f"move to {to!r}")
+        if problem is not None or actor is None or (reason or "").strip():
+            return problem
+        order = [s.id for s in self._ctx.pipeline.stages]
+        if CONTRACT_STAGE not in order or to not in order or landing.id not in order:
+            return None
+        if order.index(to) < order.index(CONTRACT_STAGE) <= order.index(landing.id):
+            return (
+                f"{actor.id} moves deal {self._ctx.state.deal_id} back from {landing.id!r}"
+                f" to {to!r}, before {CONTRACT_STAGE!r}: that needs a reason"
+            )
+        return None
+
+    def fields(self, actor: Actor | None, by: str | None) -> str | None:
+        if actor is None:
+            return None
+        problem = self.caller(actor, by)
+        deal = self._ctx.state.deal
+        if problem is not None or actor.kind == "service" or actor.id in deal.sales_team:
+            return problem
+        return self.lead(actor, by, "change the fields of")
+
+    def task(
+        self, actor: Actor | None, by: str | None, task: TaskView, action: TaskAction
+    ) -> str | None:
+        if actor is None:
+            return None
+        problem = self.caller(actor, by)
+        if problem is not None:
+            return problem
+        if action is TaskAction.COMPLETE:
+            if actor.kind == "service":
+                return None  # an integration reports the work done, as before actors
+            doers = [task.responsible, *task.co_executors, task.created_by]
+            if actor.id in doers:
+                return None
+            co = f", co-executors {', '.join(task.co_executors)}" if task.co_executors else ""
+            return (
+                f"{actor.id} cannot complete task {task.task_id}: only its executor"
+                f" {task.responsible}{co} or its creator {task.created_by} can"
+            )
+        if actor.kind == "person" and actor.id == task.created_by:
+            return None
+        kind = "service " if actor.kind == "service" else ""
+        return (
+            f"{kind}{actor.id} cannot {action.value} task {task.task_id}: only its creator"
+            f" {task.created_by} can"
+        )
