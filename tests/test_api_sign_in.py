@@ -194,3 +194,20 @@ async def test_invitation_link_sets_a_password_once(
     assert r.status_code == 410 and "already used" in r.json()["detail"]
     r = await browser.post("/auth/invitations/not-a-link", json={"password": "another password"})
     assert r.status_code == 404
+
+
+async def test_a_person_acts_as_themselves_on_a_deal(stack: Stack) -> None:
+    """Through the HTTP API with personal tokens: the deal checks the person who calls, and a
+    forged `by` changes nothing."""
+    tokens = PersonalTokens(stack.store)
+    until = datetime.now(UTC) + timedelta(days=1)
+    ivanov = bearer(tokens.issue("ivanov", "t", until).token)
+    petrov = bearer(tokens.issue("petrov", "t", until).token)
+    r = await stack.anon.post("/deals", json=deal_body(), headers=ivanov)
+    deal_id = r.json()["deal_id"]
+    r = await stack.anon.post(f"/deals/{deal_id}/accept", json={"by": "ivanov"}, headers=petrov)
+    assert r.status_code == 409 and "petrov" in r.json()["detail"], r.text
+    r = await stack.anon.post(f"/deals/{deal_id}/accept", json={}, headers=ivanov)
+    assert r.status_code == 200 and r.json()["stage"] == "in_progress", r.text
+    visit = r.json()["visits"][-1]
+    assert (visit["entered_by"], visit["via"]) == ("ivanov", "api")
