@@ -127,32 +127,26 @@ class Tasks:
             return
         with ctx.working():
             try:
-                if self._stage_breach_covers(task, stage) and workflow.patched(PATCH_ONE_ALARM):
-                    # The stage deadline of the same visit falls in the same minute and
-                    # tells the same people: one breach, one message. The report still
-                    # gets the task.
-                    await ctx.write_report(
-                        f"{task.key}:overdue:report",
-                        stage,
-                        "task_overdue",
-                        task.task_id,
-                        f"Write the overdue task {task.task_id} to the report",
-                        extra={"told_with": "the stage deadline breach"},
-                    )
-                    return
-                await ctx.notify(
-                    f"{task.key}:overdue",
-                    stage,
-                    ctx.people([task.responsible, ROLE_HEAD]),
-                    f"Task overdue: {task.title} (deal {{{{ deal.title }}}})",
-                    f"Task {task.task_id} overdue: notify executor and head",
+                # When the stage deadline of the same visit falls in the same minute it tells
+                # the same people: one breach, one message. The report still gets the task.
+                told_with_breach = self._stage_breach_covers(task, stage) and workflow.patched(
+                    PATCH_ONE_ALARM
                 )
+                if not told_with_breach:
+                    await ctx.notify(
+                        f"{task.key}:overdue",
+                        stage,
+                        ctx.people([task.responsible, ROLE_HEAD]),
+                        f"Task overdue: {task.title} (deal {{{{ deal.title }}}})",
+                        f"Task {task.task_id} overdue: notify executor and head",
+                    )
                 await ctx.write_report(
                     f"{task.key}:overdue:report",
                     stage,
                     "task_overdue",
                     task.task_id,
                     f"Write the overdue task {task.task_id} to the report",
+                    extra={"told_with": "the stage deadline breach"} if told_with_breach else None,
                 )
             except ActivityError as err:
                 workflow.logger.warning("task overdue escalation failed: %s", err)
