@@ -26,8 +26,9 @@ EDITABLE = (
 )
 
 
-class EditDealInput(BaseModel):
-    """What changes (a field left out stays as it is), who asks and why."""
+class EditDealChanges(BaseModel):
+    """What changes (a field left out stays as it is) and why: the body of
+    ``PATCH /deals/{id}``."""
 
     model_config = ConfigDict(extra="forbid")
     responsible: OneLine | None = Field(default=None, min_length=1)
@@ -39,7 +40,6 @@ class EditDealInput(BaseModel):
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     fields: dict[str, FieldValue] | None = None
     reason: FreeText | None = None
-    actor: Actor | None = Field(default=None, description=_ACTOR)
 
     def given(self) -> dict[str, Any]:
         """The deal properties this edit sets, by name."""
@@ -55,10 +55,22 @@ class EditDealInput(BaseModel):
         ]
 
 
-class CommentInput(BaseModel):
-    """A person's comment on the deal, or on one of its tasks."""
+class EditDealInput(EditDealChanges):
+    """The ``edit_deal`` update: the changes, and who asks."""
+
+    actor: Actor | None = Field(default=None, description=_ACTOR)
+
+
+class CommentText(BaseModel):
+    """A comment on the deal, or on one of its tasks: the body of
+    ``POST /deals/{id}/comments``."""
 
     model_config = ConfigDict(extra="forbid")
-    text: FreeText = Field(min_length=1)
+    text: FreeText = Field(min_length=1, max_length=4000)
     task_id: OneLine | None = None
+
+
+class CommentInput(CommentText):
+    """The ``comment`` update: the comment, and the person who writes it."""
+
     actor: Actor | None = Field(default=None, description=_ACTOR)
