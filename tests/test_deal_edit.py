@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -19,6 +20,7 @@ from funnel.storage.directory import Directory, Employee
 from funnel.storage.store import Store
 from tests.helpers import eventually, messages_to, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
+from tests.test_cli_deals import funnel
 
 # sample_deal: responsible ivanov, head smirnova, sales team petrov and sidorova.
 IVANOV = Actor(kind="person", id="ivanov", role=Role.MANAGER, department="sales", via=Via.WEB)
@@ -172,3 +174,23 @@ async def test_comments_on_the_deal_and_on_a_task_are_kept_and_recorded(
         ("petrov", "Courier sent", task_id),
     ]
     _ = DealClient  # the client under test
+
+
+async def test_the_cli_edits_and_comments_as_an_employee(
+    dev_env: WorkflowEnvironment, store: Store, tmp_path: Path, pusk: Pipeline
+) -> None:
+    db = tmp_path / "funnel.db"
+    async with deal_system(dev_env, store) as deals:
+        deal_id = new_deal_id("E")
+        await deals.start(sample_deal(deal_id), pusk)
+        unknown = await funnel(dev_env, db, "deal", "edit", deal_id, "--responsible", "nobody")
+        assert unknown.exit_code != 0 and "no such employee in the directory: nobody" in (
+            unknown.output
+        )
+        args = ("--responsible", "petrov", "--amount", "300000", "--as", "smirnova")
+        edited = await funnel(dev_env, db, "deal", "edit", deal_id, *args)
+        assert edited.exit_code == 0 and "300000 RUB" in edited.output, edited.output
+        said = await funnel(dev_env, db, "deal", "comment", deal_id, "call me", "--as", "petrov")
+        assert said.exit_code == 0 and "petrov: call me" in said.output, said.output
+        state = await deals.state(deal_id)
+    assert state.deal.responsible == "petrov" and state.comments[0].via == "cli"
