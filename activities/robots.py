@@ -23,6 +23,7 @@ from funnel.domain.activity_io import (
     CreateInvoiceCall,
     CreateTaskCall,
     DeadlineBreach,
+    DealEditCall,
     InvoicePaidCall,
     NotifyCall,
     NotifyResult,
@@ -76,6 +77,7 @@ class RobotActivities:
             self.complete_deal,
             self.record_invoice_paid,
             self.record_task_status,
+            self.record_deal_edit,
             self.record_deadline_breach,
             compute_due_times,
             self._integrations.render_document,
@@ -260,6 +262,20 @@ class RobotActivities:
     @activity.defn(name=ActivityName.RECORD_TASK_STATUS)
     def record_task_status(self, call: TaskStatusCall) -> None:
         self._store.set_task_status(call.key, call.status.value, by=call.by, at=call.at)
+
+    @activity.defn(name=ActivityName.RECORD_DEAL_EDIT)
+    def record_deal_edit(self, call: DealEditCall) -> None:
+        deal = call.deal
+        columns = {
+            "responsible": deal.responsible,
+            "department_head": deal.department_head,
+            "service": deal.service,
+            "amount": deal.amount,
+            "currency": deal.currency,
+            "contact_name": deal.contact.name,
+            "contact_company": deal.contact.company,
+        }
+        self._store.edit_deal(deal.deal_id, columns, call.task_keys, deal.responsible)
 
     @activity.defn(name=ActivityName.RECORD_BREACH)
     def record_deadline_breach(self, call: DeadlineBreach) -> None:

@@ -350,6 +350,7 @@ main.add_command(task_group)
 
 # Looking ahead: a deal's plan, fields that move timers, pipeline versions, simulation.
 from starter.deal_view import deal_show  # noqa: E402
+from starter.edit_cli import deal_comment, deal_edit  # noqa: E402
 from starter.plan_cli import (  # noqa: E402
     deal_fields,
     deal_plan,
@@ -360,6 +361,8 @@ from starter.plan_cli import (  # noqa: E402
 deal.add_command(deal_plan)
 deal.add_command(deal_show)
 deal.add_command(deal_fields)
+deal.add_command(deal_edit)
+deal.add_command(deal_comment)
 pipeline.add_command(pipeline_migrate)
 main.add_command(simulate_command)
 main.add_command(people_cli.user)

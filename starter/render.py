@@ -57,7 +57,8 @@ def print_tasks(
         )
         for e in t.events:  # who completed, returned, confirmed it, how and when
             via = f" via {e.via.value}" if e.via else ""
-            click.echo(f"{indent}    {e.action.value} by {e.by or '-'}{via} {when(e.at)}")
+            what = e.action.value if e.action else "comment"
+            click.echo(f"{indent}    {what} by {e.by or '-'}{via} {when(e.at)}")
 
 
 def print_deal_list(deals: Sequence[_Listed]) -> None:

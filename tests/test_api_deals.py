@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from funnel.client.deals import DealClient
 from funnel.runtime.temporal_client import DATA_CONVERTER
+from funnel.storage.personal_tokens import PersonalTokens
 from funnel.storage.store import Store
 from tests.api_support import LEADS, READ, UI_BASE, Stack, api_settings, api_stack, deal_body, serve
 from tests.temporal_fixtures import new_deal_id
@@ -249,3 +251,31 @@ async def test_temporal_down_is_503(tmp_path: Path, store: Store) -> None:
         assert "Temporal server is unavailable" in r.json()["detail"]
         r = await http.get("/deals/some-deal")
         assert r.status_code == 503
+
+
+async def test_edit_and_comment_over_http_as_a_person(stack: Stack) -> None:
+    """PATCH /deals/{id} as the responsible's head (a personal token): people checked
+    against the directory, the deal checks who asks; comments by the deal's readers."""
+    tokens = PersonalTokens(stack.store)
+    until = datetime.now(UTC) + timedelta(days=1)
+    smirnova = as_(tokens.issue("smirnova", "t", until).token)
+    petrov = as_(tokens.issue("petrov", "t", until).token)
+    deal_id = (await stack.http.post("/deals", json=deal_body())).json()["deal_id"]
+    await stack.in_stage(deal_id, "new")
+    r = await stack.anon.patch(
+        f"/deals/{deal_id}", json={"responsible": "nobody"}, headers=smirnova
+    )
+    assert r.status_code == 422 and "nobody" in r.json()["detail"], r.text
+    r = await stack.anon.patch(f"/deals/{deal_id}", json={"amount": "1"}, headers=petrov)
+    assert r.status_code == 409 and "petrov cannot edit" in r.json()["detail"], r.text
+    r = await stack.anon.patch(
+        f"/deals/{deal_id}", json={"responsible": "petrov", "amount": "300000"}, headers=smirnova
+    )
+    assert r.status_code == 200, r.text
+    deal = r.json()
+    assert (deal["deal"]["responsible"], deal["deal"]["amount"]) == ("petrov", "300000")
+    assert deal["title"] == "Romashka LLC / website / 300000 RUB"
+    r = await stack.anon.post(f"/deals/{deal_id}/comments", json={"text": "ok"}, headers=petrov)
+    assert r.status_code == 200 and r.json()["comments"][0]["by"] == "petrov", r.text
+    r = await stack.http.post(f"/deals/{deal_id}/comments", json={"text": "a service"})
+    assert r.status_code == 409, r.text

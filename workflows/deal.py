@@ -1,17 +1,15 @@
 """DealWorkflow: one deal walking the stages of its pinned pipeline.
 
-On entering a stage the workflow runs the stage's robots: robots due at once finish before
-the deal can move on, timed ones wait on durable timers; it arms the stage deadline, then
-waits for the event that moves the deal on (a manager's move, acceptance, a paid invoice,
-the stage's tasks done). Leaving a stage applies each waiting robot's ``on_leave`` policy;
-jumping over stages runs their ``catch_up`` robots.
+On entering a stage the workflow runs the stage's robots (those due at once finish before
+the deal can move on, timed ones wait on durable timers), arms the stage deadline, then
+waits for the event that moves the deal on (a move, acceptance, a paid invoice, the tasks
+done). Leaving a stage applies each waiting robot's ``on_leave``; a jump, ``catch_up``.
 
 This module holds the run loop and the message handlers. The parts they use are composed
 objects sharing one :class:`~workflows.context.DealContext`: the move queue and triggers
 (:mod:`workflows.moves`), carrying out a move (:mod:`workflows.stages`), robot flows
-(:mod:`workflows.robots`), deadlines (:mod:`workflows.deadlines`), tasks
-(:mod:`workflows.tasks`), task sets (:mod:`workflows.task_sets`) and payments
-(:mod:`workflows.payments`). Every ``workflow.patched`` id is in :mod:`workflows.patches`.
+(:mod:`workflows.robots`), deadlines, tasks, task sets, payments, and edits and comments
+(:mod:`workflows.edits`). Every ``workflow.patched`` id is in :mod:`workflows.patches`.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from temporalio import workflow
 
 from workflows.context import DealContext, invalid
 from workflows.deadlines import Deadlines
+from workflows.edits import Edits
 from workflows.moves import Move, MoveQueue
 from workflows.patches import (
     PATCH_ACCEPT_REPORTED,
@@ -39,6 +38,7 @@ from workflows.tasks import Tasks, completed_status
 with workflow.unsafe.imports_passed_through():
     from funnel.domain import messages
     from funnel.domain.activity_io import ActivityName, RegisterDeal
+    from funnel.domain.edits import CommentInput, EditDealInput
     from funnel.domain.models import (
         AcceptInput,
         CloseInput,
@@ -62,7 +62,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from funnel.domain.pipeline import Pipeline, Semantics, TriggerEvent
     from workflows.pinned import pinned
-    from workflows.validation import FieldProblem, check_field_updates
 
 
 @workflow.defn(name=messages.WORKFLOW_TYPE)
@@ -91,6 +90,7 @@ class DealWorkflow:
         deadlines = self._deadlines = Deadlines(ctx, self._robots)
         self._stages = Stages(ctx, self._robots, deadlines, self._tasks, self._payments)
         self._may = Permissions(ctx)
+        self._edits = Edits(ctx, self._may, self._moves, deadlines, self._payments)
 
     def _check_triggers(self) -> None:
         self._moves.check_triggers()
@@ -248,29 +248,33 @@ class DealWorkflow:
 
     @workflow.update(name=messages.UPDATE_FIELDS)
     async def update_fields(self, input: UpdateFieldsInput) -> DealSnapshot:
-        """Change deal fields; every waiting robot or deadline anchored on a changed field
-        gets its due time computed again (Bitrix24 keeps the old time)."""
-        state = self._ctx.state
+        """Change deal fields; timers anchored on a changed field follow (workflows.edits)."""
         not_allowed(self._may.fields(input.actor, input.by))
         self._moves.refuse_if(self._moves.closing_problem())
-        changes = check_field_updates(self._ctx.pipeline, input.fields)
-        deal = state.deal
-        custom = {k: v for k, v in changes.items() if k != "amount"}
-        update: dict[str, object] = {"fields": {**deal.fields, **custom}}
-        if "amount" in changes:
-            update["amount"] = changes["amount"]
-        state.deal = deal.model_copy(update=update)
-        await self._deadlines.follow_fields({f"fields.{k}" for k in custom})
-        return DealSnapshot.of(state)
+        await self._edits.apply_fields(input.fields)
+        return DealSnapshot.of(self._ctx.state)
 
     @update_fields.validator
     def _validate_update_fields(self, input: UpdateFieldsInput) -> None:
         self._ctx.require_open()
         not_allowed(self._may.fields(input.actor, input.by))
-        try:
-            check_field_updates(self._ctx.pipeline, input.fields)
-        except FieldProblem as exc:
-            raise invalid(str(exc)) from None
+        self._edits.check_fields(input.fields)
+
+    @workflow.update(name=messages.EDIT_DEAL)
+    async def edit_deal(self, input: EditDealInput) -> DealSnapshot:
+        return await self._edits.edit(input)
+
+    @edit_deal.validator
+    def _validate_edit_deal(self, input: EditDealInput) -> None:
+        self._edits.validate_edit(input)
+
+    @workflow.update(name=messages.COMMENT)
+    async def comment(self, input: CommentInput) -> DealSnapshot:
+        return await self._edits.comment(input)
+
+    @comment.validator
+    def _validate_comment(self, input: CommentInput) -> None:
+        self._edits.validate_comment(input)
 
     @workflow.update(name=messages.MIGRATE)
     async def migrate_pipeline(self, input: MigrateInput) -> DealSnapshot:

@@ -39,11 +39,19 @@ class Payments:
         self.paid_received_at: datetime | None = None  # for the reaction-time metric
 
     async def issue_invoice(
-        self, seq: int, key: str, context: RobotContext, summary: str, outcome: RunOutcome
+        self,
+        seq: int,
+        key: str,
+        context: RobotContext,
+        summary: str,
+        outcome: RunOutcome,
+        invoice_id: str | None = None,
     ) -> RunOutcome:
         """One collectable invoice per deal: coming back to the stage reuses the invoice
         still open for the same amount; for a changed amount that one is cancelled and a new
-        one issued. Deals recorded before issued one per entry (PATCH_ONE_OPEN_INVOICE)."""
+        one issued. Deals recorded before issued one per entry (PATCH_ONE_OPEN_INVOICE).
+        An edit of the amount reissues under an ``invoice_id`` of its own (the visit's id
+        may be the open invoice's)."""
         state = self._ctx.state
         amount = state.deal.amount
         currency = state.deal.currency
@@ -53,7 +61,7 @@ class Payments:
             still_open, same = [], None
         if same is not None:
             return RunOutcome.REUSED
-        invoice_id = f"{state.deal_id}-{seq}"
+        invoice_id = invoice_id or f"{state.deal_id}-{seq}"
         now = self._ctx.now()
         # A partly paid invoice is never cancelled: its payments stay with it.
         replaced = [

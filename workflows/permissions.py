@@ -18,6 +18,9 @@ none of them holds an actor. The rules:
   it); confirm or return it: its creator only (not an admin: the confirmation is the
   creator's control point, separation of duties);
 - change fields: the responsible, the head, the sales team or an admin;
+- edit the deal (people, contact, service, amount): the responsible, the head or an admin;
+- comment: whoever may read the deal (the responsible, the head, the sales team, an
+  admin), a person only;
 - a service (a payment system, a lead form, an integration) acts as systems did before:
   it may complete tasks (``task_completed`` or ``task_event`` complete) and change fields;
   accept, moves, closing, confirmations and the task set need a person. Payments
@@ -110,6 +113,25 @@ class Permissions:
         if problem is not None or actor.kind == "service" or actor.id in deal.sales_team:
             return problem
         return self.lead(actor, by, "change the fields of")
+
+    def read(self, actor: Actor | None, doing: str) -> str | None:
+        """The people who may read the deal: its responsible, head, sales team or an
+        admin. A comment is a person's: a request without an actor or from a service is
+        refused."""
+        deal = self._ctx.state.deal
+        if actor is None or actor.kind == "service":
+            name = "a request without a person" if actor is None else f"service {actor.id}"
+            return f"{name} cannot {doing} deal {deal.deal_id}: a person must"
+        if actor.role is Role.ADMIN or actor.id in (
+            deal.responsible,
+            deal.department_head,
+            *deal.sales_team,
+        ):
+            return None
+        return (
+            f"{actor.id} cannot {doing} deal {deal.deal_id}: only its responsible, head,"
+            " sales team or an admin can"
+        )
 
     def task(
         self, actor: Actor | None, by: str | None, task: TaskView, action: TaskAction

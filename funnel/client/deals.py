@@ -25,6 +25,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from funnel.client.edits import DealEdits
 from funnel.client.errors import (
     BadFilter,
     DealError,
@@ -120,7 +121,7 @@ def start_options(deal: DealInput, pipeline: Pipeline) -> dict[str, Any]:
     }
 
 
-class DealClient:
+class DealClient(DealEdits):
     def __init__(
         self,
         client: Client,

@@ -172,6 +172,16 @@ class TaskStatusCall(BaseModel):
     at: datetime
 
 
+class DealEditCall(BaseModel):
+    """An edit of a running deal for the store: the deal as edited, and the open tasks of
+    the current visit that move to its (new) responsible."""
+
+    key: str
+    deal: DealInput
+    task_keys: list[str] = Field(default_factory=list)
+    at: datetime
+
+
 class DeadlineBreach(BaseModel):
     deal_id: str
     stage: str
@@ -196,4 +206,5 @@ class ActivityName:
     DUE_TIMES = "compute_due_times"
     RECORD_BREACH = "record_deadline_breach"
     RENDER_DOCUMENT = "render_document"
+    RECORD_DEAL_EDIT = "record_deal_edit"  # an edit: the deal row, its tasks' responsible
     RECORD_CLOSED_DEAL = "record_closed_deal"  # its record (funnel.storage.closed_deals)

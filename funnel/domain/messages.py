@@ -16,6 +16,8 @@ RUN_TEMPLATE: Final = "run_template"
 TASK_EVENT: Final = "task_event"
 UPDATE_FIELDS: Final = "update_fields"
 MIGRATE: Final = "migrate_pipeline"
+EDIT_DEAL: Final = "edit_deal"
+COMMENT: Final = "comment"
 
 # Signals: for systems that send and forget.
 INVOICE_PAID: Final = "invoice_paid"

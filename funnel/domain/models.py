@@ -202,13 +202,24 @@ class MigrateInput(BaseModel):
 
 
 class TaskComment(BaseModel):
-    """A task event: who did it, how and when, and what they said (why it was returned)."""
+    """A task event: who did it, how and when, and what they said (why it was returned);
+    a plain comment on the task (the ``comment`` update) has no action."""
 
-    action: TaskAction
+    action: TaskAction | None = None
     by: str | None = None
     at: datetime
     text: str = ""
     via: Via | None = None  # how the event came (None: without an actor, or before)
+
+
+class DealComment(BaseModel):
+    """A comment a person wrote on the deal, or on one of its tasks (``task_id``)."""
+
+    text: str
+    by: str
+    at: datetime
+    via: Via | None = None
+    task_id: str | None = None
 
 
 class TaskView(BaseModel):
@@ -285,6 +296,8 @@ class DealState(BaseModel):
         default_factory=list, description="template tasks waiting for the tasks they depend on"
     )
     runs: int = Field(default=1, description="workflow runs so far (continue-as-new)")
+    comments: list[DealComment] = Field(default_factory=list)
+    edits: int = Field(default=0, description="edits applied (numbers their effects' keys)")
 
     @property
     def seq(self) -> int:

@@ -107,6 +107,18 @@ class Store(TaskMethods, InvoiceMethods):
         with self._tx(write=True) as conn:
             conn.execute(upsert)
 
+    def edit_deal(
+        self, deal_id: str, columns: Mapping[str, Any], task_keys: Sequence[str], responsible: str
+    ) -> None:
+        """An edit of a running deal: its row's edited columns, and its open tasks moved to
+        the new responsible, in one transaction. Setting values again changes nothing, so a
+        retried activity is harmless."""
+        with self._tx(write=True) as conn:
+            _change_deal(conn, deal_id, columns)
+            if task_keys:
+                moved = sa.update(tasks).where(tasks.c.key.in_(list(task_keys)))
+                conn.execute(moved.values(responsible=responsible))
+
     def update_deal(
         self,
         deal_id: str,
