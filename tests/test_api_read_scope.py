@@ -32,8 +32,10 @@ PEOPLE = ("ivanov", "petrov", "smirnova", "orlova", "boss")
 
 
 class World:
-    def __init__(self, stack: Stack, tokens: dict[str, str], deals: dict[str, str]) -> None:
-        self.stack, self.tokens, self.deals = stack, tokens, deals
+    def __init__(
+        self, stack: Stack, tokens: dict[str, str], deals: dict[str, str], closed: str
+    ) -> None:
+        self.stack, self.tokens, self.deals, self.closed = stack, tokens, deals, closed
 
     async def get(self, who: str, path: str, **params: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -76,7 +78,16 @@ async def world(
             assert r.status_code == 200, r.text
             r = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": "proposal"})
             assert r.status_code == 200, r.text
-        yield World(stack, {**issued, "service": SERVICE}, deals)
+        # Closed at once: listed from the store's record, ivanov through its sales team.
+        closed = deal_body(responsible="kozlov", department_head="orlova", sales_team=["ivanov"])
+        r = await stack.http.post("/deals", json=closed)
+        assert r.status_code == 201, r.text
+        r = await stack.http.post(
+            f"/deals/{closed['deal_id']}/close",
+            json={"outcome": "lost", "reason": "went elsewhere"},
+        )
+        assert r.status_code == 200, r.text
+        yield World(stack, {**issued, "service": SERVICE}, deals, closed["deal_id"])
 
 
 def _named(world: World, *names: str) -> set[str]:
@@ -137,9 +148,21 @@ async def test_reports_count_the_deals_of_the_scope(world: World) -> None:
         return {m["responsible"]: m["deals_started"] for m in r.json()["managers"]}
 
     assert managers(await world.get("ivanov", "/reports/managers")) == {"ivanov": 1}
-    assert managers(await world.get("orlova", "/reports/managers")) == {"kozlov": 1}
-    everyone = {"ivanov": 1, "petrov": 1, "kozlov": 1}
+    assert managers(await world.get("orlova", "/reports/managers")) == {"kozlov": 2}
+    everyone = {"ivanov": 1, "petrov": 1, "kozlov": 2}
     assert managers(await world.get("boss", "/reports/managers")) == everyone
     assert managers(await world.get("service", "/reports/managers")) == everyone
     mine = (await world.get("ivanov", "/reports/funnel")).json()
     assert mine["deals"] == 1
+
+
+@pytest.mark.parametrize(
+    ("who", "sees"),
+    [("ivanov", True), ("petrov", False), ("smirnova", False), ("orlova", True), ("boss", True)],
+)
+async def test_closed_deals_are_listed_by_the_same_rule(world: World, who: str, sees: bool) -> None:
+    r = await world.get(who, "/deals", status="closed", page_size=500)
+    assert r.status_code == 200, r.text
+    assert (world.closed in {d["deal_id"] for d in r.json()["deals"]}) is sees
+    single = await world.get(who, f"/deals/{world.closed}")
+    assert single.status_code == (200 if sees else 403), single.text

@@ -206,7 +206,7 @@ class ClosedDeals:
         if member is not None:
             # The sales team has no column: it is in the recorded state.
             if self._store.dialect == "postgresql":
-                team = sa.type_coerce(c.record, postgresql.JSONB)["state"]["deal"]["sales_team"]
+                team = sa.cast(c.record, postgresql.JSONB)["state"]["deal"]["sales_team"]
                 either.append(team.contains([member]))
             else:
                 path = sa.func.json_extract(c.record, "$.state.deal.sales_team")
