@@ -154,6 +154,8 @@ async def test_reports_count_the_deals_of_the_scope(world: World) -> None:
     assert managers(await world.get("service", "/reports/managers")) == everyone
     mine = (await world.get("ivanov", "/reports/funnel")).json()
     assert mine["deals"] == 1
+    r = await world.stack.anon.get("/dashboard", params={"token": world.tokens["ivanov"]})
+    assert r.status_code == 200, r.text  # the dashboard, on his scope
 
 
 @pytest.mark.parametrize(
