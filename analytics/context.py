@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from analytics.models import Filters
 from analytics.sql import Dialect, Expr, percentile_cols
+from funnel.client.read_scope import ReadScope
 from funnel.domain.pipeline import NotifyRobot, Pipeline, Semantics
 
 UI_BASE = "http://127.0.0.1:8233"
@@ -23,6 +24,7 @@ class Ctx:
     filters: Filters
     ui_base: str = UI_BASE
     now: datetime | None = None
+    scope: ReadScope | None = None  # a person's reports count their deals only
     names: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -70,6 +72,12 @@ class Ctx:
             out.append(responsible == f.responsible)
         if f.department is not None:
             out.append(head == f.department)
+        if self.scope is not None:
+            # The report tables have no sales team: a person's deals by responsible and head.
+            theirs = [responsible.in_(sorted(self.scope.responsibles))]
+            if self.scope.head is not None:
+                theirs.append(head == self.scope.head)
+            out.append(sa.or_(*theirs))
         return out
 
     def link(self, deal_id: str) -> str:

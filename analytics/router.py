@@ -26,6 +26,7 @@ from analytics.models import (
 )
 from analytics.render import duration, pct
 from analytics.service import Analytics
+from funnel.client.read_scope import ReadScope
 
 router = APIRouter(tags=["analytics"])
 _templates = Environment(
@@ -42,7 +43,8 @@ def get_analytics(request: Request) -> Analytics:
         from funnel.runtime.pipeline_loader import load_pipeline
         from funnel.runtime.settings import Settings
 
-        settings = Settings()
+        # The API's own settings when it has them (its database), else the environment's.
+        settings = getattr(request.app.state, "settings", None) or Settings()
         found = Analytics(
             settings.effective_database_url,
             load_pipeline(settings.pipeline),
@@ -53,6 +55,15 @@ def get_analytics(request: Request) -> Analytics:
 
 
 AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]
+
+
+def get_read_scope() -> ReadScope | None:
+    """Whose deals the reports count: all by default; the API overrides this with the
+    caller's scope (api/app.py), which analytics cannot compute (it is below the API)."""
+    return None
+
+
+ScopeDep = Annotated[ReadScope | None, Depends(get_read_scope)]
 
 
 def _filters(
@@ -81,17 +92,19 @@ FiltersDep = Annotated[Filters, Depends(_filters)]
 
 
 @router.get("/reports/{kind}", response_model=None)
-def get_report(kind: ReportKind, analytics: AnalyticsDep, filters: FiltersDep) -> Report:
+def get_report(
+    kind: ReportKind, analytics: AnalyticsDep, filters: FiltersDep, scope: ScopeDep
+) -> Report:
     """One report as JSON; the same figures as ``funnel report KIND --json``."""
-    return analytics.report(kind, filters)
+    return analytics.report(kind, filters, scope=scope)
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
-def dashboard(analytics: AnalyticsDep, filters: FiltersDep) -> HTMLResponse:
+def dashboard(analytics: AnalyticsDep, filters: FiltersDep, scope: ScopeDep) -> HTMLResponse:
     """The head of sales' morning page: funnel, time in stage, breaches."""
-    funnel = analytics.report("funnel", filters)
-    speed = analytics.report("speed", filters)
-    discipline = analytics.report("discipline", filters)
+    funnel = analytics.report("funnel", filters, scope=scope)
+    speed = analytics.report("speed", filters, scope=scope)
+    discipline = analytics.report("discipline", filters, scope=scope)
     assert isinstance(funnel, FunnelReport)
     assert isinstance(speed, SpeedReport)
     assert isinstance(discipline, DisciplineReport)

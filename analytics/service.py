@@ -17,6 +17,7 @@ from analytics.models import Filters, Report, ReportKind
 from analytics.refresh import DERIVED, refresh, watermark
 from analytics.sql import Dialect
 from analytics.workclock import calendar_id
+from funnel.client.read_scope import ReadScope
 from funnel.domain.pipeline import Pipeline
 from funnel.storage.migrate import require_schema
 
@@ -75,8 +76,14 @@ class Analytics:
                 conn.exec_driver_sql(f"VACUUM (ANALYZE) {table.name}")
 
     def report(
-        self, kind: ReportKind, filters: Filters | None = None, *, now: datetime | None = None
+        self,
+        kind: ReportKind,
+        filters: Filters | None = None,
+        *,
+        now: datetime | None = None,
+        scope: ReadScope | None = None,
     ) -> Report:
+        """``scope``: the deals of one person only (funnel/client/read_scope.py)."""
         filters = filters or Filters()
         self.refresh()
         ctx = Ctx(
@@ -85,6 +92,7 @@ class Analytics:
             filters,
             ui_base=self.ui_base,
             now=now,
+            scope=scope,
         )
         with self._tx(write=False) as conn:
             if kind == "funnel":

@@ -17,11 +17,13 @@ from fastapi import Depends, FastAPI, HTTPException, status
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from analytics.router import get_read_scope
 from analytics.router import router as analytics_router
 from api import deal_edits, deals, intake, sign_in
 from api import documents as documents_api
 from api import tasks as tasks_api
 from api.auth import REPORTS_READ, require_scope
+from api.read_scope import read_scope
 from api.schemas import Health, Problem
 from funnel.client.deals import DealClient
 from funnel.runtime.settings import Settings
@@ -129,6 +131,8 @@ def create_app(settings: Settings, deal_client: DealClient, store: Store) -> Fas
     app.include_router(tasks_api.router)
     app.include_router(tasks_api.deal_tasks)
     app.include_router(analytics_router, dependencies=[Depends(require_scope(REPORTS_READ))])
+    # Reports and the dashboard count the caller's deals only (a person's scope).
+    app.dependency_overrides[get_read_scope] = read_scope
 
     @app.get(
         "/healthz",

@@ -25,6 +25,7 @@ from api.auth import DEALS_READ, DEALS_WRITE, require_scope
 from api.caller import request_actor
 from api.errors import DEAL_ERRORS, from_deal_error, temporal
 from api.payments import check_invoice_of_deal
+from api.read_scope import check_readable, read_scope
 from api.schemas import (
     AcceptBody,
     CloseBody,
@@ -77,6 +78,7 @@ def _out(request: Request, state: DealState, source: Source = "workflow") -> Dea
 
 
 def _read_out(request: Request, found: DealRead) -> DealOut:
+    check_readable(request, found.state.deal)
     return _out(request, found.state, found.source)
 
 
@@ -121,7 +123,7 @@ async def list_deals(
 ) -> DealPage:
     settings: Settings = request.app.state.settings
     try:
-        filt = DealFilter(stage, responsible, breached, status_, since, until)
+        filt = DealFilter(stage, responsible, breached, status_, since, until, read_scope(request))
     except BadFilter as exc:
         raise HTTPException(422, detail=str(exc)) from exc
     query = filt.describe()
@@ -186,6 +188,7 @@ async def get_deal(request: Request, deal_id: DealId) -> DealOut:
 async def deal_history(request: Request, deal_id: DealId) -> HistoryOut:
     deals = _deals(request)
     found, runs = await temporal(request, deals.robot_runs(deal_id))
+    check_readable(request, found.state.deal)
     state = found.state
     return HistoryOut(
         deal_id=deal_id,
@@ -204,6 +207,7 @@ async def deal_history(request: Request, deal_id: DealId) -> HistoryOut:
 )
 async def deal_plan(request: Request, deal_id: DealId) -> PlanOut:
     found = await temporal(request, _deals(request).read(deal_id))
+    check_readable(request, found.state.deal)
     state = found.state
     closed = state.status is not DealStatus.OPEN
     visit = state.visits[-1] if state.visits else None

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from api.auth import DEALS_READ, require_scope
 from api.deals import DealId
 from api.errors import DEAL_ERRORS
+from api.read_scope import ensure_readable
 from api.schemas import DocumentOut, Problem
 from funnel.domain.text import NO_CONTROL_CHARACTERS
 from funnel.runtime.pdf import PdfProblem, html_to_pdf
@@ -47,6 +48,7 @@ def _documents(request: Request) -> DeliveryStore:
 
 
 async def _document(request: Request, deal_id: str, key: str) -> Document:
+    await ensure_readable(request, deal_id)
     found = await asyncio.to_thread(_documents(request).get_document, key)
     if found is None or found.deal_id != deal_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"deal {deal_id} has no document {key!r}")
@@ -61,6 +63,7 @@ def _disposition(document: Document, suffix: str) -> str:
 
 @router.get("/{deal_id}/documents", dependencies=read, summary="The deal's documents")
 async def list_documents(request: Request, deal_id: DealId) -> list[DocumentOut]:
+    await ensure_readable(request, deal_id)
     store: Store = request.app.state.store
     deal, found = await asyncio.gather(
         asyncio.to_thread(store.get_deal, deal_id),

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from api.auth import DEALS_READ, DEALS_WRITE, require_scope
 from api.caller import request_actor
 from api.errors import DEAL_ERRORS, temporal
+from api.read_scope import task_reader
 from funnel.client.deals import DealClient
 from funnel.domain.models import DEAL_ID_PATTERN, TaskAction, TaskEvent, TaskView
 from funnel.domain.task_ids import normalise_task_id
@@ -54,7 +55,12 @@ async def list_tasks(
     if to_confirm_by is not None:
         status = "awaiting_confirmation"
     tasks = await asyncio.to_thread(
-        store.tasks, deal_id=deal_id, assignee=assignee, status=status, created_by=to_confirm_by
+        store.tasks,
+        deal_id=deal_id,
+        assignee=assignee,
+        status=status,
+        created_by=to_confirm_by,
+        reader=task_reader(request),  # a person: the tasks of their deals, and their own
     )
     return TasksPage(tasks=tasks)
 

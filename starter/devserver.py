@@ -19,7 +19,8 @@ def search_attribute_flags() -> list[str]:
     """``--search-attribute DealStage=Keyword ...`` for every deal search attribute."""
     flags: list[str] = []
     for key in ALL_KEYS:
-        kind = key.indexed_value_type.name.capitalize()  # KEYWORD -> Keyword, DOUBLE -> Double
+        # KEYWORD -> Keyword, DOUBLE -> Double, KEYWORD_LIST -> KeywordList
+        kind = "".join(part.capitalize() for part in key.indexed_value_type.name.split("_"))
         flags += ["--search-attribute", f"{key.name}={kind}"]
     return flags
 

@@ -187,8 +187,8 @@ async def check_temporal(settings: Settings) -> list[Check]:
                 "search attributes",
                 "WARN",
                 f"cannot list them ({exc.message}); check in the Cloud UI that"
-                " DealStage, DealResponsible (Keyword), DealAmount (Double) and"
-                " DealDeadlineBreached (Bool) exist",
+                " DealStage, DealResponsible (Keyword), DealAmount (Double),"
+                " DealDeadlineBreached (Bool) and DealTeam (KeywordList) exist",
             )
         )
         return checks
@@ -250,7 +250,8 @@ def _type_name(value: int) -> str:
     from temporalio.api.enums.v1 import IndexedValueType
 
     name = IndexedValueType.Name(IndexedValueType.ValueType(value))
-    return name.removeprefix("INDEXED_VALUE_TYPE_").capitalize()
+    # KEYWORD_LIST -> KeywordList
+    return "".join(p.capitalize() for p in name.removeprefix("INDEXED_VALUE_TYPE_").split("_"))
 
 
 async def run_checks(settings: Settings) -> list[Check]:

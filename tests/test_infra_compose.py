@@ -198,7 +198,8 @@ def test_search_attributes_match_the_workflow() -> None:
     assert block is not None
     registered = dict(line.split() for line in block.group(1).strip().splitlines())
     expected = {
-        key.name: key.indexed_value_type.name.capitalize()  # KEYWORD -> Keyword
+        # KEYWORD -> Keyword, KEYWORD_LIST -> KeywordList
+        key.name: "".join(p.capitalize() for p in key.indexed_value_type.name.split("_"))
         for key in ALL_KEYS
     }
     assert registered == expected

@@ -21,7 +21,7 @@ from temporalio.client import (
     WorkflowHistory,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -68,7 +68,7 @@ from funnel.domain.models import (
 from funnel.domain.people import Actor
 from funnel.domain.pipeline import Pipeline
 from funnel.domain.robot_runs import ActivityRun
-from funnel.domain.search_attributes import DEAL_AMOUNT, DEAL_BREACHED, DEAL_RESPONSIBLE, DEAL_STAGE
+from funnel.domain.search_attributes import at_start
 from funnel.storage.closed_deals import ClosedDeal, ClosedDeals, MissingSchema
 
 __all__ = [
@@ -108,14 +108,7 @@ def start_options(deal: DealInput, pipeline: Pipeline) -> dict[str, Any]:
         "id": workflow_id_for(deal.deal_id),
         # A deal id names one deal for good: never start a second one with it.
         "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        "search_attributes": TypedSearchAttributes(
-            [
-                SearchAttributePair(DEAL_STAGE, pipeline.first_stage.id),
-                SearchAttributePair(DEAL_RESPONSIBLE, deal.responsible),
-                SearchAttributePair(DEAL_AMOUNT, float(deal.amount)),
-                SearchAttributePair(DEAL_BREACHED, False),
-            ]
-        ),
+        "search_attributes": at_start(deal, pipeline.first_stage.id),
         "static_summary": summary_line(deal),
         "static_details": f"Pipeline {pipeline.id} version {pipeline.version}",
     }

@@ -16,6 +16,7 @@ from typing import Literal
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from funnel.client.errors import BadFilter, visibility_literal
+from funnel.client.read_scope import ReadScope
 from funnel.domain import messages
 from funnel.domain.search_attributes import DEAL_AMOUNT, DEAL_BREACHED, DEAL_RESPONSIBLE, DEAL_STAGE
 from funnel.storage.closed_deals import ClosedDeals, ClosedSummary, MissingSchema
@@ -50,6 +51,7 @@ class DealFilter:
     status: StatusFilter | None = None
     since: datetime | None = None  # closed at or after (closed deals only)
     until: datetime | None = None  # closed before
+    scope: ReadScope | None = None  # the person's deals only (None: all)
 
     def __post_init__(self) -> None:
         for name in ("since", "until"):
@@ -75,12 +77,25 @@ class DealFilter:
             clauses.append(f"DealResponsible = {visibility_literal(self.responsible)}")
         if self.breached is not None:
             clauses.append(f"DealDeadlineBreached = {str(self.breached).lower()}")
+        if self.scope is not None:
+            clauses.append(_scope_clause(self.scope))
         return " AND ".join(clauses)
 
     def describe(self) -> str:
         """Every filter, for binding a page token to the listing it came from."""
         period = [d.isoformat() if d else "" for d in (self.since, self.until)]
         return "|".join([self.visibility_query(), self.status or "", *period])
+
+
+def _scope_clause(scope: ReadScope) -> str:
+    """The scope in visibility terms. The department_head is not a search attribute: a
+    head's deals are found by their responsibles (the department in the directory)."""
+    people = ", ".join(visibility_literal(p) for p in sorted(scope.responsibles))
+    either = [f"DealResponsible IN ({people})"]
+    if scope.member is not None:
+        # DealTeam is a keyword list: '=' means "has this member".
+        either.append(f"DealTeam = {visibility_literal(scope.member)}")
+    return "(" + " OR ".join(either) + ")"
 
 
 @dataclass(frozen=True)
@@ -149,6 +164,9 @@ async def _closed(
             breached=filt.breached,
             since=filt.since,
             until=filt.until,
+            responsibles=filt.scope.responsibles if filt.scope else None,
+            head=filt.scope.head if filt.scope else None,
+            member=filt.scope.member if filt.scope else None,
             offset=offset,
             limit=limit,
         )

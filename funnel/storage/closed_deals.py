@@ -13,6 +13,7 @@ whole final ``DealState`` and the robot runs are in ``record``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Column, Table
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import NoSuchTableError, OperationalError, ProgrammingError
 
 from funnel.domain.models import DealState, DealStatus
@@ -162,11 +164,16 @@ class ClosedDeals:
         breached: bool | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        responsibles: Collection[str] | None = None,
+        head: str | None = None,
+        member: str | None = None,
         offset: int = 0,
         limit: int = 100,
     ) -> list[ClosedSummary]:
         """Closed deals, newest closed first; ``since``/``until`` bound the closing time
-        (``until`` excluded)."""
+        (``until`` excluded). With ``responsibles`` (a person's read scope) only the deals
+        of these responsibles, or whose department_head is ``head``, or whose sales team
+        has ``member``."""
         c = closed_deals.c
         query = sa.select(*_COLUMNS)
         if stage is not None:
@@ -179,6 +186,8 @@ class ClosedDeals:
             query = query.where(c.closed_at >= since)
         if until is not None:
             query = query.where(c.closed_at < until)
+        if responsibles is not None:
+            query = query.where(self._in_scope(responsibles, head, member))
         query = query.order_by(c.closed_at.desc(), c.deal_id).offset(offset).limit(limit)
         try:
             with self._store.transaction() as conn:
@@ -186,6 +195,25 @@ class ClosedDeals:
         except (OperationalError, ProgrammingError, NoSuchTableError) as exc:
             raise _schema_problem(exc) from exc
         return [ClosedSummary.model_validate(dict(r._mapping)) for r in rows]
+
+    def _in_scope(
+        self, responsibles: Collection[str], head: str | None, member: str | None
+    ) -> sa.ColumnElement[bool]:
+        c = closed_deals.c
+        either: list[sa.ColumnElement[bool]] = [c.responsible.in_(sorted(responsibles))]
+        if head is not None:
+            either.append(c.department_head == head)
+        if member is not None:
+            # The sales team has no column: it is in the recorded state.
+            if self._store.dialect == "postgresql":
+                team = sa.cast(c.record, postgresql.JSONB)["state"]["deal"]["sales_team"]
+                either.append(team.contains([member]))
+            else:
+                path = sa.func.json_extract(c.record, "$.state.deal.sales_team")
+                people = sa.func.json_each(path).table_valued("value")
+                has = sa.select(1).select_from(people).where(people.c.value == member)
+                either.append(sa.exists(has))
+        return sa.or_(*either)
 
     def delete(self, deal_id: str) -> bool:
         """Drop a deal's record (tests; an operator who must record it again); True if there

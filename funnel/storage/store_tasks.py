@@ -3,6 +3,8 @@ reopened) and cancelled when their deal leaves the stage (funnel/storage/store.p
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, get_args
 
@@ -12,10 +14,20 @@ from sqlalchemy.dialects import postgresql
 
 from funnel.storage.base import StoreBase, select_columns
 from funnel.storage.records import Task, TaskIn, TaskStatusName
-from funnel.storage.store_tables import tasks
+from funnel.storage.store_tables import deals, tasks
 from funnel.storage.tables import to_utc
 
 _TASK_STATUSES: tuple[str, ...] = get_args(TaskStatusName)
+
+
+@dataclass(frozen=True)
+class TaskReader:
+    """A person reading tasks, with the deals they may read (funnel/client/read_scope.py)."""
+
+    person: str
+    responsibles: Collection[str]
+    head: str | None = None
+
 
 # Built once, with bound parameters (see funnel.storage.store._UPDATE_DEAL).
 _TASK_KEY: sa.BindParameter[str] = sa.bindparam("_key")
@@ -44,9 +56,11 @@ class TaskMethods(StoreBase):
         assignee: str | None = None,
         status: str | None = None,
         created_by: str | None = None,
+        reader: TaskReader | None = None,
     ) -> list[Task]:
         """Oldest first; ``assignee`` matches the responsible or a co-executor;
-        ``created_by`` with status awaiting_confirmation: what waits for that person."""
+        ``created_by`` with status awaiting_confirmation: what waits for that person;
+        ``reader``: only what this person may read."""
         query = select_columns(tasks, Task)
         if deal_id is not None:
             query = query.where(tasks.c.deal_id == deal_id)
@@ -55,17 +69,31 @@ class TaskMethods(StoreBase):
         if status is not None:
             query = query.where(tasks.c.status == status)
         if assignee is not None:
-            if self._pg:
-                in_team = sa.type_coerce(tasks.c.co_executors, postgresql.JSONB).contains(
-                    [assignee]
-                )
-            else:
-                member = sa.func.json_each(tasks.c.co_executors).table_valued("value")
-                in_team = sa.exists(
-                    sa.select(1).select_from(member).where(member.c.value == assignee)
-                )
-            query = query.where(sa.or_(tasks.c.responsible == assignee, in_team))
+            query = query.where(self._assigned(assignee))
+        if reader is not None:
+            query = query.where(self._readable(reader))
         return self._all(Task, query.order_by(tasks.c.created_at, tasks.c.id))
+
+    def _assigned(self, person: str) -> sa.ColumnElement[bool]:
+        if self._pg:
+            in_team = sa.type_coerce(tasks.c.co_executors, postgresql.JSONB).contains([person])
+        else:
+            member = sa.func.json_each(tasks.c.co_executors).table_valued("value")
+            in_team = sa.exists(sa.select(1).select_from(member).where(member.c.value == person))
+        return sa.or_(tasks.c.responsible == person, in_team)
+
+    def _readable(self, reader: TaskReader) -> sa.ColumnElement[bool]:
+        """A task of a deal in the reader's scope (by the deal's responsible or head: the
+        deals table has no sales team), or one they work on or created."""
+        theirs: list[sa.ColumnElement[bool]] = [
+            deals.c.responsible.in_(sorted(reader.responsibles))
+        ]
+        if reader.head is not None:
+            theirs.append(deals.c.department_head == reader.head)
+        of_deal = sa.select(1).where(deals.c.deal_id == tasks.c.deal_id, sa.or_(*theirs))
+        return sa.or_(
+            sa.exists(of_deal), self._assigned(reader.person), tasks.c.created_by == reader.person
+        )
 
     def set_task_status(self, key: str, status: str, *, by: str | None, at: datetime) -> Task:
         """Move a task; setting the status it already has changes nothing (a retried

@@ -13,7 +13,8 @@ ATTEMPTS="${SETUP_ATTEMPTS:-60}" # tries, 2 s apart, for each step that may have
 SEARCH_ATTRIBUTES='DealStage Keyword
 DealResponsible Keyword
 DealAmount Double
-DealDeadlineBreached Bool'
+DealDeadlineBreached Bool
+DealTeam KeywordList'
 
 retry() { # retry COMMAND...: run it until it succeeds, at most ATTEMPTS times
     n=1
