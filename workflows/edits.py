@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from funnel.domain.pipeline import SetTitleRobot, Stage
     from funnel.domain.robot_runs import RunOutcome
-    from funnel.domain.search_attributes import DEAL_AMOUNT, DEAL_RESPONSIBLE
+    from funnel.domain.search_attributes import DEAL_AMOUNT, DEAL_RESPONSIBLE, DEAL_TEAM
     from funnel.domain.text import literal
     from workflows.validation import FieldProblem, check_field_updates
 
@@ -153,6 +153,9 @@ class Edits:
             updates.append(DEAL_RESPONSIBLE.value_set(new.responsible))
         if "amount" in diff:
             updates.append(DEAL_AMOUNT.value_set(float(new.amount)))
+        if "sales_team" in diff:
+            # The team finds its open deals by this attribute (funnel/client/read_scope.py).
+            updates.append(DEAL_TEAM.value_set(list(new.sales_team)))
         if updates:
             workflow.upsert_search_attributes(updates)
         await ctx.write_report(
