@@ -18,24 +18,9 @@ import asyncio
 
 from temporalio import workflow
 
-from workflows.context import DealContext, invalid
-from workflows.deadlines import Deadlines
-from workflows.edits import Edits
-from workflows.moves import Move, MoveQueue
-from workflows.patches import (
-    PATCH_ACCEPT_REPORTED,
-    PATCH_CLOSED_RECORD,
-    PATCH_RECHECK,
-    RunPatches,
-)
-from workflows.payments import Payments
-from workflows.permissions import Permissions, not_allowed, who
-from workflows.robots import Robots
-from workflows.stages import Stages
-from workflows.task_sets import TaskSets
-from workflows.tasks import Tasks, completed_status
-
 with workflow.unsafe.imports_passed_through():
+    # The deal's parts are shared by every run in the worker (not imported afresh into each
+    # run's sandbox): a cached deal then holds its state, not a copy of nine modules.
     from funnel.domain import messages
     from funnel.domain.activity_io import ActivityName, RegisterDeal
     from funnel.domain.edits import CommentInput, EditDealInput
@@ -61,7 +46,23 @@ with workflow.unsafe.imports_passed_through():
         WaitingRobot,
     )
     from funnel.domain.pipeline import Pipeline, Semantics, TriggerEvent
+    from workflows.context import DealContext, invalid
+    from workflows.deadlines import Deadlines
+    from workflows.edits import Edits
+    from workflows.moves import Move, MoveQueue
+    from workflows.patches import (
+        PATCH_ACCEPT_REPORTED,
+        PATCH_CLOSED_RECORD,
+        PATCH_RECHECK,
+        RunPatches,
+    )
+    from workflows.payments import Payments
+    from workflows.permissions import Permissions, not_allowed, who
     from workflows.pinned import pinned
+    from workflows.robots import Robots
+    from workflows.stages import Stages
+    from workflows.task_sets import TaskSets
+    from workflows.tasks import Tasks, completed_status
 
 
 @workflow.defn(name=messages.WORKFLOW_TYPE)
