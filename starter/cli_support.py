@@ -41,6 +41,22 @@ def emit(as_json: bool, payload: Any, human: Callable[[], None]) -> None:
         human()
 
 
+def field_assignments(items: tuple[str, ...], *, option: str = "") -> dict[str, object]:
+    """``NAME=VALUE`` pairs as field values: a value that reads as JSON (a number, true,
+    null) is that value, anything else the text itself."""
+    fields: dict[str, object] = {}
+    where = f"{option} " if option else ""
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise Failure(f"{where}{item!r}: write NAME=VALUE")
+        try:
+            fields[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            fields[name] = raw
+    return fields
+
+
 def json_option(fn: Callable[P, R]) -> Callable[P, R]:
     return click.option("--json", "as_json", is_flag=True, help="machine-readable output")(fn)
 

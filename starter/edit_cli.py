@@ -3,7 +3,6 @@ service, amount, fields) and ``funnel deal comment``."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 import click
@@ -17,24 +16,12 @@ from starter.cli_support import (
     as_option,
     deal_client,
     emit,
+    field_assignments,
     json_option,
     operator_actor,
     run_async,
 )
 from starter.render import print_deal
-
-
-def _fields(assignments: tuple[str, ...]) -> dict[str, object] | None:
-    fields: dict[str, object] = {}
-    for item in assignments:
-        name, sep, raw = item.partition("=")
-        if not sep or not name:
-            raise Failure(f"--field {item!r}: write NAME=VALUE")
-        try:
-            fields[name] = json.loads(raw)
-        except json.JSONDecodeError:
-            fields[name] = raw
-    return fields or None
 
 
 @click.command("edit")
@@ -74,7 +61,7 @@ async def deal_edit(
             service=service,
             amount=amount,
             currency=currency,
-            fields=_fields(assignments),
+            fields=field_assignments(assignments, option="--field") or None,
             reason=reason,
         )
         directory = Directory.load(settings.directory)

@@ -4,7 +4,6 @@ deals to a new pipeline version, and simulating a deal on the time-skipping serv
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,7 +17,14 @@ from funnel.domain.models import DealInput, MigrateInput, UpdateFieldsInput
 from funnel.domain.pipeline_diff import changes_from
 from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
 from funnel.runtime.settings import Settings
-from starter.cli_support import Failure, deal_client, emit, json_option, run_async
+from starter.cli_support import (
+    Failure,
+    deal_client,
+    emit,
+    field_assignments,
+    json_option,
+    run_async,
+)
 
 
 class MigrationPreview(BaseModel):
@@ -60,15 +66,7 @@ async def deal_fields(
     deal_id: str, assignments: tuple[str, ...], by: str | None, as_json: bool
 ) -> None:
     """Change custom fields (e.g. contract_due=2026-12-20); timers that follow them move."""
-    fields: dict[str, object] = {}
-    for item in assignments:
-        name, sep, raw = item.partition("=")
-        if not sep or not name:
-            raise Failure(f"{item!r}: write NAME=VALUE")
-        try:
-            fields[name] = json.loads(raw)
-        except json.JSONDecodeError:
-            fields[name] = raw
+    fields = field_assignments(assignments)
     client = await deal_client(Settings())
     state = await client.update_fields(
         deal_id, UpdateFieldsInput.model_validate({"fields": fields, "by": by})
