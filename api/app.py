@@ -2,7 +2,8 @@
 
 Routers: deals (api/deals.py), documents, tasks, lead intake and the payment webhook
 (api/intake.py), people's sign-in (api/sign_in.py), and the reports and dashboard
-(analytics/router.py, scope ``reports:read``). Handlers find what they need on
+(analytics/router.py, scope ``reports:read``), and the workspace's pages, static files and
+/docs (web/pages.py). Handlers find what they need on
 ``request.app.state``: ``settings``, ``deal_client``, ``store`` (the funnel store), ``intake``
 (the API's own tables), ``documents``, ``people`` and ``personal_tokens`` (sign-in,
 funnel/storage/people.py) and ``directory`` (loaded on first use).
@@ -34,6 +35,7 @@ from funnel.storage.migrate import require_schema
 from funnel.storage.people import People
 from funnel.storage.personal_tokens import PersonalTokens
 from funnel.storage.store import Store
+from web.pages import mount_workspace
 
 HEALTH_TIMEOUT_SECONDS = 3.0
 
@@ -113,6 +115,10 @@ def create_app(settings: Settings, deal_client: DealClient, store: Store) -> Fas
             " session cookie of /auth/sign-in (with X-CSRF-Token on changes), with the scope"
             " named in its description."
         ),
+        # /docs is served by the workspace from the vendored Swagger UI (no CDN); ReDoc
+        # would load from one, so it is off.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.deal_client = deal_client
@@ -131,6 +137,7 @@ def create_app(settings: Settings, deal_client: DealClient, store: Store) -> Fas
     app.include_router(tasks_api.router)
     app.include_router(tasks_api.deal_tasks)
     app.include_router(analytics_router, dependencies=[Depends(require_scope(REPORTS_READ))])
+    mount_workspace(app)
     # Reports and the dashboard count the caller's deals only (a person's scope).
     app.dependency_overrides[get_read_scope] = read_scope
 

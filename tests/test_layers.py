@@ -1,7 +1,7 @@
 """The house's layers: nothing lower imports anything higher (funnel/__init__.py).
 
 domain < storage < client < runtime < the packages above (workflows, activities, worker,
-starter, api, analytics); the packages above do not import the CLI (starter) either, which
+starter, api, analytics, web); the packages above do not import the CLI (starter) either, which
 stands on top of them all."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ RANKS = {
     "activities": 4,
     "analytics": 4,
     "api": 4,
+    "web": 4,
     "worker": 4,
     "starter": 5,
 }
