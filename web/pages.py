@@ -58,6 +58,6 @@ def mount_workspace(app: FastAPI) -> None:
 def _areas() -> list[APIRouter]:
     """Each area's router; an area's module is imported here only, so that this file is the
     one list of what the workspace serves."""
-    from web import board
+    from web import board, deal_card, my_work
 
-    return [board.router]
+    return [board.router, deal_card.router, my_work.router]
