@@ -57,7 +57,7 @@ from funnel.domain.models import (
 )
 from funnel.domain.task_ids import normalise_task_id
 from funnel.domain.text import NO_CONTROL_CHARACTERS
-from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.pipeline_loader import current_pipeline
 from funnel.runtime.settings import Settings
 
 DealId = Annotated[str, Path(pattern=DEAL_ID_PATTERN, description="the deal's id")]
@@ -92,7 +92,7 @@ async def start_deal(request: Request, deal: DealInput) -> DealOut:
     settings: Settings = request.app.state.settings
     # Read per request: a new deal gets the pipeline file as it is now (running deals keep
     # the version they started with).
-    pipeline = load_pipeline(settings.pipeline)
+    pipeline = current_pipeline(settings.pipeline)
     state = await temporal(request, _deals(request).start(deal, pipeline))
     return _out(request, state)
 

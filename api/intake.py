@@ -37,7 +37,7 @@ from api.schemas import (
 )
 from funnel.client.deals import DealClient
 from funnel.domain.models import Contact, DealInput, InvoicePaid
-from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.pipeline_loader import current_pipeline
 from funnel.runtime.settings import Settings
 from funnel.storage.intake import IntakeStore
 
@@ -113,7 +113,7 @@ async def take_lead(request: Request, response: Response, lead: LeadIn) -> LeadO
         fields=fields,
     )
     try:
-        state = await temporal(request, deals.start(deal, load_pipeline(settings.pipeline)))
+        state = await temporal(request, deals.start(deal, current_pipeline(settings.pipeline)))
     except BaseException:
         # No deal: forget the lead, so that the form sent again is not taken for a duplicate
         # of a deal that does not exist.
