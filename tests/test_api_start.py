@@ -14,6 +14,7 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from funnel.client.deals import DealClient
+from funnel.runtime.settings import DEFAULT_PIPELINE
 from funnel.storage.store import Store
 from tests.api_support import UI_BASE, WRITE, Stack, api_settings, api_stack, deal_body, serve
 from tests.temporal_fixtures import new_task_queue, running_worker
@@ -89,3 +90,30 @@ async def test_a_deal_posted_while_no_worker_runs_starts_when_one_comes(
             deal = await stack.wait_for(body["deal_id"], lambda d: bool(d["visits"]))
     assert deal["visits"][0]["stage"] == "new"
     store.dispose()
+
+
+async def test_a_new_deal_gets_the_pipeline_file_as_it_is_now(stack: Stack, tmp_path: Path) -> None:
+    """The API keeps the parsed file while it is unchanged and reads it again once edited:
+    the next deal pins the edited version, the deals before keep theirs."""
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(DEFAULT_PIPELINE.read_text(encoding="utf-8"), encoding="utf-8")
+    settings = api_settings(tmp_path, pipeline=pipeline)
+    headers = {"Authorization": f"Bearer {WRITE}"}
+    async with (
+        serve(settings, stack.deals, stack.store) as base_url,
+        httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as http,
+    ):
+
+        async def version() -> str:
+            r = await http.post("/deals", json=deal_body())
+            assert r.status_code == 201, r.text
+            pinned: str = r.json()["pipeline_version"]
+            return pinned
+
+        first = await version()
+        assert await version() == first
+        edited = pipeline.read_text(encoding="utf-8").replace(
+            "name: PUSK sales funnel", "name: PUSK sales funnel, 2027"
+        )
+        pipeline.write_text(edited, encoding="utf-8")
+        assert await version() not in (first, "")
