@@ -1,4 +1,5 @@
-"""Senders of the external channels: outgoing webhook, SMTP e-mail and Bitrix24 REST.
+"""Senders of the external channels: outgoing webhook, SMTP e-mail and Bitrix24 REST
+(Telegram: activities/telegram.py).
 
 Each sender sends one outbox row (:class:`funnel.storage.deliveries.Delivery`) and either returns
 the receiver's id for it or raises :class:`Transient` (try again later: the receiver is down,
@@ -34,7 +35,12 @@ class DeliveryProblem(Exception):
 
 
 class Transient(DeliveryProblem):
-    """Worth trying again."""
+    """Worth trying again; ``retry_after``: not before that many seconds (the receiver said
+    so: Telegram's ``retry_after``, an HTTP ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Refused(DeliveryProblem):
@@ -50,7 +56,8 @@ def _http_problem(what: str, response: httpx.Response) -> DeliveryProblem:
     message = f"{what} answered HTTP {response.status_code}: {text or response.reason_phrase}"
     # 408/429 and 5xx are the receiver's momentary trouble; any other 4xx is our request.
     if response.status_code in (408, 429) or response.status_code >= 500:
-        return Transient(message)
+        wait = response.headers.get("Retry-After", "")  # seconds; an HTTP date is not used
+        return Transient(message, float(wait) if wait.isdigit() else None)
     return Refused(message)
 
 

@@ -1,27 +1,31 @@
-"""From a robot run to external deliveries, each sent at most once.
+"""From a robot run to external deliveries (webhook, e-mail, Bitrix24, Telegram), each sent
+at most once.
 
 ``plan_*`` write the deliveries a robot run needs into the outbox (funnel.storage.deliveries) and
 return references to them; ``run_inline`` sends them inside the robot's own activity, one by
 one through ``deliver``, which sends a delivery or finds it sent. A delivery that fails for
 now is left pending and the activity raises a retryable error, so Temporal's retry policy is
-the backoff; the outbox keeps the deliveries that did go out from going again on that retry.
+the backoff (or the wait a rate-limited receiver asked for); the outbox keeps the deliveries
+that did go out from going again on that retry.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
 from temporalio.exceptions import ApplicationError
 
 from activities.channels import Bitrix24, EmailSender, Refused, Transient, WebhookSender
+from activities.telegram import TelegramBot
 from funnel.domain.activity_io import RobotContext
+from funnel.domain.channels import Channel
 from funnel.runtime.integration_settings import IntegrationSettings
 from funnel.storage.deliveries import Delivery, DeliveryIn, DeliveryKind, DeliveryStore
-from funnel.storage.directory import Channel, Directory
+from funnel.storage.directory import Directory
 from funnel.storage.records import ReportEventIn
 from funnel.storage.store import Store
 
@@ -53,7 +57,11 @@ class Dispatcher:
         outbox: DeliveryStore,
         directory: Directory,
         config: IntegrationSettings,
+        *,
+        public_url: str | None = None,
     ) -> None:
+        """``public_url``: the workspace's address (FUNNEL_PUBLIC_URL), for the links that
+        open a deal from a message."""
         self._store = store
         self.outbox = outbox
         self.directory = directory
@@ -63,6 +71,7 @@ class Dispatcher:
         self._webhook = WebhookSender(config, self._http)
         self._email = EmailSender(config)
         self._bitrix = Bitrix24(config, self._http)
+        self.telegram = TelegramBot(config, self._http, public_url)
 
     def close(self) -> None:
         self._http.close()
@@ -80,6 +89,7 @@ class Dispatcher:
             "webhook": c.webhook_url is not None or bool(employee and employee.webhook_url),
             "email": c.smtp_host is not None,
             "bitrix24": c.bitrix24_webhook_url is not None,
+            "telegram": c.telegram_bot_token is not None,
         }[channel]
         if not ok:
             log.warning("channel %s is not configured: %s not notified there", channel, recipient)
@@ -213,6 +223,8 @@ class Dispatcher:
             return self._webhook.send(row, employee)
         if row.channel == "email":
             return self._email.send(row, employee)
+        if row.channel == "telegram":
+            return self.telegram.send(row, employee)
         if row.channel != "bitrix24":
             raise Refused(f"unknown channel {row.channel!r}")
         if row.kind == "notice":
@@ -254,6 +266,7 @@ class Dispatcher:
         FUNNEL_DELIVERY_MAX_ATTEMPTS, where they are given up. Returns what was refused."""
         refused: list[str] = []
         failing: list[tuple[DeliveryRef, str]] = []
+        wait = 0.0  # the longest a receiver asked us to wait (Telegram's retry_after)
         for ref in refs:
             try:
                 self.deliver(ref)
@@ -261,10 +274,13 @@ class Dispatcher:
                 refused.append(f"{ref.channel} to {ref.recipient}: {exc}")
             except Transient as exc:
                 failing.append((ref, str(exc)))
+                wait = max(wait, exc.retry_after or 0.0)
         if failing and attempt < self.config.delivery_max_attempts:
             raise ApplicationError(
                 "; ".join(f"{r.channel} to {r.recipient}: {e}" for r, e in failing),
                 type="DeliveryFailed",
+                # Temporal schedules the retry then, instead of by the policy's backoff.
+                next_retry_delay=timedelta(seconds=wait) if wait else None,
             )
         for ref, error in failing:
             row = self.outbox.get(ref.key, ref.channel, ref.recipient)

@@ -72,7 +72,11 @@ def build_integrations(store: Store, settings: Settings | None = None) -> Integr
     settings = settings or Settings()
     outbox = DeliveryStore(store)
     dispatcher = Dispatcher(
-        store, outbox, Directory.load(settings.directory), IntegrationSettings()
+        store,
+        outbox,
+        Directory.load(settings.directory),
+        IntegrationSettings(),
+        public_url=settings.public_url,
     )
     renderer = DocumentRenderer(settings.home.resolve() / "documents")
     return IntegrationActivities(dispatcher, renderer)

@@ -125,7 +125,9 @@ async def simulate(
         store = Store(url)
         outbox = DeliveryStore(store)
         # Every outside channel off: a simulation must never reach a real person.
-        quiet = IntegrationSettings(webhook_url=None, smtp_host=None, bitrix24_webhook_url=None)
+        quiet = IntegrationSettings(
+            webhook_url=None, smtp_host=None, bitrix24_webhook_url=None, telegram_bot_token=None
+        )
         dispatcher = Dispatcher(store, outbox, Directory.load(Settings().directory), quiet)
         robots = RobotActivities(
             store, IntegrationActivities(dispatcher, DocumentRenderer(Path(tmp) / "documents"))

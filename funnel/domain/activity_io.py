@@ -75,7 +75,7 @@ class NotifyCall(BaseModel):
     recipients: list[str] = Field(min_length=1)
     message: str
     at: datetime
-    # The robot's channels (inapp, webhook, email, bitrix24); None: each person's own.
+    # The robot's channels (inapp, webhook, email, bitrix24, telegram); None: each person's own.
     channels: list[str] | None = None
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from funnel.domain.calendar_spec import CalendarSpec
+from funnel.domain.channels import Channel
 from funnel.domain.durations import Duration
 from funnel.domain.robot_rules import (
     Condition,
@@ -61,7 +62,7 @@ class NotifyRobot(RobotBase):
     type: Literal["notify"]
     to: list[str] = Field(min_length=1, description="roles or employee ids")
     message: str = Field(min_length=1, description="jinja2 template")
-    channels: list[Literal["inapp", "webhook", "email", "bitrix24"]] | None = Field(
+    channels: list[Channel] | None = Field(
         default=None, description="override each person's channels from the directory"
     )
 
