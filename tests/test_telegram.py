@@ -152,7 +152,7 @@ def test_a_chat_telegram_does_not_know_is_refused_with_what_to_check(
     dispatcher: Dispatcher, telegram: TelegramFake
 ) -> None:
     [ref] = notice(dispatcher, ["petrov"])
-    with pytest.raises(Refused, match="400 Bad Request: chat not found .*check telegram_chat_id"):
+    with pytest.raises(Refused, match=r"400 Bad Request: chat not found .*check telegram_chat_id"):
         dispatcher.deliver(ref)
     [call] = telegram.calls("sendMessage")
     assert call.body["chat_id"] == PETROV  # a group's id, given as a string in the file
@@ -215,7 +215,7 @@ def test_the_token_is_never_shown_in_errors_or_logs(
     assert "/bot<token>/sendMessage" in caplog.text
     assert all(wrong not in text for text in (str(refused.value), str(down.value), caplog.text))
     with pytest.raises(ValueError, match="FUNNEL_TELEGRAM_BOT_TOKEN must be") as bad:
-        IntegrationSettings(telegram_bot_token="123:short\n")  # type: ignore[arg-type]
+        IntegrationSettings(telegram_bot_token="123:short\n")
     assert "short" not in str(bad.value)
 
 
@@ -226,9 +226,9 @@ def test_the_directory_checks_chat_ids_when_it_is_loaded(tmp_path: Path) -> None
         path.write_text(f"employees:\n  - {person}\n")
         return Directory.load(path)
 
-    with pytest.raises(DirectoryError, match="employee ivanov: .*telegram needs telegram_chat_id"):
+    with pytest.raises(DirectoryError, match=r"employee ivanov: .*telegram needs telegram_chat_id"):
         load("{id: ivanov, name: I, channels: [telegram]}")
-    with pytest.raises(DirectoryError, match="employee ivanov, field telegram_chat_id: .*neither"):
+    with pytest.raises(DirectoryError, match=r"employee ivanov, field telegram_chat_id: .*neither"):
         load("{id: ivanov, name: I, telegram_chat_id: ivanov}")
     channel = load("{id: ivanov, name: I, channels: [telegram], telegram_chat_id: '@pusk_sales'}")
     assert channel.get("ivanov").telegram_chat_id == "@pusk_sales"  # type: ignore[union-attr]
