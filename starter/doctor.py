@@ -255,8 +255,11 @@ def _type_name(value: int) -> str:
 
 
 async def run_checks(settings: Settings) -> list[Check]:
+    from starter.doctor_channels import check_channels  # it builds on this module's Check
+
     checks = check_settings(settings)
     checks.append(check_pipeline(settings))
+    checks += await asyncio.to_thread(check_channels, settings)
     checks += await asyncio.to_thread(check_database, settings)
     checks += await check_temporal(settings)
     return checks
@@ -275,7 +278,8 @@ def _load_settings() -> Settings | Check:
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def doctor_command(as_json: bool) -> None:
-    """Check server, namespace, search attributes, database schema, pipeline and settings."""
+    """Check server, namespace, search attributes, database schema, pipeline, directory,
+    channels (Telegram) and settings."""
     loaded = _load_settings()
     checks = [loaded] if isinstance(loaded, Check) else asyncio.run(run_checks(loaded))
     if as_json:
