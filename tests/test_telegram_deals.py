@@ -3,11 +3,12 @@ Temporal dev server, the worker configured from the environment as in production
 (FUNNEL_TELEGRAM_BOT_TOKEN, FUNNEL_TELEGRAM_API_BASE pointing at the fake on 127.0.0.1): the
 message reaches the chat once when the robot's activity is retried, flood control delays the
 retry by Telegram's retry_after, and a chat that blocked the bot fails the robot for good,
-shown in `funnel deal show`'s robot runs, after one request."""
+shown in `funnel deal show`'s robot runs, after one request. A simulation sends nothing."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,10 +18,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from funnel.client.deals import DealClient
 from funnel.domain.models import DealState
+from funnel.domain.pipeline import Pipeline
 from funnel.domain.robot_runs import RobotRun, RunOutcome
 from funnel.storage.deliveries import DeliveryStore
 from funnel.storage.store import Store
 from starter.deal_view import print_deal_full
+from starter.simulate import simulate
 from tests.helpers import eventually, messages_to, mini_pipeline, notify, sample_deal
 from tests.receivers import HttpReceiver
 from tests.telegram_fake import TOKEN, TelegramFake
@@ -127,3 +130,15 @@ async def test_a_chat_that_blocked_the_bot_fails_the_robot_once_and_is_shown(
     print_deal_full(await deals.state(deal_id), None, ZoneInfo("Europe/Moscow"))
     [line] = [ln for ln in capsys.readouterr().out.splitlines() if " tell " in ln]
     assert "failed" in line and "bot was blocked by the user" in line
+
+
+async def test_a_simulation_never_writes_to_telegram(
+    pusk: Pipeline, tmp_path: Path, telegram: TelegramFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "directory.yaml").write_text(DIRECTORY)
+    monkeypatch.setenv("FUNNEL_DIRECTORY", str(tmp_path / "directory.yaml"))
+    monkeypatch.setenv("FUNNEL_TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("FUNNEL_TELEGRAM_API_BASE", telegram.url)
+    timeline = await simulate(pusk, sample_deal("SIM-TG"), [], horizon=timedelta(hours=2))
+    assert any(t.what.startswith("notify ivanov") for t in timeline)
+    assert telegram.requests == []
