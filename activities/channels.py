@@ -36,7 +36,7 @@ class DeliveryProblem(Exception):
 
 class Transient(DeliveryProblem):
     """Worth trying again; ``retry_after``: not before that many seconds (the receiver said
-    so: Telegram's ``retry_after``, an HTTP ``Retry-After``)."""
+    so, as Telegram's flood control does)."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -56,8 +56,7 @@ def _http_problem(what: str, response: httpx.Response) -> DeliveryProblem:
     message = f"{what} answered HTTP {response.status_code}: {text or response.reason_phrase}"
     # 408/429 and 5xx are the receiver's momentary trouble; any other 4xx is our request.
     if response.status_code in (408, 429) or response.status_code >= 500:
-        wait = response.headers.get("Retry-After", "")  # seconds; an HTTP date is not used
-        return Transient(message, float(wait) if wait.isdigit() else None)
+        return Transient(message)
     return Refused(message)
 
 
