@@ -24,7 +24,8 @@ def check_channels(
     except DirectoryError as exc:
         return [Check("directory", "FAIL", f"{exc}; fix it or point FUNNEL_DIRECTORY elsewhere")]
     people = list(directory)
-    checks = [Check("directory", "OK", f"{settings.directory}: {len(people)} employees")]
+    count = f"{len(people)} employee" + ("" if len(people) == 1 else "s")
+    checks = [Check("directory", "OK", f"{settings.directory}: {count}")]
     on_telegram = [e.id for e in people if "telegram" in e.channels]
     if not on_telegram:
         return checks  # nobody to reach there: nothing to check
@@ -45,7 +46,8 @@ def _telegram(
             Check(
                 "telegram",
                 "FAIL",
-                f"{who} use the telegram channel but FUNNEL_TELEGRAM_BOT_TOKEN is not set:"
+                f"{who} {'uses' if len(people) == 1 else 'use'} the telegram channel but"
+                " FUNNEL_TELEGRAM_BOT_TOKEN is not set:"
                 " nothing is sent to their chats (@BotFather gives a bot its token)",
             )
         ]
