@@ -71,7 +71,7 @@ class Dispatcher:
         self._webhook = WebhookSender(config, self._http)
         self._email = EmailSender(config)
         self._bitrix = Bitrix24(config, self._http)
-        self.telegram = TelegramBot(config, self._http, public_url)
+        self._telegram = TelegramBot(config, self._http, public_url)
 
     def close(self) -> None:
         self._http.close()
@@ -224,7 +224,7 @@ class Dispatcher:
         if row.channel == "email":
             return self._email.send(row, employee)
         if row.channel == "telegram":
-            return self.telegram.send(row, employee)
+            return self._telegram.send(row, employee)
         if row.channel != "bitrix24":
             raise Refused(f"unknown channel {row.channel!r}")
         if row.kind == "notice":

@@ -67,10 +67,6 @@ class TelegramBot:
         self._deal_links = deal_link_base(public_url)
         logging.getLogger("httpx").addFilter(_HIDE_BOT_TOKEN)  # once: filters are a set
 
-    @property
-    def configured(self) -> bool:
-        return self._config.telegram_bot_token is not None
-
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """One Bot API method; its ``result`` or the problem, named without the token."""
         token = self._config.telegram_bot_token
