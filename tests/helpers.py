@@ -6,13 +6,17 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from temporalio.client import WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
 
 from funnel.client.deals import DealClient
+from funnel.domain.calendar import WorkingCalendar
 from funnel.domain.models import Contact, DealInput, DealState
 from funnel.domain.pipeline import Pipeline
 
@@ -122,3 +126,15 @@ def notify(robot_id: str, **settings: Any) -> dict[str, Any]:
 
 def messages_to(store: Any, person: str, deal_id: str) -> list[str]:
     return [n.message for n in reversed(store.inbox(person)) if n.deal_id == deal_id]
+
+
+async def working_day_at(env: WorkflowEnvironment, pipeline: Pipeline, wall: time) -> datetime:
+    """Skip the time-skipping server's clock to ``wall`` o'clock (the pipeline's zone) on a
+    working day at least a day ahead."""
+    now = await env.get_current_time()
+    zone = ZoneInfo(pipeline.calendar.timezone)
+    tomorrow = datetime.combine((now + timedelta(days=1)).astimezone(zone).date(), time(0), zone)
+    day = WorkingCalendar(pipeline.calendar).next_working_moment(tomorrow).astimezone(zone)
+    moment = datetime.combine(day.date(), wall, zone)
+    await env.sleep(moment - now)
+    return moment
