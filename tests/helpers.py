@@ -17,7 +17,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from funnel.client.deals import DealClient
 from funnel.domain.calendar import WorkingCalendar
-from funnel.domain.models import Contact, DealInput, DealState
+from funnel.domain.messages import WORKFLOW_TYPE
+from funnel.domain.models import (
+    Contact,
+    DealInput,
+    DealState,
+    DealWorkflowInput,
+    workflow_id_for,
+)
 from funnel.domain.pipeline import Pipeline
 
 
@@ -138,3 +145,16 @@ async def working_day_at(env: WorkflowEnvironment, pipeline: Pipeline, wall: tim
     moment = datetime.combine(day.date(), wall, zone)
     await env.sleep(moment - now)
     return moment
+
+
+async def start_with_history_limit(
+    env: WorkflowEnvironment, deals: DealClient, deal: DealInput, pipeline: Pipeline, limit: int
+) -> None:
+    """Start the deal's workflow directly, with a lowered history limit: it continues-as-new
+    after about ``limit`` events."""
+    await env.client.start_workflow(
+        WORKFLOW_TYPE,
+        DealWorkflowInput(deal=deal, pipeline=pipeline, history_limit=limit),
+        id=workflow_id_for(deal.deal_id),
+        task_queue=deals._task_queue,
+    )

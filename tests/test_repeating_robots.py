@@ -20,13 +20,7 @@ from activities.robots import RobotActivities
 from funnel.client.deals import DealClient
 from funnel.domain.activity_io import ActivityName, NotifyCall, NotifyResult
 from funnel.domain.calendar import WorkingCalendar
-from funnel.domain.models import (
-    DealState,
-    DealWorkflowInput,
-    TaskCompleted,
-    WaitingRobot,
-    workflow_id_for,
-)
+from funnel.domain.models import DealState, TaskCompleted, WaitingRobot
 from funnel.domain.pipeline import Pipeline
 from funnel.domain.repeats import Repetition
 from funnel.domain.robot_runs import RunOutcome
@@ -37,6 +31,7 @@ from tests.helpers import (
     mini_pipeline,
     notify,
     sample_deal,
+    start_with_history_limit,
     working_day_at,
 )
 from tests.temporal_fixtures import deal_system, new_deal_id, new_task_queue
@@ -73,6 +68,16 @@ async def next_run(deals: DealClient, deal_id: str, number: int) -> WaitingRobot
         lambda s: any(w.repetition and w.repetition.number == number for w in s.waiting),
     )
     return next(w for w in await deals.plan(deal_id) if w.robot_id == "remind")
+
+
+async def reminded_twice(
+    env: WorkflowEnvironment, deals: DealClient, deal_id: str, pipeline: Pipeline
+) -> WaitingRobot:
+    """Start the deal, let the reminder run twice: the plan's entry of the third run."""
+    await deals.start(sample_deal(deal_id), pipeline)
+    second = await next_run(deals, deal_id, 2)
+    await skip_to(env, second.due_at)
+    return await next_run(deals, deal_id, 3)
 
 
 def runs(state: DealState, robot_id: str = "remind") -> list[tuple[str, str | None, str | None]]:
@@ -137,10 +142,7 @@ async def test_accepting_between_two_repetitions_stops_them_and_the_head_is_not_
     deal_id = new_deal_id()
     await working_day_at(ts_env, pipeline, time(10, 0))
     async with deal_system(ts_env, store) as deals:
-        await deals.start(sample_deal(deal_id), pipeline)
-        second = await next_run(deals, deal_id, 2)
-        await skip_to(ts_env, second.due_at)
-        third = await next_run(deals, deal_id, 3)
+        third = await reminded_twice(ts_env, deals, deal_id, pipeline)
         assert third.repetition == Repetition(number=3, of=5)
         await ts_env.sleep(timedelta(minutes=20))  # halfway to the third reminder
         await deals.accept(deal_id, by="ivanov")
@@ -167,10 +169,7 @@ async def test_leaving_the_stage_stops_the_repetitions(
     deal_id = new_deal_id()
     await working_day_at(ts_env, pipeline, time(10, 0))
     async with deal_system(ts_env, store) as deals:
-        await deals.start(sample_deal(deal_id), pipeline)
-        second = await next_run(deals, deal_id, 2)
-        await skip_to(ts_env, second.due_at)
-        await next_run(deals, deal_id, 3)
+        await reminded_twice(ts_env, deals, deal_id, pipeline)
         await deals.move(deal_id, "work")
         await ts_env.sleep(timedelta(hours=6))
         state = await deals.state(deal_id)
@@ -252,14 +251,8 @@ async def test_repetitions_go_on_where_they_waited_after_continue_as_new(
     deal_id = new_deal_id()
     await working_day_at(ts_env, pipeline, time(10, 0))
     async with deal_system(ts_env, store) as deals:
-        # Started directly to lower the history limit: the deal continues-as-new while its
-        # reminders wait.
-        await ts_env.client.start_workflow(
-            DealWorkflow.run,
-            DealWorkflowInput(deal=sample_deal(deal_id), pipeline=pipeline, history_limit=25),
-            id=workflow_id_for(deal_id),
-            task_queue=deals._task_queue,
-        )
+        # The deal continues-as-new while its reminders wait.
+        await start_with_history_limit(ts_env, deals, sample_deal(deal_id), pipeline, 25)
         for number in (2, 3, 4):
             waiting = await next_run(deals, deal_id, number)
             await skip_to(ts_env, waiting.due_at)

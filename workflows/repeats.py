@@ -12,6 +12,7 @@ repetitions are over without that happening: "tell the head when the reminders r
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from temporalio import workflow
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from funnel.domain.repeats import Repeat, RepeatUntil, Repetition, repeat_task, repetition_key
     from funnel.domain.robot_rules import Timing
     from funnel.domain.robot_runs import RunOutcome
+    from funnel.domain.timing import Due
 
 if TYPE_CHECKING:
     from workflows.robots import Robots
@@ -32,6 +34,34 @@ if TYPE_CHECKING:
 LEFT = "the deal left the stage"
 # How a robot's first run ended when its repetitions go on after it.
 _REPEATED_AFTER = (RunOutcome.DONE, RunOutcome.FAILED, RunOutcome.SKIPPED_CONDITION)
+
+
+def armed(
+    seq: int,
+    stage: Stage,
+    robot: Robot,
+    key: str,
+    due: Due,
+    base: datetime,
+    timing: Timing,
+    repetition: Repetition | None,
+) -> WaitingRobot:
+    """The waiting entry of a robot's run (the plan's line): of repetition ``2 of 5`` too."""
+    assert due.due_at is not None  # the caller records a robot whose date field is empty
+    repeat = robot.repeat if repetition is not None else None
+    return WaitingRobot(
+        key=key,
+        seq=seq,
+        stage=stage.id,
+        robot_id=robot.id,
+        title=robot.title if repetition is None else f"{robot.title} ({repetition})",
+        due_at=due.due_at,
+        rule=due.rule if repeat is None else repeat.rule(repetition, due.rule),
+        base=base,
+        timing=timing,
+        on_leave=robot.on_leave,
+        repetition=repetition,
+    )
 
 
 class Repeats:
@@ -120,21 +150,8 @@ class Repeats:
                     due = await ctx.due(next_key, timing, base)
                 if self._stop(seq, stage, robot, repetition):
                     return
-                assert due.due_at is not None  # no date field: never empty
                 state.waiting.append(
-                    WaitingRobot(
-                        key=next_key,
-                        seq=seq,
-                        stage=stage.id,
-                        robot_id=robot.id,
-                        title=f"{robot.title} ({repetition})",
-                        due_at=due.due_at,
-                        rule=repeat.rule(repetition, due.rule),
-                        base=base,
-                        timing=timing,
-                        on_leave=robot.on_leave,
-                        repetition=repetition,
-                    )
+                    armed(seq, stage, robot, next_key, due, base, timing, repetition)
                 )
             if not await ctx.wait_for(next_key, stopped):
                 self.stopped_waiting(seq, stage, robot, repetition)

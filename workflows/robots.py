@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.context import TIMING_FIELDS, DealContext, robot_key
 from workflows.payments import Payments
-from workflows.repeats import LEFT, Repeats
+from workflows.repeats import LEFT, Repeats, armed
 from workflows.tasks import Tasks
 
 with workflow.unsafe.imports_passed_through():
@@ -112,21 +112,8 @@ class Robots:
                 if due.due_at is None:
                     self.record(seq, stage, robot.id, RunOutcome.SKIPPED_NO_DATE, due.rule)
                     return
-                state.waiting.append(
-                    WaitingRobot(
-                        key=key,
-                        seq=seq,
-                        stage=stage.id,
-                        robot_id=robot.id,
-                        title=robot.title if first is None else f"{robot.title} ({first})",
-                        due_at=due.due_at,
-                        rule=due.rule if repeat is None else repeat.rule(first, due.rule),
-                        base=base,
-                        timing=Timing.model_validate(robot.model_dump(include=TIMING_FIELDS)),
-                        on_leave=robot.on_leave,
-                        repetition=first,
-                    )
-                )
+                timing = Timing.model_validate(robot.model_dump(include=TIMING_FIELDS))
+                state.waiting.append(armed(seq, stage, robot, key, due, base, timing, first))
             if not await ctx.wait_for(key, stopped if first is not None else None):
                 # The deal left the stage (recorded as cancelled by the move), or what a
                 # repeating robot waits for happened first.
