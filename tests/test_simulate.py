@@ -161,12 +161,15 @@ async def test_the_simulation_shows_each_repetition_and_why_they_stopped() -> No
     timeline = await simulate(
         pipeline, sample_deal("SIM-5"), events, horizon=timedelta(days=3), start_at=start
     )
-    what = [(t.offset[:6], t.stage, t.what) for t in timeline]
+    what = [(t.stage, t.what) for t in timeline]
     reminder = "notify ivanov: Romashka LLC / website still waits for you to take it into work."
-    assert [w[0] for w in what if w[2] == reminder] == ["+0d 01", "+0d 02"]
-    assert ("+0d 01", "new", "robot remind_to_accept: done, repetition 1 of 3") in what
-    assert ("+0d 02", "new", "robot remind_to_accept: done, repetition 2 of 3") in what
+    first, second = (t.at for t in timeline if t.what == reminder)
+    # An hour after the first notice, then a working hour later (counted to the minute).
+    assert abs(first - timeline[0].at - timedelta(hours=1)) < timedelta(minutes=1)
+    assert abs(second - first - timedelta(hours=1)) < timedelta(minutes=1)
+    assert ("new", "robot remind_to_accept: done, repetition 1 of 3") in what
+    assert ("new", "robot remind_to_accept: done, repetition 2 of 3") in what
     stopped = "robot remind_to_accept: stopped before repetition 3 of 3 (the deal was accepted)"
-    assert ("+0d 02", "new", stopped) in what
-    assert not any("notify smirnova" in w[2] for w in what)  # the head: only if unanswered
-    assert any(w[2].startswith("robot proposal_reminder: stopped before repetition") for w in what)
+    assert what.index(("new", "report deal_accepted")) < what.index(("new", stopped))
+    assert not any("notify smirnova" in w for _, w in what)  # the head: only if unanswered
+    assert any(w.startswith("robot proposal_reminder: stopped before repetition") for _, w in what)
