@@ -130,4 +130,6 @@ def _run(r: RobotRun, t: LocalTimes) -> str:
     # The same field holds a failure's error and a skip's reason.
     label = "error" if r.outcome is RunOutcome.FAILED else "why"
     error = f"  {label}: {r.error}" if r.error else ""
-    return f"#{r.seq:<2} {r.stage:<12} {r.robot_id:<28} {r.outcome.value:<18} {t(r.at)}{error}"
+    repetition = f"  repetition {r.repetition}" if r.repetition else ""
+    line = f"#{r.seq:<2} {r.stage:<12} {r.robot_id:<28} {r.outcome.value:<18} {t(r.at)}"
+    return line + repetition + error

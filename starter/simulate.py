@@ -53,6 +53,7 @@ from funnel.storage.migrate import upgrade
 from funnel.storage.store import Store
 from starter.binaries import temporal_test_server
 from starter.sim_timeline import TimelineEntry, timeline
+from worker import deal_activities
 from workflows.deal import DealWorkflow
 
 T = TypeVar("T")
@@ -144,7 +145,9 @@ async def simulate(
                     env.client,
                     task_queue=TASK_QUEUE,
                     workflows=[DealWorkflow],
-                    activities=robots.all(),
+                    # deal_activities: the closed deal's record too, or a deal closed in
+                    # the simulation retries it for the rest of the horizon.
+                    activities=deal_activities(store, robots),
                     activity_executor=executor,
                 ):
                     deals = DealClient(env.client, task_queue=TASK_QUEUE)

@@ -78,6 +78,12 @@ PATCH_ONE_ALARM = "one-alarm-per-breach"
 # started before 2026-12-01 is open.
 PATCH_CONFIRMATION_LOOP = "confirmation-loop-notices"
 
+# A robot may repeat (`repeat: {every, until, max}`, workflows/repeats.py): its repetitions,
+# each on a durable timer under its own key, stopped by what they wait for. Asked only when a
+# stage has a repeating robot (no pipeline pinned before could have one), so a deal records
+# the marker only then. Retire once no deal started before 2026-12-01 is open.
+PATCH_REPEATING_ROBOTS = "repeating-robots"
+
 
 @dataclass(frozen=True)
 class RunPatches:

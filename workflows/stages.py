@@ -50,11 +50,19 @@ class Stages:
         stage = ctx.pipeline.stage(state.stage)
         seq = state.seq
         previous: asyncio.Task[None] | None = None
+        repeats = self._robots.repeats
         for robot in stage.robots:
+            next_run = state.next_repetition(seq, robot.id)
+            repeat = repeats.of(robot) if next_run is not None else None
+            if next_run is not None and repeat is not None:
+                # a repeating robot that ran: its repetitions go on where they waited
+                flow = repeats.flow(seq, stage, robot, repeat, None, start=next_run.number)
+                previous = ctx.spawn(flow)
+                continue
             if state.ran(seq, robot.id):
                 previous = None
                 continue
-            previous = ctx.spawn(self._robots.flow(seq, stage, robot, previous))
+            previous = self._robots.spawn(seq, stage, robot, previous)[1]
         for entry in state.waiting:
             if entry.kind == DEADLINE and entry.seq == seq:
                 ctx.spawn(self._deadlines.flow(seq, stage))

@@ -20,6 +20,7 @@ from funnel.domain.invoices import InvoiceView as InvoiceView
 from funnel.domain.invoices import PaymentView as PaymentView
 from funnel.domain.people import Actor, Via
 from funnel.domain.pipeline import Pipeline
+from funnel.domain.repeats import Repetition
 from funnel.domain.robot_rules import OnLeave, Timing
 from funnel.domain.robot_runs import RobotRun, RunOutcome
 from funnel.domain.text import FreeText, OneLine
@@ -172,6 +173,9 @@ class WaitingRobot(BaseModel):
     base: datetime
     timing: Timing
     on_leave: OnLeave = OnLeave.CANCEL
+    repetition: Repetition | None = Field(
+        default=None, description="a repeating robot's next run: 2 of 5"
+    )
 
 
 class TaskStatus(StrEnum):
@@ -311,6 +315,13 @@ class DealState(BaseModel):
 
     def waiting_entry(self, key: str) -> WaitingRobot | None:
         return next((w for w in self.waiting if w.key == key), None)
+
+    def next_repetition(self, seq: int, robot_id: str) -> Repetition | None:
+        """The repetition a repeating robot that already ran waits for (2 of 5 and on)."""
+        for w in self.waiting:
+            if w.seq == seq and w.robot_id == robot_id and w.repetition and w.repetition.number > 1:
+                return w.repetition
+        return None
 
     def ran(self, seq: int, robot_id: str) -> bool:
         return any(r.seq == seq and r.robot_id == robot_id for r in self.robot_runs)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from funnel.domain.calendar_spec import CalendarSpec
 from funnel.domain.channels import Channel
 from funnel.domain.durations import Duration
+from funnel.domain.repeats import Repeat, repeat_problems
 from funnel.domain.robot_rules import (
     Condition,
     Direction,
@@ -49,6 +50,9 @@ class RobotBase(Timing):
     on_reentry: OnReentry = OnReentry.EVERY_ENTRY
     on_leave: OnLeave = OnLeave.CANCEL
     on_skip: OnSkip = OnSkip.IGNORE
+    repeat: Repeat | None = Field(
+        default=None, description="run again every so much working time until something happens"
+    )
 
 
 class SetTitleRobot(RobotBase):
@@ -346,6 +350,10 @@ class Pipeline(_Strict):
                         f" {trigger.to!r}; set allow_back: true if that is meant"
                     )
         problems = self._field_problems()
+        for stage in self.stages:
+            escalation = stage.deadline.escalate if stage.deadline else []
+            accepts = stage.trigger(TriggerEvent.ACCEPTED) is not None
+            problems += repeat_problems(stage.id, stage.robots, escalation, accepts=accepts)
         if problems:
             raise ValueError("; ".join(problems))
         for employee in self.schedules:
