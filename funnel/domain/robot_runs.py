@@ -36,6 +36,7 @@ class RunOutcome(StrEnum):
     COMPENSATED = "compensated"  # cancelled, and what it had done was undone
     CAUGHT_UP = "caught_up"  # ran because the deal jumped over its stage
     REUSED = "reused"  # an open invoice of an earlier visit stands: no second one issued
+    SKIPPED_NO_INVOICE = "skipped_no_invoice"  # send_invoice: the deal has no open invoice
 
 
 class RobotRun(BaseModel):
