@@ -118,7 +118,7 @@ def annulled(document: str, *, replaced_by: str | None, day: dt.date) -> str:
     stamp = (
         '<div class="invoice-annulled" style="border: 3px solid #c00; color: #c00;'
         ' padding: 6pt; margin-bottom: 8pt; font-size: 16pt; text-align: center">'
-        f"СЧЁТ АННУЛИРОВАН (ANNULLED) {long_date(day)}.{note}</div>"
+        f"СЧЁТ АННУЛИРОВАН (ANNULLED) {long_date(day)}{note}</div>"
     )
     if STATUS_MARK in document:
         return document.replace(STATUS_MARK, stamp, 1)
