@@ -20,7 +20,7 @@ from activities.dispatch import Dispatcher
 from activities.documents import DocumentRenderer
 from activities.integrations import IntegrationActivities
 from activities.robots import RobotActivities
-from funnel.domain.activity_io import CreateInvoiceCall, SendInvoiceCall
+from funnel.domain.activity_io import CreateInvoiceCall, DocumentView, SendInvoiceCall
 from funnel.domain.pipeline import INVOICE_MESSAGE, INVOICE_SUBJECT
 from funnel.runtime.invoice_settings import InvoiceSettings, load_invoice_setup
 from funnel.runtime.pdf import document_font, html_to_pdf
@@ -83,7 +83,7 @@ def send_call(invoice_id: str, email: str | None = "anna@romashka.example") -> S
 
 def received(smtp: SmtpReceiver) -> list[EmailMessage]:
     return [
-        message_from_bytes(e.original_content or b"", policy=policy.default)  # type: ignore[misc]
+        message_from_bytes(e.original_content or b"", policy=policy.default)
         for e in smtp.mailbox.messages
     ]
 
@@ -92,9 +92,15 @@ def parts_of(message: EmailMessage) -> dict[str, tuple[str, bytes]]:
     """Attachment file name -> (content type, bytes)."""
     found: dict[str, tuple[str, bytes]] = {}
     for part in message.iter_attachments():
-        name = part.get_filename() or ""
-        found[name] = (part.get_content_type(), part.get_payload(decode=True))  # type: ignore[misc]
+        content = part.get_payload(decode=True)
+        assert isinstance(content, bytes)
+        found[part.get_filename() or ""] = (part.get_content_type(), content)
     return found
+
+
+def key_of(view: DocumentView) -> str:
+    assert view.key is not None
+    return view.key
 
 
 def pdf_text(data: bytes) -> str:
@@ -123,7 +129,7 @@ def test_the_client_gets_the_invoice_pdf_html_and_payment_link_once(
     kind, pdf = attached["invoice-D-1-5.pdf"]
     assert kind == "application/pdf"
     html_kind, html = attached["invoice-D-1-5.html"]
-    stored_html, stored_pdf = integrations.dispatcher.outbox.document_content(view.key)
+    stored_html, stored_pdf = integrations.dispatcher.outbox.document_content(key_of(view))
     assert html_kind == "text/html" and html.decode() == stored_html and pdf == stored_pdf
 
     printed = " ".join(pdf_text(pdf).split())
@@ -172,13 +178,13 @@ def test_a_cancelled_invoice_is_stamped_and_the_new_one_names_it(
     outbox = integrations.dispatcher.outbox
     issue(robots, "D-1-5")
     old = integrations.invoices.send(send_call("D-1-5"), attempt=1)
-    _, first_pdf = outbox.document_content(old.key)
+    _, first_pdf = outbox.document_content(key_of(old))
     assert first_pdf is not None and "АННУЛИРОВАН" not in pdf_text(first_pdf)
 
     later = NOW + timedelta(days=1)
     issue(robots, "D-1-5-e1", amount="300000", replaces=["D-1-5"], at=later)
     issue(robots, "D-1-5-e1", amount="300000", replaces=["D-1-5"], at=later)  # a retry
-    html, pdf = outbox.document_content(old.key)
+    html, pdf = outbox.document_content(key_of(old))
     assert html is not None and pdf is None  # made again, from the stamped HTML
     assert html.count("АННУЛИРОВАН") == 1 and "Заменён счётом № D-1-5-e1" in html
     assert Path(old.path).read_text() == html
@@ -198,7 +204,7 @@ def test_a_cancelled_invoice_is_stamped_and_the_new_one_names_it(
     assert (
         body is not None and "Он заменяет счёт № D-1-5, который аннулирован" in body.get_content()
     )
-    _, new_pdf = outbox.document_content(new.key)
+    _, new_pdf = outbox.document_content(key_of(new))
     assert new_pdf is not None
     printed = " ".join(pdf_text(new_pdf).split())
     assert "Взамен счёта № D-1-5, который аннулирован" in printed
@@ -225,7 +231,7 @@ def test_with_e_mail_off_the_invoice_is_kept_not_sent(
     issue(robots, "D-1-5")
     view = integrations.invoices.send(send_call("D-1-5"), attempt=1)
     assert integrations.dispatcher.outbox.find(deal_id="D-1") == []
-    html, pdf = integrations.dispatcher.outbox.document_content(view.key)
+    html, pdf = integrations.dispatcher.outbox.document_content(key_of(view))
     assert html is not None and "D-1-5" in html and pdf is None  # its PDF: on first download
     assert smtp_receiver.mailbox.messages == []
 

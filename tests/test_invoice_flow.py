@@ -44,7 +44,7 @@ async def mails(smtp: SmtpReceiver, count: int, timeout: float = 10.0) -> list[E
             raise AssertionError(f"{len(smtp.mailbox.messages)} e-mails, expected {count}")
         await asyncio.sleep(0.05)
     return [
-        message_from_bytes(e.original_content or b"", policy=policy.default)  # type: ignore[misc]
+        message_from_bytes(e.original_content or b"", policy=policy.default)
         for e in smtp.mailbox.messages
     ]
 
