@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from funnel.domain.payment_links import link_template_problem
 from funnel.domain.requisites import Company
 from funnel.runtime.settings import PROJECT
+from funnel.storage.yaml_files import YamlFileError, read_yaml
 
 DEFAULT_COMPANY = PROJECT / "company.yaml"
 
@@ -51,13 +51,9 @@ class InvoiceSetup:
 
 def load_company(path: Path) -> Company:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvoiceSetupError(f"FUNNEL_COMPANY {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise InvoiceSetupError(f"FUNNEL_COMPANY {path}: not valid YAML: {exc}") from exc
-    try:
-        return Company.model_validate(raw)
+        return Company.model_validate(read_yaml(path))
+    except YamlFileError as exc:
+        raise InvoiceSetupError(f"FUNNEL_COMPANY {exc}") from exc
     except ValidationError as exc:
         problems = "; ".join(f"{_where(e['loc'])}: {_message(e)}" for e in exc.errors())
         raise InvoiceSetupError(f"FUNNEL_COMPANY {path}: {problems}") from exc
