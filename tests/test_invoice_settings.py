@@ -22,6 +22,7 @@ from funnel.runtime.invoice_settings import (
     InvoiceSetupError,
     load_invoice_setup,
 )
+from starter.doctor import check_invoices
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -149,3 +150,13 @@ def test_funnel_up_refuses_a_bad_payment_link_template_before_starting(tmp_path:
         done.stderr
     )
     assert not (tmp_path / "temporal.db").exists()  # refused before the server started
+
+
+def test_doctor_reports_the_invoice_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUNNEL_PAYMENT_URL_TEMPLATE", "https://pay.example/{invoice_id}")
+    ok = check_invoices()
+    assert ok.status == "OK" and "ООО «ПУСК», INN 7701234560" in ok.detail
+    assert "payment link: https://pay.example/{invoice_id}" in ok.detail
+    monkeypatch.setenv("FUNNEL_PAYMENT_URL_TEMPLATE", "https://pay.example/{id}")
+    bad = check_invoices()
+    assert bad.status == "FAIL" and "unknown placeholder {id}" in bad.detail
