@@ -19,11 +19,19 @@ from typing import Any, Literal
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from activities.channels import Bitrix24, EmailSender, Refused, Transient, WebhookSender
+from activities.channels import (
+    Attachment,
+    Bitrix24,
+    EmailSender,
+    Refused,
+    Transient,
+    WebhookSender,
+)
 from activities.telegram import TelegramBot
 from funnel.domain.activity_io import RobotContext
 from funnel.domain.channels import Channel
 from funnel.runtime.integration_settings import IntegrationSettings
+from funnel.runtime.pdf import PdfProblem, html_to_pdf
 from funnel.storage.deliveries import Delivery, DeliveryIn, DeliveryKind, DeliveryStore
 from funnel.storage.directory import Directory
 from funnel.storage.records import ReportEventIn
@@ -32,6 +40,7 @@ from funnel.storage.store import Store
 log = logging.getLogger(__name__)
 
 BITRIX_DEAL_FIELD = "bitrix24_deal_id"  # custom deal field with the deal's id in Bitrix24
+CLIENT = "client"  # the recipient of a deal's e-mails to its contact (invoices)
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,7 @@ class Dispatcher:
     ) -> None:
         """``public_url``: the workspace's address (FUNNEL_PUBLIC_URL), for the links that
         open a deal from a message."""
-        self._store = store
+        self.store = store
         self.outbox = outbox
         self.directory = directory
         self.config = config
@@ -166,6 +175,33 @@ class Dispatcher:
         payload = {**_where(ctx), "bitrix24_deal_id": deal, "fields": fields}
         return [self._enqueue(key, "bitrix24", "deal", "deal", ctx, payload, at)]
 
+    def plan_invoice_email(
+        self,
+        key: str,
+        ctx: RobotContext,
+        *,
+        to: str,
+        subject: str,
+        message: str,
+        document_key: str,
+        file_name: str,
+        at: datetime,
+    ) -> DeliveryRef | None:
+        """An invoice e-mailed to the deal's contact with its document attached (PDF and
+        HTML, read from the documents table when it is sent); None when e-mail is off."""
+        if self.config.smtp_host is None:
+            log.warning("e-mail is not configured: invoice %s not sent to %s", document_key, to)
+            return None
+        payload = {
+            **_where(ctx),
+            "to": to,
+            "subject": subject,
+            "message": message,
+            "document_key": document_key,
+            "file_name": file_name,
+        }
+        return self._enqueue(key, "email", CLIENT, "invoice", ctx, payload, at)
+
     def _bitrix_ids(self, people: list[str]) -> list[int]:
         found = [self.directory.get(p) for p in people]
         return [e.bitrix24_user_id for e in found if e is not None and e.bitrix24_user_id]
@@ -218,6 +254,8 @@ class Dispatcher:
         return DeliveryResult(ref, "sent", external_id)
 
     def _send(self, row: Delivery) -> str | None:
+        if row.kind == "invoice":
+            return self._send_invoice(row)
         employee = self.directory.get(row.recipient)
         if row.channel == "webhook":
             return self._webhook.send(row, employee)
@@ -242,12 +280,29 @@ class Dispatcher:
         self._bitrix.update_deal(int(row.payload["bitrix24_deal_id"]), dict(row.payload["fields"]))
         return None
 
+    def _send_invoice(self, row: Delivery) -> str | None:
+        key = str(row.payload["document_key"])
+        html, pdf = self.outbox.document_content(key)
+        if html is None:
+            raise Refused(f"invoice document {key} is not in the database")
+        if pdf is None:  # made by the invoice robot before it enqueued the e-mail
+            try:
+                pdf = self.outbox.keep_pdf(key, html_to_pdf(html))
+            except PdfProblem as exc:
+                raise Refused(f"invoice document {key}: {exc}") from exc
+        name = str(row.payload["file_name"])
+        attachments = [
+            Attachment(f"{name}.pdf", pdf, "application/pdf"),
+            Attachment(f"{name}.html", html.encode("utf-8"), "text/html"),
+        ]
+        return self._email.send_to(str(row.payload["to"]), row, attachments)
+
     def give_up(self, row: Delivery, error: str) -> None:
         """Mark the delivery failed for good and write it to the report log."""
         self.outbox.mark_failed(row.id, error)
         p = row.payload
         log.error("delivery %s via %s to %s failed: %s", row.key, row.channel, row.recipient, error)
-        self._store.add_report_event(
+        self.store.add_report_event(
             ReportEventIn(
                 key=f"{row.key}:{row.channel}:{row.recipient}:failed",
                 deal_id=row.deal_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -81,6 +82,7 @@ class RobotActivities:
             self.record_deadline_breach,
             compute_due_times,
             self._integrations.render_document,
+            self._integrations.send_invoice,
         ]
 
     @activity.defn(name=ActivityName.REGISTER_DEAL)
@@ -238,9 +240,15 @@ class RobotActivities:
                 amount=call.context.deal.amount,
                 currency=call.context.deal.currency,
                 created_at=call.at,
+                replaces=", ".join(call.replaces) or None,
             )
         )
-        self._store.cancel_invoices(call.context.deal.deal_id, call.replaces)
+        deal_id = call.context.deal.deal_id
+        self._store.cancel_invoices(deal_id, call.replaces, replaced_by=call.invoice_id, at=call.at)
+        # The client may hold a cancelled invoice's document: it says so from now on.
+        self._integrations.invoices.annul(
+            deal_id, call.replaces, call.invoice_id, call.at, ZoneInfo(call.timezone)
+        )
 
     @activity.defn(name=ActivityName.COMPLETE_DEAL)
     def complete_deal(self, call: CompleteDealCall) -> None:

@@ -267,3 +267,8 @@ class DocumentOut(BaseModel):
     created_at: datetime
     html_url: str
     pdf_url: str = Field(description="made from the HTML on the first download, then kept")
+    invoice_id: str | None = Field(default=None, description="set on an invoice's document")
+    cancelled_at: datetime | None = Field(
+        default=None,
+        description="the invoice was cancelled: its HTML and PDF carry the ANNULLED stamp",
+    )

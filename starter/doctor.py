@@ -254,12 +254,28 @@ def _type_name(value: int) -> str:
     return "".join(p.capitalize() for p in name.removeprefix("INDEXED_VALUE_TYPE_").split("_"))
 
 
+def check_invoices() -> Check:
+    """The requisites invoices print and their payment link, as the worker will read them."""
+    from funnel.runtime.invoice_settings import InvoiceSettings, load_invoice_setup
+
+    settings = InvoiceSettings()
+    try:
+        setup = load_invoice_setup(settings)
+    except ValueError as exc:
+        return Check("invoices", "FAIL", f"{exc}; the worker refuses to start with it")
+    link = setup.payment_url_template or "none (set FUNNEL_PAYMENT_URL_TEMPLATE)"
+    company = setup.company
+    detail = f"{company.name}, INN {company.inn} ({settings.company}); payment link: {link}"
+    return Check("invoices", "OK", detail)
+
+
 async def run_checks(settings: Settings) -> list[Check]:
     from starter.doctor_channels import check_channels  # it builds on this module's Check
 
     checks = check_settings(settings)
     checks.append(check_pipeline(settings))
     checks += await asyncio.to_thread(check_channels, settings)
+    checks.append(check_invoices())
     checks += await asyncio.to_thread(check_database, settings)
     checks += await check_temporal(settings)
     return checks

@@ -179,7 +179,7 @@ async def test_closed_deals_read_the_same_after_their_workflows_are_deleted(
             r["activity"] != "record_closed_deal"
             for r in before[f"GET {won}/history"]["robot_runs"]
         )
-        assert len(before[f"GET {won}/documents"]) == 2
+        assert len(before[f"GET {won}/documents"]) == 3  # proposal, contract, invoice
         assert (
             before[f"GET {won}/plan"]["note"]
             == f"deal {won} is closed (won): nothing will happen any more"

@@ -142,7 +142,7 @@ def test_a_chat_that_blocked_the_bot_is_reported_and_never_retried(
     assert len(telegram.calls("sendMessage")) == 2  # ivanov's was not sent again
     row = dispatcher.outbox.get(KEY, "telegram", "ivanov")
     assert row is not None and row.status == "failed" and "blocked" in (row.last_error or "")
-    [event] = dispatcher._store.report_events(deal_id="D-1")
+    [event] = dispatcher.store.report_events(deal_id="D-1")
     assert event.kind == "delivery_failed"
     assert event.details["channel"] == "telegram" and event.details["recipient"] == "ivanov"
     assert len(telegram.sent_to(SMIRNOVA)) == 1

@@ -210,16 +210,21 @@ class Edits:
         """An open invoice nobody has paid anything of follows the new amount: it is
         cancelled and one for the new amount issued. A partly paid one stays as it is."""
         ctx, state = self._ctx, self._ctx.state
-        if not any(i.open and not i.prepayment and not i.payments for i in state.invoices):
+        replaced = [
+            i.invoice_id for i in state.invoices if i.open and not i.prepayment and not i.payments
+        ]
+        if not replaced:
             return
+        context = ctx.robot_context(stage)
         await self._payments.issue_invoice(
             state.seq,
             f"{key}:invoice",
-            ctx.robot_context(stage),
+            context,
             "Reissue the open invoice for the new amount",
             RunOutcome.DONE,
             invoice_id=f"{state.deal_id}-{state.seq}-e{state.edits}",
         )
+        await self._payments.send_reissued(f"{key}:invoice:send", context, replaced)
 
     def _title_robot(self, stage: Stage) -> SetTitleRobot | None:
         """The current stage's title rule, else the first stage's (the standard title)."""

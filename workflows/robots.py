@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         ReportEventRobot,
         Robot,
         Semantics,
+        SendInvoiceRobot,
         SetTitleRobot,
         Stage,
     )
@@ -234,8 +235,9 @@ class Robots:
                             DocumentView,
                             summary=robot.title,
                         )
-                        if all(d.path != document.path for d in state.documents):
-                            state.documents.append(document)
+                        state.keep_document(document)
+                    case SendInvoiceRobot():
+                        outcome = await self._payments.send_invoice(key, context, robot, outcome)
                     case CompleteDealRobot():
                         await ctx.call(
                             ActivityName.COMPLETE_DEAL,

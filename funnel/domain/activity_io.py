@@ -129,6 +129,22 @@ class RenderDocumentCall(BaseModel):
     at: datetime
 
 
+class SendInvoiceCall(BaseModel):
+    """Render an invoice's document and e-mail it to the deal's contact (the send_invoice
+    robot, or an edit that reissued the invoice). The document and the e-mail are keyed by
+    the invoice, not the robot run: coming back to the stage never sends it twice."""
+
+    key: str  # the robot run (or the edit) that asks
+    context: RobotContext
+    invoice_id: str
+    template: str  # file name under templates/documents/, e.g. "invoice.html.j2"
+    name: str  # document name shown with the deal
+    subject: str  # jinja2 of the e-mail's subject
+    message: str  # jinja2 of the e-mail's text
+    timezone: str  # the company's: the invoice's date is its day there
+    at: datetime
+
+
 class ReportEventCall(BaseModel):
     key: str
     context: RobotContext
@@ -146,6 +162,9 @@ class CreateInvoiceCall(BaseModel):
     at: datetime
     replaces: list[str] = Field(
         default_factory=list, description="open invoices this one cancels (a changed amount)"
+    )
+    timezone: str = Field(
+        default="UTC", description="the company's: the day a cancelled invoice's stamp names"
     )
 
 
@@ -206,5 +225,6 @@ class ActivityName:
     DUE_TIMES = "compute_due_times"
     RECORD_BREACH = "record_deadline_breach"
     RENDER_DOCUMENT = "render_document"
+    SEND_INVOICE = "send_invoice"  # the invoice's document, e-mailed to the deal's contact
     RECORD_DEAL_EDIT = "record_deal_edit"  # an edit: the deal row, its tasks' responsible
     RECORD_CLOSED_DEAL = "record_closed_deal"  # its record (funnel.storage.closed_deals)

@@ -61,6 +61,8 @@ class InvoiceView(BaseModel):
     payments: list[PaymentView] = Field(default_factory=list)
     prepayment: bool = False  # kept from a payment made before the deal issued it
     cancelled_at: datetime | None = None  # replaced by a new invoice for a changed amount
+    replaces: str | None = None  # the invoice this one cancelled
+    replaced_by: str | None = None  # on a cancelled invoice: the one issued instead
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -80,3 +82,8 @@ class InvoiceView(BaseModel):
     def open(self) -> bool:
         """Issued, not cancelled, not yet paid in full: the client can still pay it."""
         return self.paid_at is None and self.cancelled_at is None
+
+
+def invoice_document_key(deal_id: str, invoice_id: str) -> str:
+    """The key of an invoice's document and of its e-mail to the client: one per invoice."""
+    return f"{deal_id}:invoice-document:{invoice_id}"

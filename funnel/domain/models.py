@@ -313,6 +313,11 @@ class DealState(BaseModel):
     def invoice(self, invoice_id: str) -> InvoiceView | None:
         return next((i for i in self.invoices if i.invoice_id == invoice_id), None)
 
+    def keep_document(self, document: DocumentView) -> None:
+        """Add a rendered document, unless a retried or repeated robot brought it again."""
+        if all(d.path != document.path for d in self.documents):
+            self.documents.append(document)
+
     def waiting_entry(self, key: str) -> WaitingRobot | None:
         return next((w for w in self.waiting if w.key == key), None)
 

@@ -105,6 +105,34 @@ class RenderDocumentRobot(RobotBase):
     document_name: str = Field(min_length=1)
 
 
+INVOICE_SUBJECT = "Счёт № {{ invoice.number }} от {{ invoice.short_date }}"
+INVOICE_MESSAGE = """Здравствуйте, {{ contact.name }}!
+
+Направляем счёт № {{ invoice.number }} от {{ invoice.date }} на сумму \
+{{ invoice.amount_figures }} {{ invoice.currency }} ({{ invoice.amount_words }}).
+{% if invoice.replaces %}Он заменяет счёт № {{ invoice.replaces }}, который аннулирован.
+{% endif %}{% if invoice.payment_url %}
+Оплатить онлайн: {{ invoice.payment_url }}
+{% endif %}
+Счёт во вложении (PDF и HTML).
+
+{{ company.name }}"""
+
+
+class SendInvoiceRobot(RobotBase):
+    """Render the deal's open invoice from templates/documents/ with the company's
+    requisites and e-mail it to the deal's contact with a payment link. Once per invoice:
+    coming back to the stage with the same invoice sends nothing again."""
+
+    type: Literal["send_invoice"]
+    template: str = Field(
+        default="invoice.html.j2", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", description="file"
+    )
+    document_name: str = Field(default="Счёт на оплату", min_length=1)
+    subject: str = Field(default=INVOICE_SUBJECT, min_length=1, description="jinja2 template")
+    message: str = Field(default=INVOICE_MESSAGE, min_length=1, description="jinja2 template")
+
+
 class CompleteDealRobot(RobotBase):
     """Close the deal record as won or lost (the outcome follows the stage's semantics)."""
 
@@ -118,7 +146,8 @@ Robot = Annotated[
     | ReportEventRobot
     | CreateInvoiceRobot
     | CompleteDealRobot
-    | RenderDocumentRobot,
+    | RenderDocumentRobot
+    | SendInvoiceRobot,
     Field(discriminator="type"),
 ]
 

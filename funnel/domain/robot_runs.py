@@ -39,6 +39,7 @@ class RunOutcome(StrEnum):
     CAUGHT_UP = "caught_up"  # ran because the deal jumped over its stage
     REUSED = "reused"  # an open invoice of an earlier visit stands: no second one issued
     STOPPED = "stopped"  # a repeating robot: what it waited for happened, no more repetitions
+    SKIPPED_NO_INVOICE = "skipped_no_invoice"  # send_invoice: the deal has no open invoice
 
 
 class RobotRun(BaseModel):

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,6 +27,7 @@ from pydantic import (
 
 from funnel.domain.channels import CHANNELS, Channel
 from funnel.domain.people import Role
+from funnel.storage.yaml_files import YamlFileError, read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +125,9 @@ class Directory:
     @classmethod
     def load(cls, path: Path) -> Directory:
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise DirectoryError(f"{path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise DirectoryError(f"{path}: not valid YAML: {exc}") from exc
+            raw = read_yaml(path)
+        except YamlFileError as exc:
+            raise DirectoryError(str(exc)) from exc
         try:
             parsed = _File.model_validate(raw)
         except ValidationError as exc:

@@ -107,6 +107,7 @@ class InvoiceIn(BaseModel):
     amount: Decimal
     currency: str
     created_at: AwareDatetime
+    replaces: str | None = None  # the invoice(s) this one cancelled (a changed amount)
 
 
 class Invoice(InvoiceIn):
@@ -115,6 +116,8 @@ class Invoice(InvoiceIn):
     status: InvoiceStatusName
     paid_amount: Decimal | None
     paid_at: AwareDatetime | None
+    replaced_by: str | None = None  # set when it is cancelled for a new one
+    cancelled_at: AwareDatetime | None = None
 
 
 class ReportEventIn(BaseModel):

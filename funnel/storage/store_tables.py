@@ -84,6 +84,9 @@ invoices = Table(
     Column("status", sa.String(16), nullable=False, default="issued"),
     Column("paid_amount", MONEY),
     Column("paid_at", UTCDateTime),
+    Column("replaces", sa.String),  # migration 0009: the invoice(s) this one cancelled
+    Column("replaced_by", sa.String),  # and, on a cancelled one, the invoice replacing it
+    Column("cancelled_at", UTCDateTime),
     # A payment can arrive before the invoice robot ran (see mark_invoice_paid), under a
     # different key: this keeps it one invoice whichever write comes first.
     sa.UniqueConstraint("deal_id", "invoice_id"),
