@@ -110,8 +110,8 @@ class RobotActivities:
     def record_stage_transition(self, call: StageTransition) -> None:
         ctx = call.context
         details = {"cause": call.cause, "reason": call.reason}
-        if call.via is not None:  # rows of moves recorded before keep their shape
-            details["via"] = call.via
+        # Rows of moves recorded before keep their shape.
+        details |= {k: v for k, v in (("via", call.via), ("actor_kind", call.actor_kind)) if v}
         events: list[ReportEventIn] = []
         if call.from_stage is not None:
             events.append(

@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from api.auth import LEADS_WRITE, require_scope
+from api.caller import PAYMENT_WEBHOOK
 from api.errors import DEAL_ERRORS, temporal
 from api.payments import check_invoice_of_deal
 from api.schemas import (
@@ -198,6 +199,7 @@ async def payment_webhook(
         payment_id=event.payment_id,
         currency=event.currency,
         prepayment=event.prepayment,
+        actor=PAYMENT_WEBHOOK,
     )
     # Signal first, record second: if Temporal is down nothing is recorded and the payment
     # system's retry applies it. The workflow ignores a second payment of a paid invoice,

@@ -74,9 +74,12 @@ async def world(
             r = await stack.http.post("/deals", json=body)
             assert r.status_code == 201, r.text
             deal_id = body["deal_id"]
-            r = await stack.http.post(f"/deals/{deal_id}/accept", json={"by": body["responsible"]})
+            lead = {"Authorization": f"Bearer {issued[body['department_head']]}"}  # the head
+            r = await stack.http.post(f"/deals/{deal_id}/accept", headers=lead)
             assert r.status_code == 200, r.text
-            r = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": "proposal"})
+            r = await stack.http.post(
+                f"/deals/{deal_id}/move", json={"stage": "proposal"}, headers=lead
+            )
             assert r.status_code == 200, r.text
         # Closed at once: listed from the store's record, ivanov through its sales team.
         closed = deal_body(responsible="kozlov", department_head="orlova", sales_team=["ivanov"])
@@ -85,6 +88,7 @@ async def world(
         r = await stack.http.post(
             f"/deals/{closed['deal_id']}/close",
             json={"outcome": "lost", "reason": "went elsewhere"},
+            headers={"Authorization": f"Bearer {issued['orlova']}"},
         )
         assert r.status_code == 200, r.text
         yield World(stack, {**issued, "service": SERVICE}, deals, closed["deal_id"])

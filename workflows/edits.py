@@ -25,7 +25,7 @@ from workflows.context import DealContext, invalid
 from workflows.deadlines import Deadlines
 from workflows.moves import MoveQueue
 from workflows.payments import Payments
-from workflows.permissions import Permissions, not_allowed, who
+from workflows.permissions import Permissions, not_allowed
 
 with workflow.unsafe.imports_passed_through():
     from funnel.domain.activity_io import ActivityName, DealEditCall, SetTitleCall
@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         TaskComment,
         TaskView,
     )
+    from funnel.domain.people import Doer
     from funnel.domain.pipeline import SetTitleRobot, Stage
     from funnel.domain.robot_runs import RunOutcome
     from funnel.domain.search_attributes import DEAL_AMOUNT, DEAL_RESPONSIBLE, DEAL_TEAM
@@ -124,7 +125,7 @@ class Edits:
         # while it waited its turn.
         not_allowed(self._may.lead(input.actor, None, "edit"))
         moves.refuse_if(moves.closing_problem() or self.edit_problem(input))
-        by, via = who(input.actor, None)
+        by = Doer.of(input.actor)
         diff = self._changes(input)
         old = state.deal
         state.edits += 1
@@ -164,9 +165,8 @@ class Edits:
             "deal_edited",
             ", ".join(diff),
             "Write the edit to the history",
-            extra={
-                "by": by,
-                "via": via,
+            extra=by.report()
+            | {
                 "reason": input.reason,
                 "changes": {k: [_plain(a), _plain(b)] for k, (a, b) in diff.items()},
                 "tasks_moved": [t.task_id for t in moved],
@@ -268,22 +268,22 @@ class Edits:
         ctx, state = self._ctx, self._ctx.state
         not_allowed(self._may.read(input.actor, "comment on"))
         self._moves.refuse_if(self.comment_problem(input))
-        by, via = who(input.actor, None)
-        assert by is not None  # read() refuses a comment without an actor
+        by = Doer.of(input.actor)
+        assert by.id is not None  # read() refuses a comment without an actor
         now = ctx.now()
         state.comments.append(
-            DealComment(text=input.text, by=by, at=now, via=via, task_id=input.task_id)
+            DealComment(text=input.text, by=by.id, at=now, via=by.via, task_id=input.task_id)
         )
         key = f"{state.deal_id}:comment:{len(state.comments)}"
         task = state.task(input.task_id) if input.task_id else None
         if task is not None:
-            task.comments.append(TaskComment(by=by, at=now, text=input.text, via=via))
+            task.comments.append(TaskComment(by=by.id, at=now, text=input.text, via=by.via))
         await ctx.write_report(
             key,
             ctx.current_stage(),
             "comment",
             input.task_id or "",
             "Write the comment to the history",
-            extra={"by": by, "via": via, "text": input.text, "task_id": input.task_id},
+            extra=by.report() | {"text": input.text, "task_id": input.task_id},
         )
         return DealSnapshot.of(state)

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from funnel.domain.models import DealStatus, InvoicePaid, InvoiceView, PaymentView
     from funnel.domain.payments import PaymentCheck, PaymentKind, check_payment, money
+    from funnel.domain.people import Doer
     from funnel.domain.robot_runs import RunOutcome
 
 _NEW_PAYMENT_RULES = (
@@ -115,6 +116,7 @@ class Payments:
             )
             state.invoices.append(invoice)
         paid_at = input.paid_at or now
+        by = Doer.of(input.actor)
         invoice.payments.append(
             PaymentView(
                 payment_id=input.implied_payment_id,
@@ -122,6 +124,9 @@ class Payments:
                 currency=input.currency or invoice.currency,
                 paid_at=paid_at,
                 received_at=now,
+                by=by.id,
+                via=by.via,
+                by_kind=by.kind,
             )
         )
         if kind is not PaymentKind.PARTIAL and invoice.paid_at is None:

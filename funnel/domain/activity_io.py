@@ -58,6 +58,7 @@ class StageTransition(BaseModel):
     actor: str | None = None
     reason: str | None = None
     via: str | None = None  # how the actor acted (web, api, cli, webhook, trigger)
+    actor_kind: str | None = None  # person or service (None: unknown, as before actors)
 
 
 class SetTitleCall(BaseModel):
