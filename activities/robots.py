@@ -275,7 +275,8 @@ class RobotActivities:
             "contact_name": deal.contact.name,
             "contact_company": deal.contact.company,
         }
-        self._store.edit_deal(deal.deal_id, columns, call.task_keys, deal.responsible)
+        people = [t.model_dump() for t in call.tasks]
+        self._store.edit_deal(deal.deal_id, columns, call.task_keys, deal.responsible, people)
 
     @activity.defn(name=ActivityName.RECORD_BREACH)
     def record_deadline_breach(self, call: DeadlineBreach) -> None:

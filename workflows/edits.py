@@ -24,8 +24,10 @@ from temporalio.exceptions import ActivityError
 from workflows.context import DealContext, invalid
 from workflows.deadlines import Deadlines
 from workflows.moves import MoveQueue
+from workflows.patches import PATCH_EDIT_PEOPLE_FOLLOW
 from workflows.payments import Payments
 from workflows.permissions import Permissions, not_allowed
+from workflows.reassign import Handover, Reassign
 
 with workflow.unsafe.imports_passed_through():
     from funnel.domain.activity_io import ActivityName, DealEditCall, SetTitleCall
@@ -43,6 +45,10 @@ with workflow.unsafe.imports_passed_through():
     from funnel.domain.search_attributes import DEAL_AMOUNT, DEAL_RESPONSIBLE, DEAL_TEAM
     from funnel.domain.text import literal
     from workflows.validation import FieldProblem, check_field_updates
+
+
+# The deal's people: an edit changing one of them makes its tasks and waiting robots follow.
+PEOPLE = {"responsible", "department_head", "sales_team"}
 
 
 def _plain(value: Any) -> Any:
@@ -66,6 +72,7 @@ class Edits:
         self._moves = moves
         self._deadlines = deadlines
         self._payments = payments
+        self._reassign = Reassign(ctx)
 
     # --- custom fields (update_fields, and the fields of an edit) ------------------------
 
@@ -134,18 +141,31 @@ class Edits:
         if input.fields:
             await self.apply_fields(input.fields)
         new = state.deal
-        moved = self._move_tasks(old.responsible, new.responsible)
+        follow = bool(PEOPLE & diff.keys()) and workflow.patched(PATCH_EDIT_PEOPLE_FOLLOW)
+        handovers: list[Handover] = []
+        if follow:
+            handovers = self._reassign.follow_rules(old)
+            moved = [h.task for h in handovers]
+            if "responsible" in diff:
+                await self._deadlines.follow_responsible()
+        else:
+            moved = self._move_tasks(old.responsible, new.responsible)
         stage = ctx.current_stage()
         with ctx.working():
             await ctx.call(
                 ActivityName.RECORD_DEAL_EDIT,
                 DealEditCall(
-                    key=f"{key}:store", deal=new, task_keys=[t.key for t in moved], at=ctx.now()
+                    key=f"{key}:store",
+                    deal=new,
+                    task_keys=[] if follow else [t.key for t in moved],
+                    tasks=[h.people() for h in handovers],
+                    at=ctx.now(),
                 ),
                 None,
                 summary="Write the edited deal and its moved tasks to the store",
             )
             await self._tell(key, stage, diff)
+            await self._reassign.tell_new_confirmers(key, stage, handovers)
             if {"amount", "currency"} & diff.keys():
                 await self._reissue_invoice(key, stage)
             await self._render_title(key, stage)
@@ -175,7 +195,8 @@ class Edits:
         return DealSnapshot.of(state)
 
     def _move_tasks(self, old: str, new: str) -> list[TaskView]:
-        """The open tasks of the current visit whose executor was the old responsible."""
+        """The open tasks of the current visit whose executor was the old responsible (deals
+        edited before PATCH_EDIT_PEOPLE_FOLLOW)."""
         state = self._ctx.state
         if old == new:
             return []
