@@ -2,10 +2,12 @@
 people, contact, service, amount) and people's comments (``comment``).
 
 An edit applies its effects in the deal, in this order: the new values (timers anchored on a
-changed date field move), the store's row and the open tasks of the current visit (they move
-to the new responsible), the people told (the old and the new responsible or head), an open
-unpaid invoice reissued for a new amount, the title rendered again, the search attributes,
-and the ``deal_edited`` report event. Robots and notices still waiting resolve their roles
+changed date field move), new people's effects (the open tasks of the current visit follow
+the pipeline's rules, timers counted in the responsible's working time move:
+workflows/reassign.py), the store's row and those tasks', the people told (the old and the
+new responsible or head, a task's new confirmer), an open unpaid invoice reissued for a new
+amount, the title rendered again, the search attributes, and the ``deal_edited`` report
+event. Robots and notices still waiting resolve their roles
 (responsible, head, sales team) when they run (DealContext.people), so they address the new
 people without being touched. Every effect is keyed by the edit's number (``state.edits``):
 a retried activity is a no-op in the store.
