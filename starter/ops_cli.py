@@ -1,5 +1,5 @@
-"""Operations commands: ``funnel db upgrade|current|backfill-closed``, ``funnel codec-server``,
-``funnel codec-key`` (``funnel doctor`` is in starter/doctor.py)."""
+"""Operations commands: ``funnel db upgrade|current|backfill-closed|backfill-team``,
+``funnel codec-server``, ``funnel codec-key`` (``funnel doctor`` is in starter/doctor.py)."""
 
 from __future__ import annotations
 
@@ -113,6 +113,43 @@ def db_backfill_closed(as_json: bool) -> None:
             )
             for deal_id in report.recorded:
                 click.echo(f"  recorded {deal_id}")
+            for deal_id, why in report.failed.items():
+                click.echo(f"  FAILED {deal_id}: {why}", err=True)
+
+        emit(as_json, report.__dict__, human)
+        if report.failed:
+            raise SystemExit(1)
+
+    asyncio.run(run())
+
+
+@db_group.command("backfill-team")
+@click.option(
+    "--wait", default=30.0, show_default=True, help="seconds to wait for each deal's worker"
+)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def db_backfill_team(wait: float, as_json: bool) -> None:
+    """Give every open deal started before the DealTeam search attribute its sales team, so
+    that the team finds it in their lists. Safe to run again; needs the worker running (the
+    deals of FUNNEL_TASK_QUEUE)."""
+    from datetime import timedelta
+
+    from starter.backfill_team import backfill_team
+    from starter.cli_support import deal_client, emit
+
+    settings = Settings()
+
+    async def run() -> None:
+        client = (await deal_client(settings)).temporal_client
+        report = await backfill_team(client, settings.task_queue, timedelta(seconds=wait))
+
+        def human() -> None:
+            click.echo(
+                f"DealTeam set on {len(report.set)} open deal(s); {report.already} had it;"
+                f" {len(report.no_team)} have no sales team; {len(report.failed)} failed"
+            )
+            for deal_id in report.set:
+                click.echo(f"  set {deal_id}")
             for deal_id, why in report.failed.items():
                 click.echo(f"  FAILED {deal_id}: {why}", err=True)
 
