@@ -95,7 +95,9 @@ async def start_deal(request: Request, deal: DealInput) -> DealOut:
     # Read per request: a new deal gets the pipeline file as it is now (running deals keep
     # the version they started with).
     pipeline = load_pipeline(settings.pipeline)
-    state = await temporal(request, _deals(request).start(deal, pipeline))
+    state = await temporal(
+        request, _deals(request).start(deal, pipeline, actor=request_actor(request))
+    )
     return _out(request, state)
 
 

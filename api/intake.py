@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from api.auth import LEADS_WRITE, require_scope
-from api.caller import PAYMENT_WEBHOOK
+from api.caller import PAYMENT_WEBHOOK, request_actor
 from api.errors import DEAL_ERRORS, temporal
 from api.payments import check_invoice_of_deal
 from api.schemas import (
@@ -114,7 +114,8 @@ async def take_lead(request: Request, response: Response, lead: LeadIn) -> LeadO
         fields=fields,
     )
     try:
-        state = await temporal(request, deals.start(deal, load_pipeline(settings.pipeline)))
+        start = deals.start(deal, load_pipeline(settings.pipeline), actor=request_actor(request))
+        state = await temporal(request, start)
     except BaseException:
         # No deal: forget the lead, so that the form sent again is not taken for a duplicate
         # of a deal that does not exist.

@@ -225,9 +225,17 @@ async def test_the_final_stage_task_set_by_the_responsible_or_head(stack: Stack)
 
 
 async def test_what_a_service_may_do_is_recorded_as_the_service(stack: Stack) -> None:
-    """Fields (its `by` ignored) and payments (the webhook, a service token): the deal
-    keeps who reported each payment."""
+    """Starting a deal, fields (its `by` ignored) and payments (the webhook, a service
+    token): the deal keeps who started it and who reported each payment."""
     deal = await new_deal(stack)
+    first = (await stack.http.get(f"/deals/{deal.id}")).json()["visits"][0]
+    assert (first["entered_by"], first["via"], first["entered_by_kind"]) == (
+        SERVICE,
+        "api",
+        "service",
+    )
+    [entered] = [e for e in stack.store.report_events(deal_id=deal.id) if e.kind == "stage_entered"]
+    assert (entered.actor, entered.details["actor_kind"]) == (SERVICE, "service")
     await deal.ok("ivanov", "/move", {"stage": "contract"})
     changed = await deal.ok("service", "/fields", {"fields": {"contract_due": "2030-01-10"}})
     assert changed["deal"]["fields"]["contract_due"] == "2030-01-10"

@@ -105,7 +105,7 @@ class DealWorkflow:
     async def run(self, input: DealWorkflowInput) -> DealResult:
         ctx, moves = self._ctx, self._moves
         ctx.patches = RunPatches.decide()
-        new_deal = input.state is None
+        new_deal, starter = input.state is None, Doer.of(input.started_by)
         del input  # the run holds the state and the pinned pipeline, not the input
         if new_deal:
             await ctx.call(
@@ -116,7 +116,7 @@ class DealWorkflow:
                 None,
                 summary="Register the deal in the store",
             )
-            first = Move(stage=ctx.pipeline.first_stage.id, cause="start")
+            first = Move(stage=ctx.pipeline.first_stage.id, cause="start", by=starter)
             stage = await self._stages.enter(first)
         else:
             stage = self._stages.resume()

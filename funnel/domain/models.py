@@ -69,6 +69,9 @@ class DealWorkflowInput(BaseModel):
     history_limit: int | None = Field(
         default=None, description="continue-as-new past this many history events (tests)"
     )
+    started_by: Actor | None = Field(
+        default=None, description="who started the deal, as authenticated (None: the CLI)"
+    )
 
 
 # --- messages -------------------------------------------------------------------------
