@@ -36,6 +36,23 @@ TOKENS = {
     LEADS: ["leads:write"],
 }
 UI_BASE = "http://127.0.0.1:8233"
+# Two departments, their heads and an admin: a directory for who reads and does what.
+TWO_DEPARTMENTS = """
+employees:
+  - {id: ivanov, name: Ivan Ivanov, department: sales, head: smirnova}
+  - {id: petrov, name: Pyotr Petrov, department: sales, head: smirnova}
+  - {id: smirnova, name: Svetlana Smirnova, department: sales, role: head}
+  - {id: kozlov, name: Kirill Kozlov, department: corporate, head: orlova}
+  - {id: orlova, name: Olga Orlova, department: corporate, role: head}
+  - {id: boss, name: Boris Bossov, department: board, role: admin}
+"""
+
+
+def two_departments(tmp: Path) -> Path:
+    """TWO_DEPARTMENTS written as the directory file of a stack in ``tmp``."""
+    directory = tmp / "directory.yaml"
+    directory.write_text(TWO_DEPARTMENTS, encoding="utf-8")
+    return directory
 
 
 @dataclass

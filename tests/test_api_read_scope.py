@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,17 +15,8 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from funnel.storage.personal_tokens import PersonalTokens
-from tests.api_support import TOKENS, Stack, api_stack, deal_body
+from tests.api_support import TOKENS, Stack, api_stack, deal_body, two_departments
 
-DIRECTORY = """
-employees:
-  - {id: ivanov, name: Ivan Ivanov, department: sales, head: smirnova}
-  - {id: petrov, name: Pyotr Petrov, department: sales, head: smirnova}
-  - {id: smirnova, name: Svetlana Smirnova, department: sales, role: head}
-  - {id: kozlov, name: Kirill Kozlov, department: corporate, head: orlova}
-  - {id: orlova, name: Olga Orlova, department: corporate, role: head}
-  - {id: boss, name: Boris Bossov, department: board, role: admin}
-"""
 SERVICE = "tok-reader"  # a system reading deals and reports
 PEOPLE = ("ivanov", "petrov", "smirnova", "orlova", "boss")
 
@@ -58,10 +48,9 @@ async def world(
     dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
     tmp = tmp_path_factory.mktemp("api-read-scope")
-    directory = tmp / "directory.yaml"
-    directory.write_text(DIRECTORY, encoding="utf-8")
+    directory = two_departments(tmp)
     tokens = {**TOKENS, SERVICE: ["deals:read", "reports:read"]}
-    async with api_stack(dev_env, tmp, directory=Path(directory), api_tokens=tokens) as stack:
+    async with api_stack(dev_env, tmp, directory=directory, api_tokens=tokens) as stack:
         issued = {p: PersonalTokens(stack.store).issue(p, "test", None).token for p in PEOPLE}
         bodies = {
             "mine": deal_body(responsible="ivanov", department_head="smirnova", sales_team=[]),

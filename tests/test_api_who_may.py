@@ -6,7 +6,6 @@ store, and what a service token does recorded as a service."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,17 +13,8 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from api.auth import service_id
-from tests.api_support import WRITE, Stack, api_stack, deal_body, signed
+from tests.api_support import WRITE, Stack, api_stack, deal_body, signed, two_departments
 
-DIRECTORY = """
-employees:
-  - {id: ivanov, name: Ivan Ivanov, department: sales, head: smirnova}
-  - {id: petrov, name: Pyotr Petrov, department: sales, head: smirnova}
-  - {id: smirnova, name: Svetlana Smirnova, department: sales, role: head}
-  - {id: kozlov, name: Kirill Kozlov, department: corporate, head: orlova}
-  - {id: orlova, name: Olga Orlova, department: corporate, role: head}
-  - {id: boss, name: Boris Bossov, department: board, role: admin}
-"""
 SERVICE = service_id(WRITE)  # how the deal names the stack's service token
 
 
@@ -33,9 +23,8 @@ async def stack(
     dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
     tmp = tmp_path_factory.mktemp("api-who-may")
-    directory = tmp / "directory.yaml"
-    directory.write_text(DIRECTORY, encoding="utf-8")
-    async with api_stack(dev_env, tmp, directory=Path(directory)) as s:
+    directory = two_departments(tmp)
+    async with api_stack(dev_env, tmp, directory=directory) as s:
         yield s
 
 
