@@ -112,8 +112,8 @@ class RobotActivities:
     def record_stage_transition(self, call: StageTransition) -> None:
         ctx = call.context
         details = {"cause": call.cause, "reason": call.reason}
-        if call.via is not None:  # rows of moves recorded before keep their shape
-            details["via"] = call.via
+        # Rows of moves recorded before keep their shape.
+        details |= {k: v for k, v in (("via", call.via), ("actor_kind", call.actor_kind)) if v}
         events: list[ReportEventIn] = []
         if call.from_stage is not None:
             events.append(
@@ -283,7 +283,8 @@ class RobotActivities:
             "contact_name": deal.contact.name,
             "contact_company": deal.contact.company,
         }
-        self._store.edit_deal(deal.deal_id, columns, call.task_keys, deal.responsible)
+        people = [t.model_dump() for t in call.tasks]
+        self._store.edit_deal(deal.deal_id, columns, call.task_keys, deal.responsible, people)
 
     @activity.defn(name=ActivityName.RECORD_BREACH)
     def record_deadline_breach(self, call: DeadlineBreach) -> None:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 Status = Literal["OK", "WARN", "FAIL"]
 TEMPORAL_TIMEOUT = 5.0  # seconds: a reachable server answers far sooner
 RPC_TIMEOUT = timedelta(seconds=TEMPORAL_TIMEOUT)
+# Deals started before DealTeam was registered lack it: the team does not list them.
+_BACKFILL_TEAM = "; then `funnel db backfill-team` gives the open deals their sales team"
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ async def check_temporal(settings: Settings) -> list[Check]:
     from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
     from temporalio.service import RPCError
 
-    from funnel.domain.search_attributes import ALL_KEYS
+    from funnel.domain.search_attributes import ALL_KEYS, DEAL_TEAM
     from funnel.runtime.temporal_client import connect
 
     address, namespace = settings.effective_temporal_address, settings.temporal_namespace
@@ -202,7 +204,8 @@ async def check_temporal(settings: Settings) -> list[Check]:
                     f"search attribute {key.name}",
                     "FAIL",
                     f"missing: `temporal operator search-attribute create --namespace"
-                    f" {namespace} --name {key.name} --type {kind}`",
+                    f" {namespace} --name {key.name} --type {kind}`"
+                    + (_BACKFILL_TEAM if key is DEAL_TEAM else ""),
                 )
             )
         elif int(have[key.name]) != want:

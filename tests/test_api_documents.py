@@ -47,7 +47,10 @@ async def test_contract_html_and_pdf_over_http(stack: Stack) -> None:
     body = deal_body(contact=contact)
     deal_id = body["deal_id"]
     assert (await stack.http.post("/deals", json=body)).status_code == 201
-    r = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": "contract", "by": "ivanov"})
+    move = {"stage": "contract", "by": "ivanov"}
+    r = await stack.http.post(
+        f"/deals/{deal_id}/move", json=move, headers=stack.as_person("ivanov")
+    )
     assert r.status_code == 200, r.text
 
     document, invoice = await documents_of(stack, deal_id)

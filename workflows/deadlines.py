@@ -3,6 +3,7 @@ follow a date field the deal changes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from temporalio import workflow
@@ -84,8 +85,18 @@ class Deadlines:
     async def follow_fields(self, changed: set[str]) -> None:
         """Every waiting robot or deadline anchored on a changed field gets its due time
         computed again (Bitrix24 keeps the old time)."""
+        await self._recompute(lambda w: w.timing.relative_to in changed)
+
+    async def follow_responsible(self) -> None:
+        """Every waiting robot or deadline counted in the responsible's working time gets
+        its due time computed again in the (new) responsible's (PATCH_EDIT_PEOPLE_FOLLOW)."""
+        await self._recompute(lambda w: w.timing.responsible_working_time)
+
+    async def _recompute(self, affects: Callable[[WaitingRobot], bool]) -> None:
+        """From each entry's own base moment, with the deal as it is now; the flow waiting
+        on an entry sleeps again until its new due time (DealContext.wait_for)."""
         ctx, state = self._ctx, self._ctx.state
-        affected = [w for w in state.waiting if w.timing.relative_to in changed]
+        affected = [w for w in state.waiting if affects(w)]
         if affected:
             with ctx.working():
                 dues = await ctx.due_many([(w.key, w.timing, w.base) for w in affected])

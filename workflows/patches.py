@@ -84,6 +84,14 @@ PATCH_CONFIRMATION_LOOP = "confirmation-loop-notices"
 # the marker only then. Retire once no deal started before 2026-12-01 is open.
 PATCH_REPEATING_ROBOTS = "repeating-robots"
 
+# Reassigning a deal's people (edit_deal) makes its open tasks follow the pipeline's rules:
+# executor, co-executors and creator (who confirms) are the task robot's roles resolved for
+# the new people, and waiting robots counted in the responsible's working time get due
+# times in the new responsible's. Deals edited before moved the executor only. Checked only
+# when an edit changes the responsible, the head or the sales team. Retire once no deal
+# started before 2026-12-02 is open.
+PATCH_EDIT_PEOPLE_FOLLOW = "edit-people-follow-rules"
+
 
 @dataclass(frozen=True)
 class RunPatches:

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentView,
     )
     from funnel.domain.payments import PaymentCheck, PaymentKind, check_payment, money
+    from funnel.domain.people import Doer
     from funnel.domain.pipeline import SendInvoiceRobot
     from funnel.domain.robot_runs import RobotRun, RunOutcome
 
@@ -192,6 +193,7 @@ class Payments:
             )
             state.invoices.append(invoice)
         paid_at = input.paid_at or now
+        by = Doer.of(input.actor)
         invoice.payments.append(
             PaymentView(
                 payment_id=input.implied_payment_id,
@@ -199,6 +201,9 @@ class Payments:
                 currency=input.currency or invoice.currency,
                 paid_at=paid_at,
                 received_at=now,
+                by=by.id,
+                via=by.via,
+                by_kind=by.kind,
             )
         )
         if kind is not PaymentKind.PARTIAL and invoice.paid_at is None:

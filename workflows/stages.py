@@ -95,8 +95,9 @@ class Stages:
             stage=stage.id,
             entered_at=now,
             cause=move.cause,
-            entered_by=move.actor,
-            via=move.via,
+            entered_by=move.by.id,
+            via=move.by.via,
+            entered_by_kind=move.by.kind,
         )
         state.visits.append(visit)
         if deadline_due is not None:
@@ -129,9 +130,10 @@ class Stages:
             to_seq=seq,
             at=now,
             cause=move.cause,
-            actor=move.actor,
+            actor=move.by.id,
             reason=move.reason,
-            via=move.via,
+            via=move.by.via,
+            actor_kind=move.by.kind,
         )
         summary = f"Record the move to {stage.name}"
         # The record is an idempotent store write of a few ms that the stage's first robot

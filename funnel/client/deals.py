@@ -141,11 +141,14 @@ class DealClient(DealEdits):
         namespace = self._client.namespace
         return f"{self._ui_base}/namespaces/{namespace}/workflows/{workflow_id_for(deal_id)}"
 
-    async def start(self, deal: DealInput, pipeline: Pipeline) -> DealState:
+    async def start(
+        self, deal: DealInput, pipeline: Pipeline, *, actor: Actor | None = None
+    ) -> DealState:
+        """Start the deal as ``actor``, whom its first stage visit records."""
         try:
             handle = await self._client.start_workflow(
                 messages.WORKFLOW_TYPE,
-                DealWorkflowInput(deal=deal, pipeline=pipeline),
+                DealWorkflowInput(deal=deal, pipeline=pipeline, started_by=actor),
                 task_queue=self._task_queue,
                 result_type=DealResult,
                 **start_options(deal, pipeline),

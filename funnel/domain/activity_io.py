@@ -58,6 +58,7 @@ class StageTransition(BaseModel):
     actor: str | None = None
     reason: str | None = None
     via: str | None = None  # how the actor acted (web, api, cli, webhook, trigger)
+    actor_kind: str | None = None  # person or service (None: unknown, as before actors)
 
 
 class SetTitleCall(BaseModel):
@@ -191,13 +192,24 @@ class TaskStatusCall(BaseModel):
     at: datetime
 
 
+class TaskPeople(BaseModel):
+    """Who an open task's people are after an edit, for the store's row of the task."""
+
+    key: str
+    responsible: str
+    co_executors: list[str]
+    created_by: str
+
+
 class DealEditCall(BaseModel):
-    """An edit of a running deal for the store: the deal as edited, and the open tasks of
-    the current visit that move to its (new) responsible."""
+    """An edit of a running deal for the store: the deal as edited, and its open tasks whose
+    people changed (``tasks``; deals edited before that code name in ``task_keys`` the open
+    tasks that move to the new responsible)."""
 
     key: str
     deal: DealInput
     task_keys: list[str] = Field(default_factory=list)
+    tasks: list[TaskPeople] = Field(default_factory=list)
     at: datetime
 
 

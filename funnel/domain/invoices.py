@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from funnel.domain.people import Actor, ActorKind, Via
 from funnel.domain.text import OneLine
 
 
@@ -31,6 +32,11 @@ class InvoicePaid(BaseModel):
         default=False,
         description="the deal has not issued this invoice yet: keep the payment for it",
     )
+    actor: Actor | None = Field(
+        default=None,
+        description="who reports it, as authenticated (the payment webhook, a service or"
+        " personal token); set by the API, never by a request body",
+    )
 
     @property
     def implied_payment_id(self) -> str:
@@ -47,6 +53,10 @@ class PaymentView(BaseModel):
     currency: str | None = None
     paid_at: datetime
     received_at: datetime
+    # Who reported it and how (None: reported without an actor, e.g. by the CLI, or before).
+    by: str | None = None
+    via: Via | None = None
+    by_kind: ActorKind | None = None
 
 
 class InvoiceView(BaseModel):

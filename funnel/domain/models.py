@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from funnel.domain.invoices import InvoicePaid as InvoicePaid
 from funnel.domain.invoices import InvoiceView as InvoiceView
 from funnel.domain.invoices import PaymentView as PaymentView
-from funnel.domain.people import Actor, Via
+from funnel.domain.people import Actor, ActorKind, Via
 from funnel.domain.pipeline import Pipeline
 from funnel.domain.repeats import Repetition
 from funnel.domain.robot_rules import OnLeave, Timing
@@ -69,6 +69,9 @@ class DealWorkflowInput(BaseModel):
     )
     history_limit: int | None = Field(
         default=None, description="continue-as-new past this many history events (tests)"
+    )
+    started_by: Actor | None = Field(
+        default=None, description="who started the deal, as authenticated (None: the CLI)"
     )
 
 
@@ -157,6 +160,7 @@ class StageVisit(BaseModel):
     breached: bool = False
     entered_by: str | None = None  # who moved the deal here (None: the deal itself, start)
     via: Via | None = None  # how (None: a request without an actor, or recorded before)
+    entered_by_kind: ActorKind | None = None  # a person or a service (None: as for via)
 
 
 class WaitingRobot(BaseModel):
@@ -214,6 +218,7 @@ class TaskComment(BaseModel):
     at: datetime
     text: str = ""
     via: Via | None = None  # how the event came (None: without an actor, or before)
+    by_kind: ActorKind | None = None  # a person or a service (None: as for via)
 
 
 class DealComment(BaseModel):

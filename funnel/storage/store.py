@@ -108,16 +108,25 @@ class Store(TaskMethods, InvoiceMethods):
             conn.execute(upsert)
 
     def edit_deal(
-        self, deal_id: str, columns: Mapping[str, Any], task_keys: Sequence[str], responsible: str
+        self,
+        deal_id: str,
+        columns: Mapping[str, Any],
+        task_keys: Sequence[str],
+        responsible: str,
+        task_people: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """An edit of a running deal: its row's edited columns, and its open tasks moved to
-        the new responsible, in one transaction. Setting values again changes nothing, so a
-        retried activity is harmless."""
+        """An edit of a running deal: its row's edited columns, its open tasks ``task_keys``
+        moved to the new responsible, and each of ``task_people`` (``key``, ``responsible``,
+        ``co_executors``, ``created_by``) given its new people, in one transaction. Setting
+        values again changes nothing, so a retried activity is harmless."""
         with self._tx(write=True) as conn:
             _change_deal(conn, deal_id, columns)
             if task_keys:
                 moved = sa.update(tasks).where(tasks.c.key.in_(list(task_keys)))
                 conn.execute(moved.values(responsible=responsible))
+            for task in task_people:
+                people = {k: task[k] for k in ("responsible", "co_executors", "created_by")}
+                conn.execute(sa.update(tasks).where(tasks.c.key == task["key"]).values(**people))
 
     def update_deal(
         self,
