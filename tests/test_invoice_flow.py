@@ -85,7 +85,10 @@ async def test_the_client_gets_the_invoice_and_pays_it_through_the_webhook(
         body = deal_body(amount="100000")
         deal_id = body["deal_id"]
         assert (await stack.http.post("/deals", json=body)).status_code == 201
-        r = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": "contract"})
+        ivanov = stack.as_person("ivanov")  # moves and edits need a person
+        r = await stack.http.post(
+            f"/deals/{deal_id}/move", json={"stage": "contract"}, headers=ivanov
+        )
         assert r.status_code == 200, r.text
         first_id = f"{deal_id}-2"
 
@@ -98,9 +101,14 @@ async def test_the_client_gets_the_invoice_and_pays_it_through_the_webhook(
         }
 
         # Out of the stage and back: the open invoice is reused and not e-mailed again.
-        await stack.http.post(f"/deals/{deal_id}/move", json={"stage": "negotiation"})
         r = await stack.http.post(
-            f"/deals/{deal_id}/move", json={"stage": "contract", "reason": "back"}
+            f"/deals/{deal_id}/move",
+            json={"stage": "negotiation", "reason": "the client asks for new terms"},
+            headers=ivanov,
+        )
+        assert r.status_code == 200, r.text
+        r = await stack.http.post(
+            f"/deals/{deal_id}/move", json={"stage": "contract", "reason": "back"}, headers=ivanov
         )
         assert r.status_code == 200, r.text
         state = await eventually(
@@ -114,7 +122,7 @@ async def test_the_client_gets_the_invoice_and_pays_it_through_the_webhook(
 
         # A new amount: the unpaid invoice is cancelled, its document stamped, the client
         # gets the new one, which names it.
-        r = await stack.http.patch(f"/deals/{deal_id}", json={"amount": "120000"})
+        r = await stack.http.patch(f"/deals/{deal_id}", json={"amount": "120000"}, headers=ivanov)
         assert r.status_code == 200, r.text
         _, second = await mails(smtp_receiver, 2)
         deal = (await stack.http.get(f"/deals/{deal_id}")).json()
@@ -137,7 +145,9 @@ async def test_the_client_gets_the_invoice_and_pays_it_through_the_webhook(
         # Paid through the webhook: a part while in contract (kept), the rest in payment.
         await pay(stack, deal_id, new_id, "pay-1", "20000")
         await stack.wait_for(deal_id, lambda d: invoice(d, new_id)["payments"])
-        r = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": "payment"})
+        r = await stack.http.post(
+            f"/deals/{deal_id}/move", json={"stage": "payment"}, headers=ivanov
+        )
         assert r.status_code == 200, r.text
         assert (await stack.in_stage(deal_id, "payment"))["stage"] == "payment"
         await pay(stack, deal_id, new_id, "pay-2", "100000")
