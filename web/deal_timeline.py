@@ -1,0 +1,237 @@
+"""The deal's timeline: everything that happened to it, newest first, each with who did it
+(a person, or the deal itself) and when.
+
+It is read from the deal's state (stage visits, tasks' events, comments, invoices and their
+payments), from Temporal's record of every activity run (DealClient.robot_runs: each robot
+with its result, attempts and error), and from the store's report rows (edits with what
+changed, escalations, overdue tasks), which outlive the workflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from funnel.domain.models import DealState
+from funnel.domain.pipeline import Pipeline
+from funnel.domain.robot_runs import ActivityRun, RunOutcome
+from funnel.storage.deliveries import Document
+from funnel.storage.records import ReportEvent
+
+# Report rows the timeline shows; the others repeat what the state already tells.
+_REPORTED = {"deal_edited": "edit", "deadline_breached": "escalation", "task_overdue": "overdue"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: datetime
+    kind: str  # stage, robot, escalation, overdue, edit, invoice, payment, document, comment, task
+    subject: str = ""  # the stage, robot, task, invoice or document it is about
+    who: str | None = None  # an employee id; None: the deal itself (a robot, a trigger)
+    via: str | None = None  # web, api, cli, webhook, trigger
+    note: str | None = None  # what a person wrote, what an edit changed, an error
+    detail: str | None = None  # stage: the cause; task: the action; robot: its result
+    amount: Decimal | None = None
+    currency: str | None = None
+    attempts: int = 1
+    links: tuple[tuple[str, str], ...] = ()  # (text key, URL)
+
+
+def document_links(deal_id: str, key: str) -> tuple[tuple[str, str], ...]:
+    """The API's own URLs of a document (api/documents.py), which check who may read it."""
+    base = f"/deals/{quote(deal_id, safe='')}/documents/{quote(key, safe='')}"
+    return (("deal_document_html", f"{base}/html"), ("deal_document_pdf", f"{base}/pdf"))
+
+
+def stage_name(pipeline: Pipeline | None, stage_id: str) -> str:
+    if pipeline is not None and pipeline.has_stage(stage_id):
+        return pipeline.stage(stage_id).name
+    return stage_id
+
+
+def _robot_title(pipeline: Pipeline | None, stage_id: str, robot_id: str) -> str:
+    if pipeline is None or not pipeline.has_stage(stage_id):
+        return robot_id
+    stage = pipeline.stage(stage_id)
+    robots = [*stage.robots, *(stage.deadline.escalate if stage.deadline else [])]
+    return next((r.title for r in robots if r.id == robot_id), robot_id)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_plain(v)}" for k, v in value.items() if v is not None)
+    if isinstance(value, list):
+        return ", ".join(_plain(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _changes(details: dict[str, Any]) -> str:
+    changes = details.get("changes") or {}
+    lines = [f"{name}: {_plain(old)} → {_plain(new)}" for name, (old, new) in changes.items()]
+    if details.get("reason"):
+        lines.append(str(details["reason"]))
+    return "; ".join(lines)
+
+
+def _is_robot(key: str | None, deal_id: str) -> bool:
+    """A robot's run has the key deal:seq:robot; the deal's bookkeeping (the store's
+    writes for an edit, a task's notices) has others."""
+    if key is None or not key.startswith(f"{deal_id}:"):
+        return False
+    seq, _, robot = key.removeprefix(f"{deal_id}:").partition(":")
+    return seq.isdigit() and bool(robot) and ":" not in robot
+
+
+def _robots(state: DealState, pipeline: Pipeline | None, runs: list[ActivityRun]) -> list[Entry]:
+    """Every robot's run as Temporal recorded it (and any other activity that failed or
+    still runs), and the robots that ran no activity (skipped by their condition,
+    cancelled by a move, compensated, ...)."""
+    entries = [
+        Entry(
+            at=run.finished_at or run.scheduled_at,
+            kind="robot",
+            subject=run.summary or run.activity,
+            detail=run.result,
+            note=run.error,
+            attempts=run.attempts,
+        )
+        for run in runs
+        if _is_robot(run.key, state.deal_id) or run.result != "completed"
+    ]
+    ran = {run.key for run in runs if run.key}
+    for robot in state.robot_runs:
+        if f"{state.deal_id}:{robot.seq}:{robot.robot_id}" in ran:
+            continue
+        entries.append(
+            Entry(
+                at=robot.at,
+                kind="robot",
+                subject=_robot_title(pipeline, robot.stage, robot.robot_id),
+                detail="completed" if robot.outcome is RunOutcome.DONE else robot.outcome.value,
+                note=robot.error,
+            )
+        )
+    return entries
+
+
+def _people(state: DealState, pipeline: Pipeline | None) -> list[Entry]:
+    """Stage entries, task events and comments: what people (and triggers) did."""
+    entries: list[Entry] = []
+    for visit in state.visits:
+        entries.append(
+            Entry(
+                at=visit.entered_at,
+                kind="stage",
+                subject=stage_name(pipeline, visit.stage),
+                who=visit.entered_by,
+                via=visit.via.value if visit.via else None,
+                detail=visit.cause,
+            )
+        )
+    for task in state.tasks:
+        said = {(c.action, c.at): c.text for c in task.comments if c.action is not None}
+        for event in task.events:
+            entries.append(
+                Entry(
+                    at=event.at,
+                    kind="task",
+                    subject=task.title,
+                    who=event.by,
+                    via=event.via.value if event.via else None,
+                    detail=event.action.value if event.action else None,
+                    note=said.get((event.action, event.at)),
+                )
+            )
+    titles = {t.task_id: t.title for t in state.tasks}
+    for comment in state.comments:
+        entries.append(
+            Entry(
+                at=comment.at,
+                kind="comment",
+                subject=titles.get(comment.task_id or "", ""),
+                who=comment.by,
+                via=comment.via.value if comment.via else None,
+                note=comment.text,
+            )
+        )
+    return entries
+
+
+def _money(state: DealState, documents: list[Document]) -> list[Entry]:
+    """Invoices issued and cancelled, payments received, documents rendered."""
+    entries: list[Entry] = []
+    for invoice in state.invoices:
+        currency = invoice.currency or state.deal.currency
+        entries.append(
+            Entry(
+                at=invoice.received_at,
+                kind="invoice",
+                subject=invoice.invoice_id,
+                amount=invoice.amount,
+                currency=currency,
+            )
+        )
+        if invoice.cancelled_at is not None:
+            entries.append(
+                Entry(at=invoice.cancelled_at, kind="invoice_cancelled", subject=invoice.invoice_id)
+            )
+        for payment in invoice.payments:
+            entries.append(
+                Entry(
+                    at=payment.received_at,
+                    kind="payment",
+                    subject=invoice.invoice_id,
+                    amount=payment.amount,
+                    currency=payment.currency or currency,
+                )
+            )
+    for document in documents:
+        entries.append(
+            Entry(
+                at=document.created_at,
+                kind="document",
+                subject=document.name,
+                links=document_links(state.deal_id, document.key),
+            )
+        )
+    return entries
+
+
+def _reported(events: list[ReportEvent], pipeline: Pipeline | None) -> list[Entry]:
+    entries: list[Entry] = []
+    for event in events:
+        kind = _REPORTED.get(event.kind)
+        if kind is None:
+            continue
+        details = event.details
+        who = details.get("by") or event.actor
+        entries.append(
+            Entry(
+                at=event.at,
+                kind=kind,
+                subject=stage_name(pipeline, event.stage),
+                who=who if isinstance(who, str) else None,
+                via=details.get("via") if isinstance(details.get("via"), str) else None,
+                note=_changes(details) if kind == "edit" else None,
+            )
+        )
+    return entries
+
+
+def timeline(
+    state: DealState,
+    pipeline: Pipeline | None,
+    runs: list[ActivityRun],
+    reported: list[ReportEvent],
+    documents: list[Document],
+) -> list[Entry]:
+    entries = [
+        *_people(state, pipeline),
+        *_robots(state, pipeline, runs),
+        *_money(state, documents),
+        *_reported(reported, pipeline),
+    ]
+    return sorted(entries, key=lambda e: e.at, reverse=True)
