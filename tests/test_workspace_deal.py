@@ -19,6 +19,7 @@ from tests.workspace_support import chromium, chromium_path, screenshot, workspa
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
 
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(
     dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory

@@ -18,6 +18,7 @@ from tests.test_closed_record import delete_workflow
 from tests.workspace_deal_support import english_directory, in_contract, new_deal, open_card
 from tests.workspace_support import chromium, chromium_path, screenshot, workspace_stack
 from web.formatting import moment
+from web.i18n import Language
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
 
@@ -97,9 +98,7 @@ async def test_html_in_a_company_name_and_a_comment_stays_text(
     await page.context.close()
 
 
-async def test_a_manager_cannot_open_another_manager_s_deal(
-    stack: Stack, browser: Browser
-) -> None:
+async def test_a_manager_cannot_open_another_manager_s_deal(stack: Stack, browser: Browser) -> None:
     deal_id = await new_deal(stack)
     page = await open_card(browser, stack, "sidorova", deal_id)
     reason = f"deal {deal_id} is not one of your deals (sidorova)"
@@ -118,10 +117,11 @@ async def test_the_plan_shows_due_times_on_each_viewer_s_clock(
 ) -> None:
     deal_id = await in_contract(stack)
     shown: dict[str, list[str]] = {}
-    for user, zone, language in (
+    viewers: tuple[tuple[str, str, Language], ...] = (
         ("ivanov", "Europe/Moscow", "en"),
         ("petrov", "Asia/Yekaterinburg", "ru"),
-    ):
+    )
+    for user, zone, language in viewers:
         page = await open_card(browser, stack, user, deal_id)
         await expect(page.locator("#deal-plan")).to_contain_text(zone)
         times = page.locator("#deal-plan time")

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from funnel.domain.models import DealState
+from funnel.domain.models import DealState, TaskAction
 from funnel.domain.pipeline import Pipeline
 from funnel.domain.robot_runs import ActivityRun, RunOutcome
 from funnel.storage.deliveries import Document
@@ -40,10 +40,11 @@ class Entry:
     links: tuple[tuple[str, str], ...] = ()  # (text key, URL)
 
 
-def document_links(deal_id: str, key: str) -> tuple[tuple[str, str], ...]:
-    """The API's own URLs of a document (api/documents.py), which check who may read it."""
+def document_urls(deal_id: str, key: str) -> tuple[str, str]:
+    """The API's own URLs of a document's HTML and PDF (api/documents.py), which check who
+    may read it."""
     base = f"/deals/{quote(deal_id, safe='')}/documents/{quote(key, safe='')}"
-    return (("deal_document_html", f"{base}/html"), ("deal_document_pdf", f"{base}/pdf"))
+    return f"{base}/html", f"{base}/pdf"
 
 
 def stage_name(pipeline: Pipeline | None, stage_id: str) -> str:
@@ -132,7 +133,9 @@ def _people(state: DealState, pipeline: Pipeline | None) -> list[Entry]:
             )
         )
     for task in state.tasks:
-        said = {(c.action, c.at): c.text for c in task.comments if c.action is not None}
+        said: dict[tuple[TaskAction | None, datetime], str] = {
+            (c.action, c.at): c.text for c in task.comments if c.action is not None
+        }
         for event in task.events:
             entries.append(
                 Entry(
@@ -194,7 +197,13 @@ def _money(state: DealState, documents: list[Document]) -> list[Entry]:
                 at=document.created_at,
                 kind="document",
                 subject=document.name,
-                links=document_links(state.deal_id, document.key),
+                links=tuple(
+                    zip(
+                        ("deal_document_html", "deal_document_pdf"),
+                        document_urls(state.deal_id, document.key),
+                        strict=True,
+                    )
+                ),
             )
         )
     return entries

@@ -10,15 +10,15 @@ from datetime import UTC, datetime, timedelta
 from funnel.client.listing import Source
 from funnel.domain.invoices import InvoiceView
 from funnel.domain.models import DealState, DealStatus, FieldValue, TaskView, WaitingRobot
+from funnel.domain.people import Role
 from funnel.domain.pipeline import Pipeline, Semantics
 from funnel.domain.robot_runs import ActivityRun
-from funnel.domain.people import Role
 from funnel.storage.deliveries import Document
 from funnel.storage.directory import Directory
 from funnel.storage.records import ReportEvent
 from web.deal_permissions import DealPermissions, permissions
 from web.deal_rules import rule_words
-from web.deal_timeline import Entry, document_links, stage_name, timeline
+from web.deal_timeline import Entry, document_urls, stage_name, timeline
 from web.viewer import Viewer
 
 
@@ -184,7 +184,11 @@ def _fields(state: DealState, pipeline: Pipeline | None) -> list[CustomField]:
     declared = dict(pipeline.fields) if pipeline is not None else {}
     names = [*declared, *(n for n in state.deal.fields if n not in declared)]
     return [
-        CustomField(n, declared[n].value if n in declared else "string", _field_text(state.deal.fields.get(n)))
+        CustomField(
+            n,
+            declared[n].value if n in declared else "string",
+            _field_text(state.deal.fields.get(n)),
+        )
         for n in names
     ]
 
@@ -203,7 +207,7 @@ def build_card(read: Read, viewer: Viewer, directory: Directory) -> DealCard:
         tasks=_tasks(state),
         invoices=sorted(state.invoices, key=lambda i: i.received_at, reverse=True),
         documents=[
-            DocumentLink(d.name, d.created_at, *(url for _, url in document_links(state.deal_id, d.key)))
+            DocumentLink(d.name, d.created_at, *document_urls(state.deal_id, d.key))
             for d in read.documents
         ],
         timeline=timeline(state, pipeline, read.runs, read.reported, read.documents),
