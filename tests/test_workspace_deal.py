@@ -5,34 +5,16 @@ by the head who created it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser, expect
-from temporalio.testing import WorkflowEnvironment
 
 from tests.api_support import Stack
-from tests.workspace_deal_support import english_directory, in_contract, new_deal, open_card
-from tests.workspace_support import chromium, chromium_path, screenshot, workspace_stack
+from tests.workspace_deal_support import browser, in_contract, new_deal, open_card, stack
+from tests.workspace_support import chromium_path, screenshot
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def stack(
-    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    tmp = tmp_path_factory.mktemp("workspace-deal")
-    async with workspace_stack(dev_env, tmp, directory=english_directory(tmp)) as s:
-        yield s
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
+__all__ = ["browser", "stack"]  # the module's fixtures
 
 
 async def test_the_card_opens_from_its_url_and_api_clients_still_get_json(
@@ -134,3 +116,16 @@ async def test_the_contract_task_completed_returned_and_confirmed_by_its_creator
     assert html.status == 200 and "Romashka" in await html.text()
     await manager.context.close()
     await head.context.close()
+
+
+async def test_running_the_task_set_of_the_final_stage(stack: Stack, browser: Browser) -> None:
+    deal_id = await new_deal(stack)
+    r = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": "final"})
+    assert r.status_code == 200, r.text
+    page = await open_card(browser, stack, "ivanov", deal_id)
+    await page.get_by_role("button", name="Run the task set").click()
+    # The website's set: the kick-off first, the design once the kick-off is done.
+    await expect(page.locator("[data-task-id]")).to_have_count(1)
+    await expect(page.locator("[data-task-id]")).to_contain_text("Kick-off meeting")
+    await expect(page.get_by_role("button", name="Run the task set")).to_have_count(0)
+    await page.context.close()

@@ -5,39 +5,22 @@ read from its record once retention deleted its workflow."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
-from temporalio.testing import WorkflowEnvironment
 
 from tests.api_support import Stack
 from tests.test_closed_record import delete_workflow
-from tests.workspace_deal_support import english_directory, in_contract, new_deal, open_card
-from tests.workspace_support import chromium, chromium_path, screenshot, workspace_stack
+from tests.workspace_deal_support import browser, in_contract, new_deal, open_card, stack
+from tests.workspace_support import chromium_path, screenshot
 from web.formatting import moment
 from web.i18n import Language
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
+__all__ = ["browser", "stack"]  # the module's fixtures
 
 REMINDER = "[data-plan-key$=':contract_due_reminder']"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def stack(
-    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    tmp = tmp_path_factory.mktemp("workspace-deal-edit")
-    async with workspace_stack(dev_env, tmp, directory=english_directory(tmp)) as s:
-        yield s
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
 
 
 async def _save_edit(page: Page, **values: str) -> None:

@@ -4,15 +4,19 @@ service token, and the card opened in a signed-in browser."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+import pytest_asyncio
 import yaml
 from playwright.async_api import Browser, Page
+from temporalio.testing import WorkflowEnvironment
 
 from funnel.runtime.settings import DEFAULT_DIRECTORY
 from tests.api_support import Stack, deal_body
-from tests.workspace_support import signed_in
+from tests.workspace_support import chromium, signed_in, workspace_stack
 
 RUSSIAN = {"petrov"}
 
@@ -25,6 +29,22 @@ def english_directory(tmp: Path) -> Path:
     path = tmp / "directory.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def stack(
+    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """The workspace for one test module, on the English directory."""
+    tmp = tmp_path_factory.mktemp("workspace-deal")
+    async with workspace_stack(dev_env, tmp, directory=english_directory(tmp)) as s:
+        yield s
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as b:
+        yield b
 
 
 async def new_deal(stack: Stack, **changes: Any) -> str:

@@ -15,7 +15,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from funnel.domain.activity_io import ActivityName
 from funnel.domain.models import DealState, TaskAction
+from funnel.domain.people import Via
 from funnel.domain.pipeline import Pipeline
 from funnel.domain.robot_runs import ActivityRun, RunOutcome
 from funnel.storage.deliveries import Document
@@ -31,7 +33,7 @@ class Entry:
     kind: str  # stage, robot, escalation, overdue, edit, invoice, payment, document, comment, task
     subject: str = ""  # the stage, robot, task, invoice or document it is about
     who: str | None = None  # an employee id; None: the deal itself (a robot, a trigger)
-    via: str | None = None  # web, api, cli, webhook, trigger
+    via: Via | None = None  # how: web, api, cli, webhook, trigger
     note: str | None = None  # what a person wrote, what an edit changed, an error
     detail: str | None = None  # stage: the cause; task: the action; robot: its result
     amount: Decimal | None = None
@@ -61,6 +63,13 @@ def _robot_title(pipeline: Pipeline | None, stage_id: str, robot_id: str) -> str
     return next((r.title for r in robots if r.id == robot_id), robot_id)
 
 
+def _via(value: Any) -> Via | None:
+    try:
+        return Via(value)
+    except ValueError:
+        return None  # a report row written without one
+
+
 def _plain(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_plain(v)}" for k, v in value.items() if v is not None)
@@ -77,12 +86,24 @@ def _changes(details: dict[str, Any]) -> str:
     return "; ".join(lines)
 
 
-def _is_robot(key: str | None, deal_id: str) -> bool:
-    """A robot's run has the key deal:seq:robot; the deal's bookkeeping (the store's
-    writes for an edit, a task's notices) has others."""
-    if key is None or not key.startswith(f"{deal_id}:"):
+# The deal's own writes to the store, not robots: they are in the Temporal Web UI's history.
+_BOOKKEEPING = {
+    ActivityName.REGISTER_DEAL,
+    ActivityName.RECORD_TRANSITION,
+    ActivityName.RECORD_INVOICE_PAID,
+    ActivityName.RECORD_TASK_STATUS,
+    ActivityName.DUE_TIMES,
+    ActivityName.RECORD_BREACH,
+    ActivityName.RECORD_DEAL_EDIT,
+}
+
+
+def _is_robot(run: ActivityRun, deal_id: str) -> bool:
+    """A robot's run: a robot's activity with the key deal:seq:robot (a task's notices and
+    an edit's effects have longer keys)."""
+    if run.activity in _BOOKKEEPING or not (run.key or "").startswith(f"{deal_id}:"):
         return False
-    seq, _, robot = key.removeprefix(f"{deal_id}:").partition(":")
+    seq, _, robot = (run.key or "").removeprefix(f"{deal_id}:").partition(":")
     return seq.isdigit() and bool(robot) and ":" not in robot
 
 
@@ -100,7 +121,7 @@ def _robots(state: DealState, pipeline: Pipeline | None, runs: list[ActivityRun]
             attempts=run.attempts,
         )
         for run in runs
-        if _is_robot(run.key, state.deal_id) or run.result != "completed"
+        if _is_robot(run, state.deal_id) or run.result != "completed"
     ]
     ran = {run.key for run in runs if run.key}
     for robot in state.robot_runs:
@@ -128,7 +149,7 @@ def _people(state: DealState, pipeline: Pipeline | None) -> list[Entry]:
                 kind="stage",
                 subject=stage_name(pipeline, visit.stage),
                 who=visit.entered_by,
-                via=visit.via.value if visit.via else None,
+                via=visit.via,
                 detail=visit.cause,
             )
         )
@@ -143,7 +164,7 @@ def _people(state: DealState, pipeline: Pipeline | None) -> list[Entry]:
                     kind="task",
                     subject=task.title,
                     who=event.by,
-                    via=event.via.value if event.via else None,
+                    via=event.via,
                     detail=event.action.value if event.action else None,
                     note=said.get((event.action, event.at)),
                 )
@@ -156,7 +177,7 @@ def _people(state: DealState, pipeline: Pipeline | None) -> list[Entry]:
                 kind="comment",
                 subject=titles.get(comment.task_id or "", ""),
                 who=comment.by,
-                via=comment.via.value if comment.via else None,
+                via=comment.via,
                 note=comment.text,
             )
         )
@@ -223,7 +244,7 @@ def _reported(events: list[ReportEvent], pipeline: Pipeline | None) -> list[Entr
                 kind=kind,
                 subject=stage_name(pipeline, event.stage),
                 who=who if isinstance(who, str) else None,
-                via=details.get("via") if isinstance(details.get("via"), str) else None,
+                via=_via(details.get("via")),
                 note=_changes(details) if kind == "edit" else None,
             )
         )
