@@ -45,9 +45,13 @@ async def test_the_card_opens_from_its_url_and_api_clients_still_get_json(
     async with httpx.AsyncClient(base_url=stack.base_url) as anon:
         stranger = await anon.get(f"/deals/{deal_id}", headers={"Accept": "text/html"})
         bare = await anon.get(f"/deals/{deal_id}")
+        prefers_json = await anon.get(
+            f"/deals/{deal_id}", headers={"Accept": "application/json, text/html;q=0.9"}
+        )
     assert stranger.status_code == 303
     assert stranger.headers["location"] == f"/sign-in?next=%2Fdeals%2F{deal_id}"
     assert bare.status_code == 401 and "detail" in bare.json()
+    assert prefers_json.status_code == 401  # the API's answer, not the sign-in page
     await page.context.close()
 
 
