@@ -51,8 +51,26 @@ def mount_workspace(app: FastAPI) -> None:
     app.include_router(router)
     for area in _areas():
         app.include_router(area)
+    _ahead_of_api(app, _pages_ahead_of_api())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(SignInFirst, _sign_in_first)
+
+
+def _ahead_of_api(app: FastAPI, pages: APIRouter) -> None:
+    """Put these pages first: Starlette takes the first route that matches, and a page at
+    a fixed path under an API prefix (/deals/new) would otherwise reach the API's
+    parameterised route (GET /deals/{deal_id}, which would look for a deal named "new")."""
+    count = len(app.router.routes)
+    app.include_router(pages)
+    added = app.router.routes[count:]
+    del app.router.routes[count:]
+    app.router.routes[0:0] = added
+
+
+def _pages_ahead_of_api() -> APIRouter:
+    from web import my_work
+
+    return my_work.ahead_of_api
 
 
 def _areas() -> list[APIRouter]:
