@@ -3,7 +3,6 @@ anyone else's; a service token has no inbox."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +11,8 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from funnel.storage.personal_tokens import PersonalTokens
-from tests.api_support import Stack, api_stack, deal_body
+from tests.api_support import Stack, api_stack
+from tests.work_support import deal_in, soon
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -32,17 +32,13 @@ def bearer(stack: Stack, employee: str) -> dict[str, str]:
 
 async def new_deals_told_to_ivanov(stack: Stack, count: int) -> list[str]:
     """Start deals for ivanov; each tells him in-app that it arrived."""
-    deal_ids = []
-    for _ in range(count):
-        r = await stack.http.post("/deals", json=deal_body())
-        assert r.status_code == 201, r.text
-        deal_ids.append(r.json()["deal_id"])
-    for _ in range(200):
-        told = {n.deal_id for n in stack.store.inbox("ivanov")}
-        if told.issuperset(deal_ids):
-            return deal_ids
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"ivanov was never told of {deal_ids}")
+    deal_ids = [await deal_in(stack) for _ in range(count)]
+
+    def told() -> bool:
+        return {n.deal_id for n in stack.store.inbox("ivanov")}.issuperset(deal_ids)
+
+    await soon(told, f"ivanov told of {deal_ids}")
+    return deal_ids
 
 
 async def test_a_person_reads_marks_one_and_marks_all_read(stack: Stack) -> None:

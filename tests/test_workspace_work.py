@@ -4,7 +4,6 @@ a ``<script>`` in a title that stays text. PUSK's directory: the pages are in Ru
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +14,8 @@ from playwright.async_api import Browser, Page, expect
 from temporalio.testing import WorkflowEnvironment
 
 from funnel.storage.records import Task, TaskIn
-from tests.api_support import Stack, deal_body
+from tests.api_support import Stack
+from tests.work_support import deal_in, soon
 from tests.workspace_support import (
     chromium,
     chromium_path,
@@ -43,24 +43,14 @@ async def browser() -> AsyncIterator[Browser]:
         yield b
 
 
-async def deal_in(stack: Stack, stage: str, **changes: Any) -> str:
-    r = await stack.http.post("/deals", json=deal_body(**changes))
-    assert r.status_code == 201, r.text
-    deal_id: str = r.json()["deal_id"]
-    if stage != "new":
-        moved = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": stage})
-        assert moved.status_code == 200, moved.text
-    return deal_id
-
-
 async def task_of(stack: Stack, deal_id: str, robot_id: str, status: str = "open") -> Task:
     """The deal's task once the robot (or a message) put it in the store with ``status``."""
-    for _ in range(200):
-        for task in stack.store.tasks(deal_id=deal_id):
-            if task.robot_id == robot_id and task.status == status:
-                return task
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no {status} task {robot_id} in deal {deal_id}")
+
+    def find() -> Task | None:
+        found = stack.store.tasks(deal_id=deal_id, status=status)
+        return next((t for t in found if t.robot_id == robot_id), None)
+
+    return await soon(find, f"{status} task {robot_id} in deal {deal_id}")
 
 
 def row(page: Page, task: Task, section: str = "") -> Any:
@@ -171,13 +161,14 @@ async def test_a_head_confirms_one_task_and_returns_another_with_a_comment(
     await expect(second.locator(".work-task-state")).to_have_text("Возвращена на доработку")
     reopened = await task_of(stack, returned_deal, "signed_contract_task", "open")
     assert reopened.completed_by is None
-    for _ in range(200):
-        told = [n.message for n in stack.store.inbox("ivanov") if n.deal_id == returned_deal]
-        if any("Скан без подписи клиента" in m for m in told):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError(f"ivanov was not told why: {told}")
+    await soon(
+        lambda: [
+            n
+            for n in stack.store.inbox("ivanov")
+            if n.deal_id == returned_deal and "Скан без подписи клиента" in n.message
+        ],
+        "ivanov told why the task came back",
+    )
     await head.context.close()
     await ivanov.context.close()
 
@@ -187,10 +178,7 @@ async def test_the_inbox_shows_the_unread_count_and_marking_read_lowers_it(
 ) -> None:
     # sidorova's inbox holds only what these deals tell her.
     deal_ids = [await deal_in(stack, "new", responsible="sidorova") for _ in range(3)]
-    for _ in range(200):
-        if len(stack.store.inbox("sidorova", unread_only=True)) == 3:
-            break
-        await asyncio.sleep(0.05)
+    await soon(lambda: len(stack.store.inbox("sidorova", unread_only=True)) == 3, "3 told")
     page = await signed_in(browser, stack.base_url, "sidorova")
     await page.goto("/my/inbox")
     badge = page.locator("#inbox-unread")

@@ -8,7 +8,6 @@ after a working hour."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from funnel.runtime.settings import DEFAULT_DIRECTORY, DEFAULT_PIPELINE
 from tests.api_support import Stack, deal_body
+from tests.work_support import soon
 from tests.workspace_support import (
     chromium,
     chromium_path,
@@ -77,13 +77,14 @@ async def breached_deal(stack: Stack, **changes: Any) -> str:
     r = await stack.http.post("/deals", json=deal_body(fields={"breach_at": past}, **changes))
     assert r.status_code == 201, r.text
     deal_id: str = r.json()["deal_id"]
-    for _ in range(200):
+
+    def breached() -> bool:
         record = stack.store.get_deal(deal_id)
         kinds = {e.kind for e in stack.store.report_events(deal_id=deal_id)}
-        if record is not None and record.breached and "deadline_breached" in kinds:
-            return deal_id
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"deal {deal_id} never breached")
+        return record is not None and record.breached and "deadline_breached" in kinds
+
+    await soon(breached, f"deal {deal_id} breached")
+    return deal_id
 
 
 async def test_the_head_sees_today_s_breaches_and_a_manager_is_refused(
