@@ -138,15 +138,14 @@ async def test_a_head_confirms_one_task_and_returns_another_with_a_comment(
 
     head = await signed_in(browser, stack.base_url, "smirnova")
     await head.goto("/my/tasks")
-    waiting = head.locator("#tasks-to-confirm")
     await expect(row(head, to_confirm, "#tasks-to-confirm")).to_contain_text(
         "Выполнил(а): Ivan Ivanov"
     )
     await expect(row(head, to_return, "#tasks-to-confirm")).to_have_count(1)
     await screenshot(head, "work-tasks-head")
 
-    await waiting.get_by_role("button", name=f"Подтвердить: {to_confirm.title}").first.click()
-    first = row(head, to_confirm)
+    first = row(head, to_confirm, "#tasks-to-confirm")
+    await first.get_by_role("button", name=f"Подтвердить: {to_confirm.title}").click()
     await expect(first.locator(".work-task-state")).to_have_text("Подтверждена")
     await stack.in_stage(confirmed_deal, "payment")  # the stage's tasks are done
 
@@ -187,7 +186,10 @@ async def test_the_inbox_shows_the_unread_count_and_marking_read_lowers_it(
     await expect(items).to_have_count(3)
     await expect(page.locator("#inbox li.unread")).to_have_count(3)
     newest = items.first
-    await expect(newest).to_have_attribute("data-deal-id", deal_ids[-1])  # newest first
+    newest_first = [n.deal_id for n in stack.store.inbox("sidorova")]
+    assert sorted(newest_first) == sorted(deal_ids)
+    shown = await items.evaluate_all("items => items.map(item => item.dataset.dealId)")
+    assert shown == newest_first
     await expect(newest).to_contain_text("New deal for you")
     await screenshot(page, "work-inbox")
 
