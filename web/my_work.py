@@ -8,8 +8,5 @@ from fastapi import APIRouter
 from web import work_breaches, work_inbox, work_new_deal, work_tasks
 
 router = APIRouter(include_in_schema=False)
-for _page in (work_tasks, work_inbox, work_breaches):
+for _page in (work_tasks, work_inbox, work_breaches, work_new_deal):
     router.include_router(_page.router)
-
-# Served before the API's routes: /deals/new would otherwise be GET /deals/{deal_id}.
-ahead_of_api = work_new_deal.router

@@ -2,8 +2,9 @@
 ``POST /deals`` as it is (no validator of its own beyond HTML's required and input types)
 and shows the API's errors next to their fields, then opens the new deal's card.
 
-The page is served ahead of the API's ``GET /deals/{deal_id}`` (web/pages.py), which would
-otherwise take ``new`` for a deal id."""
+The workspace's routes are asked before the API's, this one before the deal card's
+(web/pages.py): the API's ``GET /deals/{deal_id}`` and the card would take ``new`` for a
+deal id."""
 
 from __future__ import annotations
 
