@@ -163,13 +163,22 @@ class Store(TaskMethods, InvoiceMethods):
     def add_notification(self, n: NotificationIn) -> bool:
         return self._add(notifications, n.model_dump())
 
-    def inbox(self, recipient: str, *, unread_only: bool = False) -> list[Notification]:
-        """Newest first."""
+    def inbox(
+        self, recipient: str, *, unread_only: bool = False, limit: int | None = None
+    ) -> list[Notification]:
+        """Newest first; ``limit``: only that many of the newest."""
         n = notifications.c
         query = select_columns(notifications, Notification).where(n.recipient == recipient)
         if unread_only:
             query = query.where(n.read == sa.false())
-        return self._all(Notification, query.order_by(n.created_at.desc(), n.id.desc()))
+        query = query.order_by(n.created_at.desc(), n.id.desc())
+        return self._all(Notification, query if limit is None else query.limit(limit))
+
+    def unread_count(self, recipient: str) -> int:
+        n = notifications.c
+        query = sa.select(sa.func.count()).where(n.recipient == recipient, n.read == sa.false())
+        with self._tx() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def deal_notifications(self, deal_id: str) -> list[Notification]:
         """Every notification a deal sent, oldest first."""
@@ -177,12 +186,22 @@ class Store(TaskMethods, InvoiceMethods):
         query = select_columns(notifications, Notification).where(n.deal_id == deal_id)
         return self._all(Notification, query.order_by(n.created_at, n.id))
 
-    def mark_read(self, notification_id: int) -> None:
-        """Idempotent; KeyError if there is no such notification."""
+    def mark_read(self, notification_id: int, *, recipient: str | None = None) -> None:
+        """Idempotent; KeyError if there is no such notification (of ``recipient``, when
+        given: a person marks only their own)."""
         stmt = sa.update(notifications).where(notifications.c.id == notification_id)
+        if recipient is not None:
+            stmt = stmt.where(notifications.c.recipient == recipient)
         with self._tx(write=True) as conn:
             if conn.execute(stmt.values(read=True)).rowcount == 0:
                 raise KeyError(f"unknown notification {notification_id}")
+
+    def mark_all_read(self, recipient: str) -> int:
+        """Every unread notification of the recipient; how many were unread."""
+        n = notifications.c
+        stmt = sa.update(notifications).where(n.recipient == recipient, n.read == sa.false())
+        with self._tx(write=True) as conn:
+            return conn.execute(stmt.values(read=True)).rowcount
 
     # --- report events --------------------------------------------------------------------
 
