@@ -101,6 +101,35 @@ class WorkingCalendar:
             remaining -= available
             current = self._at(self._next_working_day(day), self._spec.work_start)
 
+    @property
+    def working_day(self) -> timedelta:
+        """The length of one working day (work_start to work_end)."""
+        day = date(2000, 1, 3)
+        return datetime.combine(day, self._spec.work_end) - datetime.combine(
+            day, self._spec.work_start
+        )
+
+    def working_time(self, start: datetime, end: datetime) -> timedelta:
+        """The working time between two moments (zero when ``end`` is not after ``start``):
+        how long a deal has been in its stage as the deadlines count it."""
+        begin, finish = self.next_working_moment(start), self._local(end).astimezone(UTC)
+        if finish <= begin:
+            return timedelta(0)
+        first, last = begin.astimezone(self._zone).date(), finish.astimezone(self._zone).date()
+        if first == last:
+            return min(finish, self._at(first, self._spec.work_end)) - begin
+        # The first and the last day in part, the days between whole: a board counts this
+        # for hundreds of deals at once, so no moment arithmetic per day.
+        total = self._at(first, self._spec.work_end) - begin
+        whole = sum(
+            self.is_working_day(first + timedelta(days=n)) for n in range(1, (last - first).days)
+        )
+        total += whole * self.working_day
+        if self.is_working_day(last):
+            opened = self._at(last, self._spec.work_start)
+            total += max(min(finish, self._at(last, self._spec.work_end)) - opened, timedelta(0))
+        return total
+
     def previous_working_moment(self, moment: datetime) -> datetime:
         """``moment`` itself inside working time, else the end of the last working window
         before it (the mirror of :meth:`next_working_moment`)."""
