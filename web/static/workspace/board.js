@@ -199,7 +199,7 @@
     }
     if (card && card.dataset.version === change.version &&
         card.closest(".board-column") === column) return;
-    if (card === dragging) return;
+    if (card && card === dragging) return;  // it lands where it is dropped
     var fresh = parseCard(change.html);
     if (card && card.closest(".board-column") === column) {
       card.replaceWith(fresh);
@@ -226,8 +226,9 @@
     var url = "/board/changes?since=" + encodeURIComponent(cursor) + (filters ? "&" + filters : "");
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (response) { return response.ok ? response.json() : null; })
-      .then(apply, function () { return null; })
-      .then(schedule, schedule);
+      .then(apply)
+      .catch(function (error) { console.error("board: the update failed", error); })
+      .then(schedule);
   }
 
   function schedule() {
