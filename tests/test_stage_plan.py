@@ -8,7 +8,7 @@ stage entry time from their report events (migration 0009)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from temporalio.client import WorkflowHistory
@@ -186,3 +186,26 @@ def test_time_in_a_stage_is_counted_in_working_time() -> None:
     # The New Year holidays (public days off in Russia) do not count either.
     assert calendar.working_time(at("2026-12-30T18:00"), at("2027-01-11T09:00")) == timedelta(0)
     assert calendar.working_time(at("2026-12-02T10:00"), at("2026-12-01T10:00")) == timedelta(0)
+
+
+def test_working_days_are_counted_as_the_calendar_says_day_by_day() -> None:
+    """The board counts whole weeks by arithmetic: it agrees with asking each day, across
+    the New Year holidays, moved working days and a company's own days."""
+    for spec in (
+        CalendarSpec(timezone="Europe/Moscow", country="RU"),
+        CalendarSpec(
+            country=None,
+            weekend=[6],
+            extra_holidays=[date(2026, 12, 15)],
+            extra_working_days=[date(2026, 12, 20)],
+        ),
+    ):
+        calendar = WorkingCalendar(spec)
+        for first in range(0, 120, 7):
+            start = date(2026, 11, 20) + timedelta(days=first)
+            for length in range(0, 400, 13):
+                end = start + timedelta(days=length)
+                one_by_one = sum(
+                    calendar.is_working_day(start + timedelta(days=n)) for n in range(length)
+                )
+                assert calendar.working_days(start, end) == one_by_one, (start, end)
