@@ -4,47 +4,30 @@ or from its "Move to..." menu, with the deal's refusal rolling the card back."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, expect
-from temporalio.testing import WorkflowEnvironment
+from playwright.async_api import Page, expect
 
 from tests.api_support import Stack
 from tests.workspace_board_support import (
     STAGES,
+    browser_fixture,
     card,
     card_in,
     column,
     open_board,
+    person_fixture,
+    stack_fixture,
     stage_of,
     start_deal,
 )
-from tests.workspace_support import chromium, chromium_path, screenshot, signed_in, workspace_stack
+from tests.workspace_support import chromium_path, screenshot
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def stack(
-    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    async with workspace_stack(dev_env, tmp_path_factory.mktemp("board")) as s:
-        yield s
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def ivanov(stack: Stack, browser: Browser) -> AsyncIterator[Page]:
-    page = await signed_in(browser, stack.base_url, "ivanov")
-    yield page
-    await page.context.close()
+stack = stack_fixture("board")
+browser = browser_fixture()
+ivanov = person_fixture("ivanov")
 
 
 async def test_the_russian_board_shows_the_stages_and_the_deals_in_them(

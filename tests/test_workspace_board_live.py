@@ -5,41 +5,31 @@ a deal closed elsewhere leaves the board, and the columns' totals follow."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, expect
-from temporalio.testing import WorkflowEnvironment
+from playwright.async_api import Page, expect
 
 from tests.api_support import Stack, signed
-from tests.workspace_board_support import card, card_in, column, open_board, start_deal
-from tests.workspace_support import chromium, chromium_path, screenshot, signed_in, workspace_stack
+from tests.workspace_board_support import (
+    browser_fixture,
+    card,
+    card_in,
+    column,
+    open_board,
+    person_fixture,
+    stack_fixture,
+    start_deal,
+)
+from tests.workspace_support import chromium_path, screenshot
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
 
 LIVE_MS = 2000  # the board's promise: a change elsewhere shows within 2 s
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def stack(
-    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    async with workspace_stack(dev_env, tmp_path_factory.mktemp("board-live")) as s:
-        yield s
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def smirnova(stack: Stack, browser: Browser) -> AsyncIterator[Page]:
-    page = await signed_in(browser, stack.base_url, "smirnova")  # the head: the department
-    yield page
-    await page.context.close()
+stack = stack_fixture("board-live")
+browser = browser_fixture()
+smirnova = person_fixture("smirnova")  # the head: the department's deals
 
 
 async def test_a_deal_paid_through_the_webhook_moves_on_the_open_board(

@@ -5,7 +5,6 @@ employee; a company name with markup in it stays text, on the page and in live u
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,13 +13,20 @@ import pytest
 import pytest_asyncio
 import yaml
 from playwright.async_api import Browser, Page, expect
-from temporalio.testing import WorkflowEnvironment
 
 from funnel.runtime.settings import PROJECT
 from funnel.storage.records import DealRecord
 from tests.api_support import Stack
-from tests.workspace_board_support import card, card_in, column, open_board, start_deal
-from tests.workspace_support import chromium, chromium_path, screenshot, signed_in, workspace_stack
+from tests.workspace_board_support import (
+    browser_fixture,
+    card,
+    card_in,
+    column,
+    open_board,
+    stack_fixture,
+    start_deal,
+)
+from tests.workspace_support import chromium_path, screenshot, signed_in
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
 
@@ -42,19 +48,8 @@ def _directory(folder: Path) -> Path:
     return path
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def stack(
-    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    folder = tmp_path_factory.mktemp("board-people")
-    async with workspace_stack(dev_env, folder, directory=_directory(folder)) as s:
-        yield s
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
+stack = stack_fixture("board-people", directory=_directory)
+browser = browser_fixture()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -3,13 +3,58 @@ service would), and the board's columns and cards as a person sees them."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Locator, Page
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Locator, Page
+from temporalio.testing import WorkflowEnvironment
 
 from tests.api_support import Stack, deal_body
+from tests.workspace_support import chromium, signed_in, workspace_stack
 
 STAGES = ["new", "in_progress", "proposal", "negotiation", "contract", "payment", "final"]
+
+
+def stack_fixture(name: str, **settings: Callable[[Path], Any]) -> Any:
+    """A module's workspace stack (fixture ``stack``); each setting is made from the
+    stack's folder (a directory file written there, say)."""
+
+    @pytest_asyncio.fixture(scope="module", loop_scope="session")
+    async def stack(
+        dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+    ) -> AsyncIterator[Stack]:
+        folder = tmp_path_factory.mktemp(name)
+        overrides = {key: make(folder) for key, make in settings.items()}
+        async with workspace_stack(dev_env, folder, **overrides) as s:
+            yield s
+
+    return stack
+
+
+def browser_fixture() -> Any:
+    """A module's chromium (fixture ``browser``)."""
+
+    @pytest_asyncio.fixture(scope="module", loop_scope="session")
+    async def browser() -> AsyncIterator[Browser]:
+        async with chromium() as b:
+            yield b
+
+    return browser
+
+
+def person_fixture(user: str) -> Any:
+    """A page signed in as ``user`` for one test (fixture named after them)."""
+
+    @pytest_asyncio.fixture(loop_scope="session", name=user)
+    async def page(stack: Stack, browser: Browser) -> AsyncIterator[Page]:
+        signed = await signed_in(browser, stack.base_url, user)
+        yield signed
+        await signed.context.close()
+
+    return page
 
 
 async def start_deal(stack: Stack, *, stage: str = "new", **changes: Any) -> str:

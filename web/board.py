@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AwareDatetime
 
@@ -50,25 +50,6 @@ class Board:
     query: BoardQuery
     reader: BoardReader
 
-    @classmethod
-    def of(
-        cls,
-        request: Request,
-        viewer: Viewer,
-        responsible: str | None,
-        department: str | None,
-        breached: str | None,
-        q: str | None,
-    ) -> Board:
-        settings: Settings = request.app.state.settings
-        pipeline = board_view.current_pipeline(settings.pipeline)
-        people = directory(request)
-        filters = Filters.parse(responsible, department, breached, q).with_defaults(viewer)
-        query = board_view.board_query(filters, viewer, people, pipeline)
-        return cls(
-            request, viewer, filters, pipeline, people, query, BoardReader(request.app.state.store)
-        )
-
     def words(self, now: datetime) -> BoardWords:
         return BoardWords(self.viewer, self.people, self.pipeline, now)
 
@@ -83,18 +64,30 @@ class Board:
         return sorted(people, key=lambda e: e.name), departments
 
 
-@router.get("/", response_class=HTMLResponse)
-async def board(
+def board_of(
     request: Request,
     viewer: CurrentViewer,
     responsible: Text = None,
     department: Text = None,
     breached: Text = None,
     q: Text = None,
-) -> HTMLResponse:
-    found = Board.of(request, viewer, responsible, department, breached, q)
-    html = await asyncio.to_thread(_page, found)
-    return HTMLResponse(html)
+) -> Board:
+    """The board the request asks for: its filters from the query string."""
+    settings: Settings = request.app.state.settings
+    pipeline = board_view.current_pipeline(settings.pipeline)
+    people = directory(request)
+    filters = Filters.parse(responsible, department, breached, q).with_defaults(viewer)
+    query = board_view.board_query(filters, viewer, people, pipeline)
+    reader = BoardReader(request.app.state.store)
+    return Board(request, viewer, filters, pipeline, people, query, reader)
+
+
+TheBoard = Annotated[Board, Depends(board_of)]
+
+
+@router.get("/", response_class=HTMLResponse)
+async def board(found: TheBoard) -> HTMLResponse:
+    return HTMLResponse(await asyncio.to_thread(_page, found))
 
 
 def _page(board: Board) -> str:
@@ -119,17 +112,11 @@ def _page(board: Board) -> str:
 
 @router.get("/board/cards", response_class=HTMLResponse)
 async def more_cards(
-    request: Request,
-    viewer: CurrentViewer,
+    found: TheBoard,
     stage: Annotated[str, Query(max_length=64, pattern=NO_CONTROL_CHARACTERS)],
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-    responsible: Text = None,
-    department: Text = None,
-    breached: Text = None,
-    q: Text = None,
 ) -> HTMLResponse:
     """The next cards of a column (its "show more"), and its button again if more remain."""
-    found = Board.of(request, viewer, responsible, department, breached, q)
     if stage not in found.query.stages:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"the board has no column {stage!r}")
     return HTMLResponse(await asyncio.to_thread(_more, found, stage, offset))
@@ -148,19 +135,10 @@ def _more(board: Board, stage: str, offset: int) -> str:
 
 
 @router.get("/board/changes")
-async def changes(
-    request: Request,
-    viewer: CurrentViewer,
-    since: AwareDatetime,
-    responsible: Text = None,
-    department: Text = None,
-    breached: Text = None,
-    q: Text = None,
-) -> JSONResponse:
+async def changes(found: TheBoard, since: AwareDatetime) -> JSONResponse:
     """The viewer's deals changed since ``since`` (the cursor of the last answer): each
     with its card, or none when it left the board (closed, filtered out), and the columns'
     totals again when anything changed."""
-    found = Board.of(request, viewer, responsible, department, breached, q)
     return JSONResponse(await asyncio.to_thread(_changes, found, since))
 
 
