@@ -140,7 +140,12 @@ class RobotActivities:
             )
         )
         self._store.record_transition(
-            events, ctx.deal.deal_id, ctx.stage_id, entered_at=call.at, plan=call.plan
+            events,
+            ctx.deal.deal_id,
+            ctx.stage_id,
+            entered_at=call.at,
+            plan=call.plan,
+            sales_team=ctx.deal.sales_team,  # deals registered before the store kept it
         )
         self._sync(self._dispatch.plan_deal_update(call.key, ctx, at=call.at))
 
