@@ -3,7 +3,7 @@ entered the stage and what waits there (the deadline and the timed robots with t
 times), written by the stage-transition record. Entering a stage computes the due times of
 its timed robots with its deadline in one local activity (PATCH_STAGE_PLAN): new deals do,
 deals recorded before replay as they ran. Open deals of a database from before get their
-stage entry time from their report events (migration 0009)."""
+stage entry time from their report events (migration 0010)."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ async def test_a_robot_armed_on_entering_still_runs_once_at_its_time(
 
 
 def test_open_deals_of_an_older_database_get_their_stage_entry_time(db_url: str) -> None:
-    upgrade(db_url, "0008")
+    upgrade(db_url, "0009")
     engine = sa.create_engine(db_url)
     at = datetime(2026, 11, 30, 10, tzinfo=UTC)
     deal = {
@@ -157,7 +157,7 @@ def test_open_deals_of_an_older_database_get_their_stage_entry_time(db_url: str)
         assert row["stage_entered_at"] == at + timedelta(hours=2)
         assert row["updated_at"] == at + timedelta(hours=2)
         assert row["plan"] is None and row["sales_team"] is None  # told by its next entry
-        downgrade(db_url, "0008")
+        downgrade(db_url, "0009")
         with engine.connect() as conn:
             columns = conn.execute(sa.select(sa.text("*")).select_from(sa.text("deals"))).keys()
             assert "stage_entered_at" not in columns

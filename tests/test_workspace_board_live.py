@@ -11,6 +11,7 @@ from playwright.async_api import Page, expect
 
 from tests.api_support import Stack, signed
 from tests.workspace_board_support import (
+    act,
     browser_fixture,
     card,
     card_in,
@@ -37,8 +38,7 @@ async def test_a_deal_paid_through_the_webhook_moves_on_the_open_board(
 ) -> None:
     deal_id = await start_deal(stack, stage="contract", amount="100000")
     invoice_id = (await stack.http.get(f"/deals/{deal_id}")).json()["invoices"][0]["invoice_id"]
-    r = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": "payment"})
-    assert r.status_code == 200, r.text
+    await act(stack, "ivanov", deal_id, "move", {"stage": "payment"})
     await open_board(smirnova)
     await expect(card_in(smirnova, "payment", deal_id)).to_be_visible()
     marker = await smirnova.evaluate("window.boardNotReloaded = true")
@@ -68,15 +68,12 @@ async def test_moves_and_closes_by_someone_else_show_without_a_reload(
     head = column(smirnova, "negotiation").locator(".board-column-head")
     before = await head.locator(".board-count").inner_text()
 
-    r = await stack.http.post(f"/deals/{moved}/move", json={"stage": "negotiation"})
-    assert r.status_code == 200, r.text
+    await act(stack, "ivanov", moved, "move", {"stage": "negotiation"})
     await expect(card_in(smirnova, "negotiation", moved)).to_be_visible(timeout=LIVE_MS)
     await expect(head.locator(".board-count")).not_to_have_text(before)
     await expect(card_in(smirnova, "negotiation", moved)).to_contain_text("перезвонить")
 
-    lost = {"outcome": "lost", "reason": "дорого"}
-    r = await stack.http.post(f"/deals/{closed}/close", json=lost)
-    assert r.status_code == 200, r.text
+    await act(stack, "ivanov", closed, "close", {"outcome": "lost", "reason": "дорого"})
     await expect(card(smirnova, closed)).to_have_count(0, timeout=LIVE_MS)
 
 

@@ -58,14 +58,23 @@ def person_fixture(user: str) -> Any:
 
 
 async def start_deal(stack: Stack, *, stage: str = "new", **changes: Any) -> str:
-    """A deal started over the API (the service token) and moved to ``stage``."""
-    r = await stack.http.post("/deals", json=deal_body(**changes))
+    """A deal started over the API (the service token, as a web form would) and moved to
+    ``stage`` by its responsible."""
+    body = deal_body(**changes)
+    r = await stack.http.post("/deals", json=body)
     assert r.status_code == 201, r.text
     deal_id: str = r.json()["deal_id"]
     if stage != "new":
-        r = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": stage})
-        assert r.status_code == 200, r.text
+        await act(stack, body["responsible"], deal_id, "move", {"stage": stage})
     return deal_id
+
+
+async def act(stack: Stack, person: str, deal_id: str, action: str, body: Any) -> None:
+    """``person`` moves or closes the deal over the API (with their personal token)."""
+    r = await stack.http.post(
+        f"/deals/{deal_id}/{action}", json=body, headers=stack.as_person(person)
+    )
+    assert r.status_code == 200, r.text
 
 
 async def stage_of(stack: Stack, deal_id: str) -> str:
