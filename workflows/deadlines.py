@@ -27,13 +27,13 @@ class Deadlines:
         self._ctx = ctx
         self._robots = robots  # the stage's escalation robots
 
-    def _key(self, seq: int) -> str:
+    def key(self, seq: int) -> str:
         return f"{self._ctx.state.deal_id}:{seq}:{DEADLINE}"
 
     async def due(self, seq: int, stage: Stage, entered_at: datetime) -> Due | None:
         if stage.deadline is None:
             return None
-        return await self._ctx.due(self._key(seq), stage.deadline.timing, entered_at)
+        return await self._ctx.due(self.key(seq), stage.deadline.timing, entered_at)
 
     def arm(self, seq: int, stage: Stage, due: Due) -> None:
         visit = self._ctx.state.visits[-1]
@@ -58,7 +58,7 @@ class Deadlines:
 
     async def flow(self, seq: int, stage: Stage) -> None:
         ctx, state = self._ctx, self._ctx.state
-        if not await ctx.wait_for(self._key(seq)) or state.seq != seq:
+        if not await ctx.wait_for(self.key(seq)) or state.seq != seq:
             return
         visit = state.visits[-1]
         visit.breached = True

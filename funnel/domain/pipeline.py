@@ -34,6 +34,11 @@ ROLE_HEAD = "head"
 ROLE_SALES_TEAM = "sales_team"
 ROLES = (ROLE_RESPONSIBLE, ROLE_HEAD, ROLE_SALES_TEAM)
 
+# A name in the languages of the people who read it (the workspace shows a Russian board to
+# Russian-speaking employees): language code -> text; the plain name is the fallback.
+Translations = dict[str, str]
+_TRANSLATIONS = "the same in other languages, e.g. {ru: ...}; the workspace shows each person's"
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -45,6 +50,7 @@ class RobotBase(Timing):
 
     id: str = Field(pattern=ID_PATTERN, description="unique within the stage")
     title: str = Field(min_length=1, description="plain-language summary shown in the Web UI")
+    titles: Translations = Field(default_factory=dict, description=_TRANSLATIONS)
     start: Start = Start.AFTER_PREVIOUS
     condition: Condition | None = None
     on_reentry: OnReentry = OnReentry.EVERY_ENTRY
@@ -53,6 +59,9 @@ class RobotBase(Timing):
     repeat: Repeat | None = Field(
         default=None, description="run again every so much working time until something happens"
     )
+
+    def title_in(self, language: str) -> str:
+        return self.titles.get(language) or self.title
 
 
 class SetTitleRobot(RobotBase):
@@ -205,6 +214,7 @@ class Semantics(StrEnum):
 class Stage(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     name: str = Field(min_length=1)
+    names: Translations = Field(default_factory=dict, description=_TRANSLATIONS)
     semantics: Semantics = Semantics.PROCESS
     robots: list[Robot] = Field(default_factory=list)
     deadline: Deadline | None = None
@@ -217,6 +227,9 @@ class Stage(_Strict):
     @property
     def terminal(self) -> bool:
         return self.semantics is not Semantics.PROCESS
+
+    def name_in(self, language: str) -> str:
+        return self.names.get(language) or self.name
 
     def trigger(self, event: TriggerEvent) -> Trigger | None:
         return next((t for t in self.triggers if t.event is event), None)
