@@ -7,7 +7,6 @@ nothing. Over real HTTP, on the real dev server."""
 from __future__ import annotations
 
 import asyncio
-
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
