@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from activities.closing import ClosingActivities
 from activities.robots import RobotActivities
 from funnel.runtime.bytecode import write_workflow_bytecode
+from funnel.runtime.invoice_settings import load_invoice_setup
 from funnel.runtime.logging_setup import configure_logging
 from funnel.runtime.metrics import MetricsInterceptor, runtime_for
 from funnel.runtime.sandbox_runner import workflow_runner_for
@@ -85,6 +86,7 @@ async def run_worker(client: Client, settings: Settings, stop: asyncio.Event) ->
 async def main() -> None:
     settings = Settings()
     configure_logging(settings)
+    load_invoice_setup()  # bad requisites or payment link: refused before connecting
     client = await connect(settings, runtime=runtime_for(settings))
     stop = asyncio.Event()
     # SIGTERM (docker stop, systemd) and Ctrl-C stop taking new work and let running

@@ -1,4 +1,5 @@
-"""Senders of the external channels: outgoing webhook, SMTP e-mail and Bitrix24 REST.
+"""Senders of the external channels: outgoing webhook, SMTP e-mail and Bitrix24 REST
+(Telegram: activities/telegram.py).
 
 Each sender sends one outbox row (:class:`funnel.storage.deliveries.Delivery`) and either returns
 the receiver's id for it or raises :class:`Transient` (try again later: the receiver is down,
@@ -14,6 +15,8 @@ import hmac
 import json
 import smtplib
 import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
@@ -34,7 +37,12 @@ class DeliveryProblem(Exception):
 
 
 class Transient(DeliveryProblem):
-    """Worth trying again."""
+    """Worth trying again; ``retry_after``: not before that many seconds (the receiver said
+    so, as Telegram's flood control does)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Refused(DeliveryProblem):
@@ -108,19 +116,33 @@ class WebhookSender:
         return request_id
 
 
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mime_type: str  # e.g. "application/pdf"
+
+
 class EmailSender:
     def __init__(self, config: IntegrationSettings) -> None:
         self._config = config
 
     def send(self, d: Delivery, employee: Employee | None) -> str | None:
+        if employee is None or employee.email is None:
+            raise Refused(f"employee {d.recipient!r} has no e-mail address in the directory")
+        return self.send_to(employee.email, d)
+
+    def send_to(
+        self, address: str, d: Delivery, attachments: Sequence[Attachment] = ()
+    ) -> str | None:
+        """Send the delivery's ``subject`` and ``message`` to ``address``; returns the
+        Message-ID."""
         c = self._config
         if c.smtp_host is None:
             raise Refused("e-mail is not configured: set FUNNEL_SMTP_HOST")
-        if employee is None or employee.email is None:
-            raise Refused(f"employee {d.recipient!r} has no e-mail address in the directory")
         msg = EmailMessage()
         msg["From"] = c.smtp_from
-        msg["To"] = employee.email
+        msg["To"] = address
         msg["Subject"] = str(d.payload.get("subject") or "Sales funnel")
         # Derived from the key: a repeat after a crash carries the same Message-ID, which
         # mail stores use to drop duplicates.
@@ -128,6 +150,9 @@ class EmailSender:
         msg["Message-ID"] = f"<{digest}@{c.smtp_from.split('@', 1)[1]}>"
         msg["X-Funnel-Idempotency-Key"] = d.delivery_key
         msg.set_content(str(d.payload.get("message", "")))
+        for a in attachments:
+            maintype, subtype = a.mime_type.split("/", 1)
+            msg.add_attachment(a.content, maintype=maintype, subtype=subtype, filename=a.filename)
         try:
             with smtplib.SMTP(c.smtp_host, c.smtp_port, timeout=c.smtp_timeout) as smtp:
                 if c.smtp_starttls:
@@ -138,7 +163,7 @@ class EmailSender:
                 smtp.send_message(msg)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
-            raise _smtp_problem(f"recipient {employee.email} refused", code, text) from exc
+            raise _smtp_problem(f"recipient {address} refused", code, text) from exc
         except smtplib.SMTPResponseException as exc:
             raise _smtp_problem(
                 "SMTP server refused the message", exc.smtp_code, exc.smtp_error

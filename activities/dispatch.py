@@ -1,33 +1,46 @@
-"""From a robot run to external deliveries, each sent at most once.
+"""From a robot run to external deliveries (webhook, e-mail, Bitrix24, Telegram), each sent
+at most once.
 
 ``plan_*`` write the deliveries a robot run needs into the outbox (funnel.storage.deliveries) and
 return references to them; ``run_inline`` sends them inside the robot's own activity, one by
 one through ``deliver``, which sends a delivery or finds it sent. A delivery that fails for
 now is left pending and the activity raises a retryable error, so Temporal's retry policy is
-the backoff; the outbox keeps the deliveries that did go out from going again on that retry.
+the backoff (or the wait a rate-limited receiver asked for); the outbox keeps the deliveries
+that did go out from going again on that retry.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
 from temporalio.exceptions import ApplicationError
 
-from activities.channels import Bitrix24, EmailSender, Refused, Transient, WebhookSender
+from activities.channels import (
+    Attachment,
+    Bitrix24,
+    EmailSender,
+    Refused,
+    Transient,
+    WebhookSender,
+)
+from activities.telegram import TelegramBot
 from funnel.domain.activity_io import RobotContext
+from funnel.domain.channels import Channel
 from funnel.runtime.integration_settings import IntegrationSettings
+from funnel.runtime.pdf import PdfProblem, html_to_pdf
 from funnel.storage.deliveries import Delivery, DeliveryIn, DeliveryKind, DeliveryStore
-from funnel.storage.directory import Channel, Directory
+from funnel.storage.directory import Directory
 from funnel.storage.records import ReportEventIn
 from funnel.storage.store import Store
 
 log = logging.getLogger(__name__)
 
 BITRIX_DEAL_FIELD = "bitrix24_deal_id"  # custom deal field with the deal's id in Bitrix24
+CLIENT = "client"  # the recipient of a deal's e-mails to its contact (invoices)
 
 
 @dataclass(frozen=True)
@@ -53,8 +66,12 @@ class Dispatcher:
         outbox: DeliveryStore,
         directory: Directory,
         config: IntegrationSettings,
+        *,
+        public_url: str | None = None,
     ) -> None:
-        self._store = store
+        """``public_url``: the workspace's address (FUNNEL_PUBLIC_URL), for the links that
+        open a deal from a message."""
+        self.store = store
         self.outbox = outbox
         self.directory = directory
         self.config = config
@@ -63,6 +80,7 @@ class Dispatcher:
         self._webhook = WebhookSender(config, self._http)
         self._email = EmailSender(config)
         self._bitrix = Bitrix24(config, self._http)
+        self._telegram = TelegramBot(config, self._http, public_url)
 
     def close(self) -> None:
         self._http.close()
@@ -80,6 +98,7 @@ class Dispatcher:
             "webhook": c.webhook_url is not None or bool(employee and employee.webhook_url),
             "email": c.smtp_host is not None,
             "bitrix24": c.bitrix24_webhook_url is not None,
+            "telegram": c.telegram_bot_token is not None,
         }[channel]
         if not ok:
             log.warning("channel %s is not configured: %s not notified there", channel, recipient)
@@ -156,6 +175,33 @@ class Dispatcher:
         payload = {**_where(ctx), "bitrix24_deal_id": deal, "fields": fields}
         return [self._enqueue(key, "bitrix24", "deal", "deal", ctx, payload, at)]
 
+    def plan_invoice_email(
+        self,
+        key: str,
+        ctx: RobotContext,
+        *,
+        to: str,
+        subject: str,
+        message: str,
+        document_key: str,
+        file_name: str,
+        at: datetime,
+    ) -> DeliveryRef | None:
+        """An invoice e-mailed to the deal's contact with its document attached (PDF and
+        HTML, read from the documents table when it is sent); None when e-mail is off."""
+        if self.config.smtp_host is None:
+            log.warning("e-mail is not configured: invoice %s not sent to %s", document_key, to)
+            return None
+        payload = {
+            **_where(ctx),
+            "to": to,
+            "subject": subject,
+            "message": message,
+            "document_key": document_key,
+            "file_name": file_name,
+        }
+        return self._enqueue(key, "email", CLIENT, "invoice", ctx, payload, at)
+
     def _bitrix_ids(self, people: list[str]) -> list[int]:
         found = [self.directory.get(p) for p in people]
         return [e.bitrix24_user_id for e in found if e is not None and e.bitrix24_user_id]
@@ -208,11 +254,15 @@ class Dispatcher:
         return DeliveryResult(ref, "sent", external_id)
 
     def _send(self, row: Delivery) -> str | None:
+        if row.kind == "invoice":
+            return self._send_invoice(row)
         employee = self.directory.get(row.recipient)
         if row.channel == "webhook":
             return self._webhook.send(row, employee)
         if row.channel == "email":
             return self._email.send(row, employee)
+        if row.channel == "telegram":
+            return self._telegram.send(row, employee)
         if row.channel != "bitrix24":
             raise Refused(f"unknown channel {row.channel!r}")
         if row.kind == "notice":
@@ -230,12 +280,29 @@ class Dispatcher:
         self._bitrix.update_deal(int(row.payload["bitrix24_deal_id"]), dict(row.payload["fields"]))
         return None
 
+    def _send_invoice(self, row: Delivery) -> str | None:
+        key = str(row.payload["document_key"])
+        html, pdf = self.outbox.document_content(key)
+        if html is None:
+            raise Refused(f"invoice document {key} is not in the database")
+        if pdf is None:  # made by the invoice robot before it enqueued the e-mail
+            try:
+                pdf = self.outbox.keep_pdf(key, html_to_pdf(html))
+            except PdfProblem as exc:
+                raise Refused(f"invoice document {key}: {exc}") from exc
+        name = str(row.payload["file_name"])
+        attachments = [
+            Attachment(f"{name}.pdf", pdf, "application/pdf"),
+            Attachment(f"{name}.html", html.encode("utf-8"), "text/html"),
+        ]
+        return self._email.send_to(str(row.payload["to"]), row, attachments)
+
     def give_up(self, row: Delivery, error: str) -> None:
         """Mark the delivery failed for good and write it to the report log."""
         self.outbox.mark_failed(row.id, error)
         p = row.payload
         log.error("delivery %s via %s to %s failed: %s", row.key, row.channel, row.recipient, error)
-        self._store.add_report_event(
+        self.store.add_report_event(
             ReportEventIn(
                 key=f"{row.key}:{row.channel}:{row.recipient}:failed",
                 deal_id=row.deal_id,
@@ -254,6 +321,7 @@ class Dispatcher:
         FUNNEL_DELIVERY_MAX_ATTEMPTS, where they are given up. Returns what was refused."""
         refused: list[str] = []
         failing: list[tuple[DeliveryRef, str]] = []
+        wait = 0.0  # the longest a receiver asked us to wait (Telegram's retry_after)
         for ref in refs:
             try:
                 self.deliver(ref)
@@ -261,10 +329,13 @@ class Dispatcher:
                 refused.append(f"{ref.channel} to {ref.recipient}: {exc}")
             except Transient as exc:
                 failing.append((ref, str(exc)))
+                wait = max(wait, exc.retry_after or 0.0)
         if failing and attempt < self.config.delivery_max_attempts:
             raise ApplicationError(
                 "; ".join(f"{r.channel} to {r.recipient}: {e}" for r, e in failing),
                 type="DeliveryFailed",
+                # Temporal schedules the retry then, instead of by the policy's backoff.
+                next_retry_delay=timedelta(seconds=wait) if wait else None,
             )
         for ref, error in failing:
             row = self.outbox.get(ref.key, ref.channel, ref.recipient)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -81,6 +82,7 @@ class RobotActivities:
             self.record_deadline_breach,
             compute_due_times,
             self._integrations.render_document,
+            self._integrations.send_invoice,
         ]
 
     @activity.defn(name=ActivityName.REGISTER_DEAL)
@@ -103,6 +105,7 @@ class RobotActivities:
                 contact_name=ctx.deal.contact.name,
                 contact_company=ctx.deal.contact.company,
                 started_at=call.started_at,
+                sales_team=ctx.deal.sales_team,
             )
         )
 
@@ -110,8 +113,8 @@ class RobotActivities:
     def record_stage_transition(self, call: StageTransition) -> None:
         ctx = call.context
         details = {"cause": call.cause, "reason": call.reason}
-        if call.via is not None:  # rows of moves recorded before keep their shape
-            details["via"] = call.via
+        # Rows of moves recorded before keep their shape.
+        details |= {k: v for k, v in (("via", call.via), ("actor_kind", call.actor_kind)) if v}
         events: list[ReportEventIn] = []
         if call.from_stage is not None:
             events.append(
@@ -136,7 +139,14 @@ class RobotActivities:
                 {**details, "seq": call.to_seq, "from": call.from_stage},
             )
         )
-        self._store.record_transition(events, ctx.deal.deal_id, ctx.stage_id)
+        self._store.record_transition(
+            events,
+            ctx.deal.deal_id,
+            ctx.stage_id,
+            entered_at=call.at,
+            plan=call.plan,
+            sales_team=ctx.deal.sales_team,  # deals registered before the store kept it
+        )
         self._sync(self._dispatch.plan_deal_update(call.key, ctx, at=call.at))
 
     @activity.defn(name=ActivityName.SET_TITLE)
@@ -238,9 +248,15 @@ class RobotActivities:
                 amount=call.context.deal.amount,
                 currency=call.context.deal.currency,
                 created_at=call.at,
+                replaces=", ".join(call.replaces) or None,
             )
         )
-        self._store.cancel_invoices(call.context.deal.deal_id, call.replaces)
+        deal_id = call.context.deal.deal_id
+        self._store.cancel_invoices(deal_id, call.replaces, replaced_by=call.invoice_id, at=call.at)
+        # The client may hold a cancelled invoice's document: it says so from now on.
+        self._integrations.invoices.annul(
+            deal_id, call.replaces, call.invoice_id, call.at, ZoneInfo(call.timezone)
+        )
 
     @activity.defn(name=ActivityName.COMPLETE_DEAL)
     def complete_deal(self, call: CompleteDealCall) -> None:
@@ -274,8 +290,12 @@ class RobotActivities:
             "currency": deal.currency,
             "contact_name": deal.contact.name,
             "contact_company": deal.contact.company,
+            "sales_team": deal.sales_team,
         }
-        self._store.edit_deal(deal.deal_id, columns, call.task_keys, deal.responsible)
+        if call.plan is not None:
+            columns["plan"] = [e.model_dump(mode="json") for e in call.plan]
+        people = [t.model_dump() for t in call.tasks]
+        self._store.edit_deal(deal.deal_id, columns, call.task_keys, deal.responsible, people)
 
     @activity.defn(name=ActivityName.RECORD_BREACH)
     def record_deadline_breach(self, call: DeadlineBreach) -> None:

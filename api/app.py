@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from analytics.router import router as analytics_router
-from api import deal_edits, deals, intake, sign_in
+from api import deal_edits, deals, inbox, intake, sign_in
 from api import documents as documents_api
 from api import tasks as tasks_api
 from api.auth import REPORTS_READ, require_scope
@@ -135,6 +135,7 @@ def create_app(settings: Settings, deal_client: DealClient, store: Store) -> Fas
     app.include_router(intake.router)
     app.include_router(tasks_api.router)
     app.include_router(tasks_api.deal_tasks)
+    app.include_router(inbox.router)  # a person's own notifications
     app.include_router(analytics_router, dependencies=[Depends(require_scope(REPORTS_READ))])
     mount_workspace(app)
     # Reports and the dashboard count the caller's deals only (a person's scope).

@@ -2,20 +2,24 @@
 
 The one seam between the API's authentication and the deals: every change endpoint passes
 ``request_actor(request)`` to the DealClient, which puts it into the deal's message (a body
-can never choose it). A signed-in person or a personal token is a person the deal checks and
-records. A service token (a system driving deals for the company, e.g. an integrator's
-script) keeps acting as it does today: unchecked, its request's ``by`` recorded.
+can never choose it). A signed-in person or a personal token is a person; a service token is
+a service (``service-<8 hex>``, via ``api``), which the deal checks and records as such: it
+acts as itself and never as a person (workflows/permissions.py, funnel/domain/who_may.py).
+The signed payment webhook is the service ``payment-webhook`` (via ``webhook``).
 """
 
 from __future__ import annotations
 
 from fastapi import Request
 
-from funnel.domain.people import Actor
+from funnel.domain.people import Actor, Via
+
+PAYMENT_WEBHOOK = Actor(kind="service", id="payment-webhook", via=Via.WEBHOOK)
 
 
 def request_actor(request: Request) -> Actor | None:
-    """The signed-in person behind the request (None: a service token, not checked)."""
+    """The authenticated caller behind the request (None: not authenticated by api.auth,
+    which no change endpoint allows)."""
     caller = getattr(request.state, "caller", None)  # set by api.auth when it authenticated
     actor: Actor | None = getattr(caller, "actor", None)
-    return actor if actor is not None and actor.kind == "person" else None
+    return actor

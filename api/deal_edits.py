@@ -26,8 +26,8 @@ async def edit_deal(request: Request, deal_id: DealId, body: EditDealChanges) ->
     """Reassign the responsible, head or sales team, or change the contact, service,
     amount, currency or custom fields. Only the deal's responsible, their head or an admin
     may; the answer is the deal after the edit, or 409 with the deal's reason."""
-    # The actor comes from the authentication only, never from the body (None: a service
-    # token, which acts unchecked as it does elsewhere).
+    # The actor comes from the authentication only, never from the body (a service token
+    # is refused by the deal: an edit needs a person).
     edit = EditDealInput(**dict(body), actor=request_actor(request))
     unknown = unknown_employees(edit, directory(request))
     if unknown:

@@ -52,11 +52,13 @@ from funnel.domain.models import (
     DealState,
     DealStatus,
     InvoicePaid,
+    TaskAction,
     TaskCompleted,
     UpdateFieldsInput,
 )
 from funnel.domain.task_ids import normalise_task_id
 from funnel.domain.text import NO_CONTROL_CHARACTERS
+from funnel.domain.who_may import task_problem
 from funnel.runtime.pipeline_loader import current_pipeline
 from funnel.runtime.settings import Settings
 
@@ -93,7 +95,9 @@ async def start_deal(request: Request, deal: DealInput) -> DealOut:
     # Read per request: a new deal gets the pipeline file as it is now (running deals keep
     # the version they started with).
     pipeline = current_pipeline(settings.pipeline)
-    state = await temporal(request, _deals(request).start(deal, pipeline))
+    state = await temporal(
+        request, _deals(request).start(deal, pipeline, actor=request_actor(request))
+    )
     return _out(request, state)
 
 
@@ -291,7 +295,7 @@ async def invoice_paid(
         currency=body.currency,
         prepayment=body.prepayment,
     )
-    paid = InvoicePaid(invoice_id=invoice_id, **body.model_dump())
+    paid = InvoicePaid(invoice_id=invoice_id, **body.model_dump(), actor=request_actor(request))
     await temporal(request, _deals(request).invoice_paid(deal_id, paid))
     return Sent(deal_id=deal_id, ui_link=_deals(request).ui_link(deal_id))
 
@@ -313,14 +317,21 @@ async def complete_task(
     # The workflow ignores an unknown task silently (a signal has no answer): check first,
     # so that a typo in the task id is a 404 and not a 202 that does nothing.
     state = await temporal(request, deals.state(deal_id))
-    if state.task(task_id) is None:
+    task = state.task(task_id)
+    if task is None:
         known = ", ".join(t.task_id for t in state.tasks) or "none"
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             detail=f"deal {deal_id} has no task {task_id!r} (its tasks: {known})",
         )
+    # Likewise who may complete it: the deal checks again when the signal comes, but a
+    # signal cannot answer, so a refusal would be a 202 that does nothing.
     done = TaskCompleted(task_id=task_id, by=body.by if body else None)
-    await temporal(request, deals.task_completed(deal_id, done, actor=request_actor(request)))
+    actor = request_actor(request)
+    problem = task_problem(actor, done.by, task, TaskAction.COMPLETE)
+    if problem is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=problem)
+    await temporal(request, deals.task_completed(deal_id, done, actor=actor))
     return Sent(deal_id=deal_id, ui_link=deals.ui_link(deal_id))
 
 

@@ -74,7 +74,17 @@ async def list_documents(request: Request, deal_id: DealId) -> list[DocumentOut]
     base = f"/deals/{quote(deal_id, safe='')}/documents"
     return [
         DocumentOut(
-            **d.model_dump(include={"key", "name", "template", "sha256", "created_at"}),
+            **d.model_dump(
+                include={
+                    "key",
+                    "name",
+                    "template",
+                    "sha256",
+                    "created_at",
+                    "invoice_id",
+                    "cancelled_at",
+                }
+            ),
             html_url=f"{base}/{quote(d.key, safe='')}/html",
             pdf_url=f"{base}/{quote(d.key, safe='')}/pdf",
         )

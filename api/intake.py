@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from api.auth import LEADS_WRITE, require_scope
+from api.caller import PAYMENT_WEBHOOK, request_actor
 from api.errors import DEAL_ERRORS, temporal
 from api.payments import check_invoice_of_deal
 from api.schemas import (
@@ -113,7 +114,9 @@ async def take_lead(request: Request, response: Response, lead: LeadIn) -> LeadO
         fields=fields,
     )
     try:
-        state = await temporal(request, deals.start(deal, current_pipeline(settings.pipeline)))
+        pipeline = current_pipeline(settings.pipeline)
+        start = deals.start(deal, pipeline, actor=request_actor(request))
+        state = await temporal(request, start)
     except BaseException:
         # No deal: forget the lead, so that the form sent again is not taken for a duplicate
         # of a deal that does not exist.
@@ -198,6 +201,7 @@ async def payment_webhook(
         payment_id=event.payment_id,
         currency=event.currency,
         prepayment=event.prepayment,
+        actor=PAYMENT_WEBHOOK,
     )
     # Signal first, record second: if Temporal is down nothing is recorded and the payment
     # system's retry applies it. The workflow ignores a second payment of a paid invoice,

@@ -25,6 +25,13 @@ from funnel.domain.robot_runs import ActivityRun as ActivityRun
 from funnel.domain.text import FreeText, OneLine
 
 _IN = ConfigDict(extra="forbid")
+# Who acts is the authenticated caller, never the body: a `by` may only repeat the caller's
+# own id. A person naming someone else, or a service token naming anyone, is refused (409).
+_BY = Field(
+    default=None,
+    description="optional: the caller's own id; naming anyone else is refused (409), a"
+    " service token never acts as a person",
+)
 
 
 class Problem(BaseModel):
@@ -107,14 +114,14 @@ class PlanOut(BaseModel):
 
 class AcceptBody(BaseModel):
     model_config = _IN
-    by: OneLine | None = None
+    by: OneLine | None = _BY
 
 
 class MoveBody(BaseModel):
     model_config = _IN
     stage: OneLine = Field(min_length=1, max_length=64)
     reason: FreeText | None = None
-    by: OneLine | None = None
+    by: OneLine | None = _BY
 
 
 class InvoicePaidBody(BaseModel):
@@ -137,12 +144,12 @@ class InvoicePaidBody(BaseModel):
 
 class TaskCompleteBody(BaseModel):
     model_config = _IN
-    by: OneLine | None = None
+    by: OneLine | None = _BY
 
 
 class RunTemplateBody(BaseModel):
     model_config = _IN
-    by: OneLine | None = None
+    by: OneLine | None = _BY
 
 
 # The close and fields bodies: CloseInput and UpdateFieldsInput without their ``actor``,
@@ -153,7 +160,7 @@ class CloseBody(BaseModel):
     model_config = _IN
     outcome: Outcome
     reason: FreeText | None = None
-    by: OneLine | None = None
+    by: OneLine | None = _BY
 
 
 class FieldsBody(BaseModel):
@@ -161,7 +168,11 @@ class FieldsBody(BaseModel):
 
     model_config = _IN
     fields: dict[str, FieldValue] = Field(min_length=1)
-    by: OneLine | None = None
+    by: OneLine | None = Field(
+        default=None,
+        description="optional: a person's own id (anyone else: 409); ignored for a service"
+        " token, which changes fields as itself",
+    )
 
 
 class Sent(BaseModel):
@@ -267,3 +278,8 @@ class DocumentOut(BaseModel):
     created_at: datetime
     html_url: str
     pdf_url: str = Field(description="made from the HTML on the first download, then kept")
+    invoice_id: str | None = Field(default=None, description="set on an invoice's document")
+    cancelled_at: datetime | None = Field(
+        default=None,
+        description="the invoice was cancelled: its HTML and PDF carry the ANNULLED stamp",
+    )

@@ -7,7 +7,7 @@ import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import DEALS_READ, DEALS_WRITE, require_scope
 from api.caller import request_actor
@@ -67,7 +67,9 @@ async def list_tasks(
 
 class TaskDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    by: OneLine | None = None
+    by: OneLine | None = Field(
+        default=None, description="optional: the caller's own id (anyone else: 409)"
+    )
     comment: FreeText | None = None
 
 

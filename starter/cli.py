@@ -70,6 +70,8 @@ def worker() -> None:
         asyncio.run(worker_module.main())
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
+    except ValueError as exc:  # settings refused at start (invoice requisites, payment link)
+        raise Failure(str(exc)) from exc
 
 
 @main.command()

@@ -116,18 +116,23 @@ def _invoice(i: InvoiceView, t: LocalTimes) -> str:
     # An unpaid invoice is what a manager chases: say so in words, not by a missing time.
     amount = "-" if i.amount is None else money(i.amount, i.currency)
     if i.cancelled_at:
-        status = f"cancelled {t(i.cancelled_at)}"
+        status = f"cancelled {t(i.cancelled_at)}" + (
+            f", replaced by {i.replaced_by}" if i.replaced_by else ""
+        )
     elif i.paid_at:
         status = f"paid {t(i.paid_at)}"
     elif i.payments:
         status = f"PART PAID: {money(i.paid_amount)}, {money(i.outstanding)} outstanding"
     else:
         status = f"UNPAID (issued {t(i.received_at)})"
-    return f"{i.invoice_id:<16} {amount:>16}  {status}"
+    replaces = f" (replaces {i.replaces})" if i.replaces else ""
+    return f"{i.invoice_id:<16} {amount:>16}  {status}{replaces}"
 
 
 def _run(r: RobotRun, t: LocalTimes) -> str:
     # The same field holds a failure's error and a skip's reason.
     label = "error" if r.outcome is RunOutcome.FAILED else "why"
     error = f"  {label}: {r.error}" if r.error else ""
-    return f"#{r.seq:<2} {r.stage:<12} {r.robot_id:<28} {r.outcome.value:<18} {t(r.at)}{error}"
+    repetition = f"  repetition {r.repetition}" if r.repetition else ""
+    line = f"#{r.seq:<2} {r.stage:<12} {r.robot_id:<28} {r.outcome.value:<18} {t(r.at)}"
+    return line + repetition + error

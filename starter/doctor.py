@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 Status = Literal["OK", "WARN", "FAIL"]
 TEMPORAL_TIMEOUT = 5.0  # seconds: a reachable server answers far sooner
 RPC_TIMEOUT = timedelta(seconds=TEMPORAL_TIMEOUT)
+# Deals started before DealTeam was registered lack it: the team does not list them.
+_BACKFILL_TEAM = "; then `funnel db backfill-team` gives the open deals their sales team"
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ async def check_temporal(settings: Settings) -> list[Check]:
     from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
     from temporalio.service import RPCError
 
-    from funnel.domain.search_attributes import ALL_KEYS
+    from funnel.domain.search_attributes import ALL_KEYS, DEAL_TEAM
     from funnel.runtime.temporal_client import connect
 
     address, namespace = settings.effective_temporal_address, settings.temporal_namespace
@@ -202,7 +204,8 @@ async def check_temporal(settings: Settings) -> list[Check]:
                     f"search attribute {key.name}",
                     "FAIL",
                     f"missing: `temporal operator search-attribute create --namespace"
-                    f" {namespace} --name {key.name} --type {kind}`",
+                    f" {namespace} --name {key.name} --type {kind}`"
+                    + (_BACKFILL_TEAM if key is DEAL_TEAM else ""),
                 )
             )
         elif int(have[key.name]) != want:
@@ -254,9 +257,28 @@ def _type_name(value: int) -> str:
     return "".join(p.capitalize() for p in name.removeprefix("INDEXED_VALUE_TYPE_").split("_"))
 
 
+def check_invoices() -> Check:
+    """The requisites invoices print and their payment link, as the worker will read them."""
+    from funnel.runtime.invoice_settings import InvoiceSettings, load_invoice_setup
+
+    settings = InvoiceSettings()
+    try:
+        setup = load_invoice_setup(settings)
+    except ValueError as exc:
+        return Check("invoices", "FAIL", f"{exc}; the worker refuses to start with it")
+    link = setup.payment_url_template or "none (set FUNNEL_PAYMENT_URL_TEMPLATE)"
+    company = setup.company
+    detail = f"{company.name}, INN {company.inn} ({settings.company}); payment link: {link}"
+    return Check("invoices", "OK", detail)
+
+
 async def run_checks(settings: Settings) -> list[Check]:
+    from starter.doctor_channels import check_channels  # it builds on this module's Check
+
     checks = check_settings(settings)
     checks.append(check_pipeline(settings))
+    checks += await asyncio.to_thread(check_channels, settings)
+    checks.append(check_invoices())
     checks += await asyncio.to_thread(check_database, settings)
     checks += await check_temporal(settings)
     return checks
@@ -275,7 +297,8 @@ def _load_settings() -> Settings | Check:
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def doctor_command(as_json: bool) -> None:
-    """Check server, namespace, search attributes, database schema, pipeline and settings."""
+    """Check server, namespace, search attributes, database schema, pipeline, directory,
+    channels (Telegram) and settings."""
     loaded = _load_settings()
     checks = [loaded] if isinstance(loaded, Check) else asyncio.run(run_checks(loaded))
     if as_json:

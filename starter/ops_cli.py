@@ -1,10 +1,11 @@
-"""Operations commands: ``funnel db upgrade|current|backfill-closed``, ``funnel codec-server``,
-``funnel codec-key`` (``funnel doctor`` is in starter/doctor.py)."""
+"""Operations commands: ``funnel db upgrade|current|backfill-closed|backfill-team``,
+``funnel codec-server``, ``funnel codec-key`` (``funnel doctor`` is in starter/doctor.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 import click
 import sqlalchemy as sa
@@ -83,6 +84,25 @@ def db_revision(message: str) -> None:
         click.echo("the tables in code match the head revision: no revision written")
 
 
+def _backfilled(
+    as_json: bool, report: dict[str, Any], summary: str, done: str, deal_ids: list[str]
+) -> None:
+    """A backfill's report: the summary and the deals it changed, or JSON; the deals it
+    could not do on stderr and exit status 1."""
+    from starter.cli_support import emit
+
+    def human() -> None:
+        click.echo(summary)
+        for deal_id in deal_ids:
+            click.echo(f"  {done} {deal_id}")
+        for deal_id, why in report["failed"].items():
+            click.echo(f"  FAILED {deal_id}: {why}", err=True)
+
+    emit(as_json, report, human)
+    if report["failed"]:
+        raise SystemExit(1)
+
+
 @db_group.command("backfill-closed")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def db_backfill_closed(as_json: bool) -> None:
@@ -93,7 +113,7 @@ def db_backfill_closed(as_json: bool) -> None:
     from funnel.storage.migrate import upgrade
     from funnel.storage.store import Store
     from starter.backfill import backfill_closed
-    from starter.cli_support import deal_client, emit
+    from starter.cli_support import deal_client
 
     settings = Settings()
 
@@ -106,19 +126,40 @@ def db_backfill_closed(as_json: bool) -> None:
         finally:
             store.dispose()
 
-        def human() -> None:
-            click.echo(
-                f"recorded {len(report.recorded)} closed deal(s); {len(report.already)} had"
-                f" a record already; {len(report.failed)} failed"
-            )
-            for deal_id in report.recorded:
-                click.echo(f"  recorded {deal_id}")
-            for deal_id, why in report.failed.items():
-                click.echo(f"  FAILED {deal_id}: {why}", err=True)
+        summary = (
+            f"recorded {len(report.recorded)} closed deal(s); {len(report.already)} had"
+            f" a record already; {len(report.failed)} failed"
+        )
+        _backfilled(as_json, report.__dict__, summary, "recorded", report.recorded)
 
-        emit(as_json, report.__dict__, human)
-        if report.failed:
-            raise SystemExit(1)
+    asyncio.run(run())
+
+
+@db_group.command("backfill-team")
+@click.option(
+    "--wait", default=30.0, show_default=True, help="seconds to wait for each deal's worker"
+)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def db_backfill_team(wait: float, as_json: bool) -> None:
+    """Give every open deal started before the DealTeam search attribute its sales team, so
+    that the team finds it in their lists. Safe to run again; needs the worker running (the
+    deals of FUNNEL_TASK_QUEUE)."""
+    from datetime import timedelta
+
+    from starter.backfill_team import backfill_team
+    from starter.cli_support import deal_client
+
+    settings = Settings()
+
+    async def run() -> None:
+        client = (await deal_client(settings)).temporal_client
+        report = await backfill_team(client, settings.task_queue, timedelta(seconds=wait))
+
+        summary = (
+            f"DealTeam set on {len(report.set)} open deal(s); {report.already} had it;"
+            f" {len(report.no_team)} have no sales team; {len(report.failed)} failed"
+        )
+        _backfilled(as_json, report.__dict__, summary, "set", report.set)
 
     asyncio.run(run())
 

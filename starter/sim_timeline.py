@@ -12,7 +12,7 @@ from temporalio.client import WorkflowHistory
 
 from funnel.domain.activity_io import ActivityName, SetTitleCall, TaskStatusCall
 from funnel.domain.models import DealState, TaskStatus
-from funnel.domain.robot_runs import RunOutcome
+from funnel.domain.robot_runs import RobotRun, RunOutcome
 from funnel.runtime.temporal_client import DATA_CONVERTER
 from funnel.storage.store import Store
 
@@ -75,9 +75,21 @@ def _from_state(state: DealState) -> list[Row]:
             stage = _stage_at(state, i.paid_at, before=True)
             rows.append((i.paid_at, stage, f"invoice {i.invoice_id} paid"))
     for run in state.robot_runs:
-        if run.outcome is not RunOutcome.DONE:
-            rows.append((run.at, run.stage, f"robot {run.robot_id}: {run.outcome.value}"))
+        if run.outcome is not RunOutcome.DONE or run.repetition is not None:
+            rows.append((run.at, run.stage, _run_text(run)))
     return rows
+
+
+def _run_text(run: RobotRun) -> str:
+    """``robot remind: done, repetition 2 of 5``; ``robot remind: stopped before repetition
+    3 of 5 (the deal was accepted)``."""
+    text = f"robot {run.robot_id}: {run.outcome.value}"
+    if run.repetition is not None:
+        before = " before" if run.outcome is RunOutcome.STOPPED else ","
+        text += f"{before} repetition {run.repetition}"
+    if run.outcome is not RunOutcome.FAILED and run.error:
+        text += f" ({run.error})"  # why it stopped or was skipped
+    return text
 
 
 def _from_history(history: WorkflowHistory, state: DealState) -> list[Row]:

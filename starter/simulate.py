@@ -53,6 +53,7 @@ from funnel.storage.migrate import upgrade
 from funnel.storage.store import Store
 from starter.binaries import temporal_test_server
 from starter.sim_timeline import TimelineEntry, timeline
+from worker import deal_activities
 from workflows.deal import DealWorkflow
 
 T = TypeVar("T")
@@ -125,7 +126,9 @@ async def simulate(
         store = Store(url)
         outbox = DeliveryStore(store)
         # Every outside channel off: a simulation must never reach a real person.
-        quiet = IntegrationSettings(webhook_url=None, smtp_host=None, bitrix24_webhook_url=None)
+        quiet = IntegrationSettings(
+            webhook_url=None, smtp_host=None, bitrix24_webhook_url=None, telegram_bot_token=None
+        )
         dispatcher = Dispatcher(store, outbox, Directory.load(Settings().directory), quiet)
         robots = RobotActivities(
             store, IntegrationActivities(dispatcher, DocumentRenderer(Path(tmp) / "documents"))
@@ -142,7 +145,9 @@ async def simulate(
                     env.client,
                     task_queue=TASK_QUEUE,
                     workflows=[DealWorkflow],
-                    activities=robots.all(),
+                    # deal_activities: the closed deal's record too, or a deal closed in
+                    # the simulation retries it for the rest of the horizon.
+                    activities=deal_activities(store, robots),
                     activity_executor=executor,
                 ):
                     deals = DealClient(env.client, task_queue=TASK_QUEUE)

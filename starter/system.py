@@ -10,6 +10,7 @@ import signal
 import click
 
 from funnel.runtime.codec_server import app_from_settings, codec_endpoint, running_codec_server
+from funnel.runtime.invoice_settings import load_invoice_setup
 from funnel.runtime.logging_setup import configure_logging
 from funnel.runtime.metrics import runtime_for
 from funnel.runtime.pipeline_loader import load_pipeline
@@ -25,6 +26,7 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
 
     configure_logging(settings)
     load_pipeline(settings.pipeline)  # refuse a broken pipeline file before starting anything
+    load_invoice_setup()  # and the company's requisites or a bad payment link template
     # Bad codec keys are refused here too, and the database is brought to the schema the code
     # expects before the worker or the API touch it.
     with_codec = data_converter(settings).payload_codec is not None

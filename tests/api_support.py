@@ -9,7 +9,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from api.intake import sign
 from api.server import running_api
 from funnel.client.deals import DealClient
 from funnel.runtime.settings import Settings
+from funnel.storage.personal_tokens import PersonalTokens
 from funnel.storage.store import Store
 from tests.db_fixtures import migrate
 from tests.temporal_fixtures import new_deal_id, new_task_queue, running_worker
@@ -35,6 +36,23 @@ TOKENS = {
     LEADS: ["leads:write"],
 }
 UI_BASE = "http://127.0.0.1:8233"
+# Two departments, their heads and an admin: a directory for who reads and does what.
+TWO_DEPARTMENTS = """
+employees:
+  - {id: ivanov, name: Ivan Ivanov, department: sales, head: smirnova}
+  - {id: petrov, name: Pyotr Petrov, department: sales, head: smirnova}
+  - {id: smirnova, name: Svetlana Smirnova, department: sales, role: head}
+  - {id: kozlov, name: Kirill Kozlov, department: corporate, head: orlova}
+  - {id: orlova, name: Olga Orlova, department: corporate, role: head}
+  - {id: boss, name: Boris Bossov, department: board, role: admin}
+"""
+
+
+def two_departments(tmp: Path) -> Path:
+    """TWO_DEPARTMENTS written as the directory file of a stack in ``tmp``."""
+    directory = tmp / "directory.yaml"
+    directory.write_text(TWO_DEPARTMENTS, encoding="utf-8")
+    return directory
 
 
 @dataclass
@@ -45,6 +63,14 @@ class Stack:
     store: Store
     deals: DealClient
     settings: Settings
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    def as_person(self, employee: str) -> dict[str, str]:
+        """Headers acting as ``employee`` with a personal token (issued once per stack):
+        accepting, moving, closing, confirming need a person, not the service token."""
+        if employee not in self._tokens:
+            self._tokens[employee] = PersonalTokens(self.store).issue(employee, "test", None).token
+        return {"Authorization": f"Bearer {self._tokens[employee]}"}
 
     async def wait_for(
         self, deal_id: str, check: Callable[[dict[str, Any]], bool], timeout: float = 10.0

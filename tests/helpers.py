@@ -6,14 +6,25 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from temporalio.client import WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
 
 from funnel.client.deals import DealClient
-from funnel.domain.models import Contact, DealInput, DealState
+from funnel.domain.calendar import WorkingCalendar
+from funnel.domain.messages import WORKFLOW_TYPE
+from funnel.domain.models import (
+    Contact,
+    DealInput,
+    DealState,
+    DealWorkflowInput,
+    workflow_id_for,
+)
 from funnel.domain.pipeline import Pipeline
 
 
@@ -122,3 +133,28 @@ def notify(robot_id: str, **settings: Any) -> dict[str, Any]:
 
 def messages_to(store: Any, person: str, deal_id: str) -> list[str]:
     return [n.message for n in reversed(store.inbox(person)) if n.deal_id == deal_id]
+
+
+async def working_day_at(env: WorkflowEnvironment, pipeline: Pipeline, wall: time) -> datetime:
+    """Skip the time-skipping server's clock to ``wall`` o'clock (the pipeline's zone) on a
+    working day at least a day ahead."""
+    now = await env.get_current_time()
+    zone = ZoneInfo(pipeline.calendar.timezone)
+    tomorrow = datetime.combine((now + timedelta(days=1)).astimezone(zone).date(), time(0), zone)
+    day = WorkingCalendar(pipeline.calendar).next_working_moment(tomorrow).astimezone(zone)
+    moment = datetime.combine(day.date(), wall, zone)
+    await env.sleep(moment - now)
+    return moment
+
+
+async def start_with_history_limit(
+    env: WorkflowEnvironment, deals: DealClient, deal: DealInput, pipeline: Pipeline, limit: int
+) -> None:
+    """Start the deal's workflow directly, with a lowered history limit: it continues-as-new
+    after about ``limit`` events."""
+    await env.client.start_workflow(
+        WORKFLOW_TYPE,
+        DealWorkflowInput(deal=deal, pipeline=pipeline, history_limit=limit),
+        id=workflow_id_for(deal.deal_id),
+        task_queue=deals._task_queue,
+    )

@@ -34,7 +34,7 @@ async def documents_of(stack: Stack, deal_id: str) -> list[dict[str, Any]]:
     for _ in range(200):  # the contract robot renders its document a moment after the move
         r = await stack.http.get(f"/deals/{deal_id}/documents")
         assert r.status_code == 200, r.text
-        if r.json():
+        if len(r.json()) == 2:  # the contract and the invoice
             return list(r.json())
         await asyncio.sleep(0.05)
     raise AssertionError(f"deal {deal_id} never got a document")
@@ -47,14 +47,19 @@ async def test_contract_html_and_pdf_over_http(stack: Stack) -> None:
     body = deal_body(contact=contact)
     deal_id = body["deal_id"]
     assert (await stack.http.post("/deals", json=body)).status_code == 201
-    r = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": "contract", "by": "ivanov"})
+    move = {"stage": "contract", "by": "ivanov"}
+    r = await stack.http.post(
+        f"/deals/{deal_id}/move", json=move, headers=stack.as_person("ivanov")
+    )
     assert r.status_code == 200, r.text
 
-    [document] = await documents_of(stack, deal_id)
+    document, invoice = await documents_of(stack, deal_id)
     assert document["key"] == f"{deal_id}:2:contract_document"
-    assert document["template"] == "contract.html.j2"
+    assert document["template"] == "contract.html.j2" and document["invoice_id"] is None
+    assert invoice["template"] == "invoice.html.j2"  # e-mail is off here: kept, not sent
+    assert invoice["invoice_id"] == f"{deal_id}-2" and invoice["cancelled_at"] is None
     deal = (await stack.http.get(f"/deals/{deal_id}")).json()
-    assert [d["key"] for d in deal["documents"]] == [document["key"]]
+    assert [d["key"] for d in deal["documents"]] == [document["key"], invoice["key"]]
 
     reader = httpx.AsyncClient(
         base_url=stack.base_url, headers={"Authorization": f"Bearer {READ}"}, timeout=30

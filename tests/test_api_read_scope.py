@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,17 +15,8 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from funnel.storage.personal_tokens import PersonalTokens
-from tests.api_support import TOKENS, Stack, api_stack, deal_body
+from tests.api_support import TOKENS, Stack, api_stack, deal_body, two_departments
 
-DIRECTORY = """
-employees:
-  - {id: ivanov, name: Ivan Ivanov, department: sales, head: smirnova}
-  - {id: petrov, name: Pyotr Petrov, department: sales, head: smirnova}
-  - {id: smirnova, name: Svetlana Smirnova, department: sales, role: head}
-  - {id: kozlov, name: Kirill Kozlov, department: corporate, head: orlova}
-  - {id: orlova, name: Olga Orlova, department: corporate, role: head}
-  - {id: boss, name: Boris Bossov, department: board, role: admin}
-"""
 SERVICE = "tok-reader"  # a system reading deals and reports
 PEOPLE = ("ivanov", "petrov", "smirnova", "orlova", "boss")
 
@@ -58,10 +48,9 @@ async def world(
     dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
     tmp = tmp_path_factory.mktemp("api-read-scope")
-    directory = tmp / "directory.yaml"
-    directory.write_text(DIRECTORY, encoding="utf-8")
+    directory = two_departments(tmp)
     tokens = {**TOKENS, SERVICE: ["deals:read", "reports:read"]}
-    async with api_stack(dev_env, tmp, directory=Path(directory), api_tokens=tokens) as stack:
+    async with api_stack(dev_env, tmp, directory=directory, api_tokens=tokens) as stack:
         issued = {p: PersonalTokens(stack.store).issue(p, "test", None).token for p in PEOPLE}
         bodies = {
             "mine": deal_body(responsible="ivanov", department_head="smirnova", sales_team=[]),
@@ -74,9 +63,12 @@ async def world(
             r = await stack.http.post("/deals", json=body)
             assert r.status_code == 201, r.text
             deal_id = body["deal_id"]
-            r = await stack.http.post(f"/deals/{deal_id}/accept", json={"by": body["responsible"]})
+            lead = {"Authorization": f"Bearer {issued[body['department_head']]}"}  # the head
+            r = await stack.http.post(f"/deals/{deal_id}/accept", headers=lead)
             assert r.status_code == 200, r.text
-            r = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": "proposal"})
+            r = await stack.http.post(
+                f"/deals/{deal_id}/move", json={"stage": "proposal"}, headers=lead
+            )
             assert r.status_code == 200, r.text
         # Closed at once: listed from the store's record, ivanov through its sales team.
         closed = deal_body(responsible="kozlov", department_head="orlova", sales_team=["ivanov"])
@@ -85,6 +77,7 @@ async def world(
         r = await stack.http.post(
             f"/deals/{closed['deal_id']}/close",
             json={"outcome": "lost", "reason": "went elsewhere"},
+            headers={"Authorization": f"Bearer {issued['orlova']}"},
         )
         assert r.status_code == 200, r.text
         yield World(stack, {**issued, "service": SERVICE}, deals, closed["deal_id"])

@@ -42,7 +42,11 @@ async def real_deals(stack: Stack) -> list[str]:
     for stage in ("new", "contract", "payment", "final"):
         deal_id = (await stack.http.post("/deals", json=deal_body())).json()["deal_id"]
         if stage != "new":
-            await stack.http.post(f"/deals/{deal_id}/move", json={"stage": stage})
+            move = {"stage": stage}
+            r = await stack.http.post(
+                f"/deals/{deal_id}/move", json=move, headers=stack.as_person("ivanov")
+            )
+            assert r.status_code == 200, r.text
         ids.append(deal_id)
     return ids
 

@@ -101,7 +101,7 @@ def test_400_is_refused_for_good_and_reported(
     assert len(http_receiver.seen) == 1
     row = dispatcher.outbox.get(KEY, "webhook", "ivanov")
     assert row is not None and row.status == "failed"
-    [event] = dispatcher._store.report_events(deal_id="D-1")
+    [event] = dispatcher.store.report_events(deal_id="D-1")
     assert event.kind == "delivery_failed" and "HTTP 400" in event.details["error"]
 
 

@@ -80,6 +80,9 @@ async def test_each_breakage_fails_with_what_to_do(
     assert stage.status == "FAIL" and "is Text, the workflow needs Keyword" in stage.detail
     amount = named["search attribute DealAmount"]
     assert amount.status == "FAIL" and "search-attribute create" in amount.detail
+    team = named["search attribute DealTeam"]
+    assert team.status == "FAIL" and "--type KeywordList" in team.detail
+    assert "funnel db backfill-team" in team.detail  # open deals started before lack it
 
     missing_ns = await run_checks(settings_for(dev_env, db_url, temporal_namespace="nope-x"))
     assert by_name(missing_ns)["namespace"].status == "FAIL"

@@ -8,11 +8,17 @@ from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from funnel.domain.models import DealWorkflowInput, InvoicePaid, workflow_id_for
+from funnel.domain.models import InvoicePaid
 from funnel.storage.store import Store
-from tests.helpers import eventually, messages_to, mini_pipeline, notify, sample_deal
+from tests.helpers import (
+    eventually,
+    messages_to,
+    mini_pipeline,
+    notify,
+    sample_deal,
+    start_with_history_limit,
+)
 from tests.temporal_fixtures import deal_system, new_deal_id
-from workflows.deal import DealWorkflow
 
 
 async def test_many_moves_continue_as_new_and_lose_nothing(
@@ -32,13 +38,8 @@ async def test_many_moves_continue_as_new_and_lose_nothing(
     )
     deal_id = new_deal_id()
     async with deal_system(ts_env, store) as deals:
-        # Started directly to lower the history limit: continue-as-new after ~60 events.
-        await ts_env.client.start_workflow(
-            DealWorkflow.run,
-            DealWorkflowInput(deal=sample_deal(deal_id), pipeline=pipeline, history_limit=60),
-            id=workflow_id_for(deal_id),
-            task_queue=deals._task_queue,
-        )
+        # Continue-as-new after ~60 events.
+        await start_with_history_limit(ts_env, deals, sample_deal(deal_id), pipeline, 60)
         await deals.invoice_paid(
             deal_id, InvoicePaid(invoice_id="EARLY", prepayment=True)
         )  # kept for `pay`

@@ -5,6 +5,7 @@ deals could not replay fails here; such a change needs `workflow.patched`."""
 from __future__ import annotations
 
 import asyncio
+from datetime import time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,11 +15,26 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from funnel.client.deals import DealRejected
-from funnel.domain.models import CloseInput, InvoicePaid, Outcome, TaskAction, TaskEvent
+from funnel.domain.models import (
+    CloseInput,
+    InvoicePaid,
+    Outcome,
+    TaskAction,
+    TaskCompleted,
+    TaskEvent,
+)
 from funnel.domain.pipeline import Pipeline
+from funnel.runtime.pipeline_loader import load_pipeline
 from funnel.runtime.temporal_client import DATA_CONVERTER
 from funnel.storage.store import Store
-from tests.helpers import HISTORIES, eventually, keep_history, patch_ids, sample_deal
+from tests.helpers import (
+    HISTORIES,
+    eventually,
+    keep_history,
+    patch_ids,
+    sample_deal,
+    working_day_at,
+)
 from tests.temporal_fixtures import deal_system, new_deal_id
 from workflows.deal import DealWorkflow
 from workflows.patches import (
@@ -30,6 +46,7 @@ from workflows.patches import (
     PATCH_ONE_OPEN_INVOICE,
     PATCH_PAYMENTS_ADD_UP,
     PATCH_RECHECK,
+    PATCH_REPEATING_ROBOTS,
     PATCH_TRANSITION_LOCAL,
 )
 
@@ -213,6 +230,37 @@ async def test_the_first_week_fixes_replay_beside_old_deals(
         PATCH_CLOSED_RECORD,
     }
     old = WorkflowHistory.from_json("old", (HISTORIES / "pusk_all_stages_won.json").read_text())
+    replayer = Replayer(workflows=[DealWorkflow], data_converter=DATA_CONVERTER)
+    for history in (old, new):
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+        assert result.replay_failure is None
+
+
+async def test_repeating_robots_replay_beside_old_deals(
+    ts_env: WorkflowEnvironment, store: Store
+) -> None:
+    """Repetitions came behind workflow.patched: a deal whose reminders repeated, stopped on
+    acceptance and on its task done records the marker once and replays; deals recorded
+    before (none of them repeats anything) replay too (every committed history above)."""
+    pipeline = load_pipeline(Path(__file__).parent.parent / "examples" / "reminders.yaml")
+    deal_id = new_deal_id()
+    await working_day_at(ts_env, pipeline, time(9, 0))
+    async with deal_system(ts_env, store) as deals:
+        await deals.start(sample_deal(deal_id), pipeline)
+        await ts_env.sleep(timedelta(minutes=150))  # two reminders, the third still waiting
+        await deals.accept(deal_id, by="ivanov")
+        await ts_env.sleep(timedelta(days=2))  # a morning reminder of the proposal task
+        task = TaskCompleted(task_id="2-prepare_proposal_task", by="ivanov")
+        await deals.task_completed(deal_id, task)
+        state = await eventually(deals, deal_id, lambda s: s.stage == "won")
+        await deals.result(deal_id)
+        await keep_history(deals, deal_id, "reminders_repeat_until_accepted")
+        new = await deals.history(deal_id)
+    stopped = [r.error for r in state.robot_runs if r.outcome.value == "stopped"]
+    assert stopped == ["the deal was accepted", "task 2-prepare_proposal_task is done"]
+    assert patch_ids(new).count(PATCH_REPEATING_ROBOTS) == 1
+    old = WorkflowHistory.from_json("old", (HISTORIES / "pusk_all_stages_won.json").read_text())
+    assert PATCH_REPEATING_ROBOTS not in patch_ids(old)
     replayer = Replayer(workflows=[DealWorkflow], data_converter=DATA_CONVERTER)
     for history in (old, new):
         result = await replayer.replay_workflow(history, raise_on_replay_failure=True)

@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from funnel.domain.calendar import WorkingCalendar
 from funnel.domain.pipeline import Pipeline
+from funnel.runtime.pipeline_loader import load_pipeline
 from funnel.runtime.settings import DEFAULT_PIPELINE
 from starter.simulate import EVENTS, SimulationStalled, simulate
 from tests.helpers import sample_deal
@@ -148,3 +150,26 @@ async def test_simulation_from_a_given_start_shows_titles_documents_invoices_tas
 async def test_a_stalled_simulation_ends_with_what_it_waited_for(pusk: Pipeline) -> None:
     with pytest.raises(SimulationStalled, match="stopped advancing while waiting for the deal"):
         await simulate(pusk, sample_deal("SIM-4"), [], horizon=timedelta(days=1), stall_after=0)
+
+
+async def test_the_simulation_shows_each_repetition_and_why_they_stopped() -> None:
+    pipeline = load_pipeline(ROOT / "examples" / "reminders.yaml")
+    events = EVENTS.validate_json((ROOT / "examples" / "reminder-events.json").read_bytes())
+    moscow = ZoneInfo(pipeline.calendar.timezone)
+    tomorrow = datetime.combine(datetime.now(moscow).date() + timedelta(days=1), time(0), moscow)
+    start = WorkingCalendar(pipeline.calendar).next_working_moment(tomorrow)  # 09:00
+    timeline = await simulate(
+        pipeline, sample_deal("SIM-5"), events, horizon=timedelta(days=3), start_at=start
+    )
+    what = [(t.stage, t.what) for t in timeline]
+    reminder = "notify ivanov: Romashka LLC / website still waits for you to take it into work."
+    first, second = (t.at for t in timeline if t.what == reminder)
+    # An hour after the first notice, then a working hour later (counted to the minute).
+    assert abs(first - timeline[0].at - timedelta(hours=1)) < timedelta(minutes=1)
+    assert abs(second - first - timedelta(hours=1)) < timedelta(minutes=1)
+    assert ("new", "robot remind_to_accept: done, repetition 1 of 3") in what
+    assert ("new", "robot remind_to_accept: done, repetition 2 of 3") in what
+    stopped = "robot remind_to_accept: stopped before repetition 3 of 3 (the deal was accepted)"
+    assert what.index(("new", "report deal_accepted")) < what.index(("new", stopped))
+    assert not any("notify smirnova" in w for _, w in what)  # the head: only if unanswered
+    assert any(w.startswith("robot proposal_reminder: stopped before repetition") for _, w in what)

@@ -47,17 +47,25 @@ async def _sign_in_first(request: Request, exc: Exception) -> Response:
 
 def mount_workspace(app: FastAPI) -> None:
     """Add the workspace to the API's app: its pages, its static files, the local /docs.
-    The app must be made with ``docs_url=None`` (this module serves /docs)."""
+    The app must be made with ``docs_url=None`` (this module serves /docs).
+
+    The workspace's routes are asked before the API's: a page sharing its path with the API
+    (the deal card at /deals/{id}) answers browsers only (web/page_routes.py)."""
+    api_routes = list(app.router.routes)
+    api_ids = {id(route) for route in api_routes}
     app.include_router(router)
     for area in _areas():
         app.include_router(area)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    workspace = [route for route in app.router.routes if id(route) not in api_ids]
+    app.router.routes[:] = workspace + api_routes
     app.add_exception_handler(SignInFirst, _sign_in_first)
 
 
 def _areas() -> list[APIRouter]:
-    """Each area's router; an area's module is imported here only, so that this file is the
-    one list of what the workspace serves."""
+    """Each area's router, asked in this order; an area's module is imported here only, so
+    that this file is the one list of what the workspace serves. My work (/deals/new)
+    comes before the deal card (/deals/{id})."""
     from web import board, deal_card, my_work
 
-    return [board.router, deal_card.router, my_work.router]
+    return [board.router, my_work.router, deal_card.router]

@@ -9,7 +9,7 @@ of the state, so a migration (a new pipeline) or continue-as-new is seen by all 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -239,13 +239,17 @@ class DealContext:
         value = self.state.deal.fields.get(path.removeprefix("fields."))
         return None if value is None or value == "" else str(value)
 
-    async def wait_for(self, key: str) -> bool:
+    async def wait_for(self, key: str, stop: Callable[[], bool] | None = None) -> bool:
         """Sleep until the waiting entry's due time; True when it came. The entry may be
         removed (its stage was left: False) or get a new due time (a date field changed:
-        sleep again) while waiting."""
+        sleep again) while waiting. ``stop`` (what a repeating robot waits for) ends the wait
+        as soon as it holds: the entry is removed, False."""
         while True:
             entry = self.state.waiting_entry(key)
             if entry is None:
+                return False
+            if stop is not None and stop():
+                self.state.waiting = [w for w in self.state.waiting if w.key != key]
                 return False
             due_at = entry.due_at
             remaining = due_at - self.now()
@@ -253,6 +257,8 @@ class DealContext:
                 break
 
             def moved(entry: WaitingRobot = entry, due_at: datetime = due_at) -> bool:
+                if stop is not None and stop():
+                    return True
                 return self.state.waiting_entry(key) is not entry or entry.due_at != due_at
 
             try:

@@ -3,6 +3,7 @@ follow a date field the deal changes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from temporalio import workflow
@@ -26,13 +27,13 @@ class Deadlines:
         self._ctx = ctx
         self._robots = robots  # the stage's escalation robots
 
-    def _key(self, seq: int) -> str:
+    def key(self, seq: int) -> str:
         return f"{self._ctx.state.deal_id}:{seq}:{DEADLINE}"
 
     async def due(self, seq: int, stage: Stage, entered_at: datetime) -> Due | None:
         if stage.deadline is None:
             return None
-        return await self._ctx.due(self._key(seq), stage.deadline.timing, entered_at)
+        return await self._ctx.due(self.key(seq), stage.deadline.timing, entered_at)
 
     def arm(self, seq: int, stage: Stage, due: Due) -> None:
         visit = self._ctx.state.visits[-1]
@@ -57,7 +58,7 @@ class Deadlines:
 
     async def flow(self, seq: int, stage: Stage) -> None:
         ctx, state = self._ctx, self._ctx.state
-        if not await ctx.wait_for(self._key(seq)) or state.seq != seq:
+        if not await ctx.wait_for(self.key(seq)) or state.seq != seq:
             return
         visit = state.visits[-1]
         visit.breached = True
@@ -84,8 +85,18 @@ class Deadlines:
     async def follow_fields(self, changed: set[str]) -> None:
         """Every waiting robot or deadline anchored on a changed field gets its due time
         computed again (Bitrix24 keeps the old time)."""
+        await self._recompute(lambda w: w.timing.relative_to in changed)
+
+    async def follow_responsible(self) -> None:
+        """Every waiting robot or deadline counted in the responsible's working time gets
+        its due time computed again in the (new) responsible's (PATCH_EDIT_PEOPLE_FOLLOW)."""
+        await self._recompute(lambda w: w.timing.responsible_working_time)
+
+    async def _recompute(self, affects: Callable[[WaitingRobot], bool]) -> None:
+        """From each entry's own base moment, with the deal as it is now; the flow waiting
+        on an entry sleeps again until its new due time (DealContext.wait_for)."""
         ctx, state = self._ctx, self._ctx.state
-        affected = [w for w in state.waiting if w.timing.relative_to in changed]
+        affected = [w for w in state.waiting if affects(w)]
         if affected:
             with ctx.working():
                 dues = await ctx.due_many([(w.key, w.timing, w.base) for w in affected])

@@ -35,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
         MigrateInput,
         MoveInput,
         Outcome,
-        PipelineMigration,
         RunTemplateInput,
         TaskAction,
         TaskCompleted,
@@ -45,10 +44,12 @@ with workflow.unsafe.imports_passed_through():
         UpdateFieldsInput,
         WaitingRobot,
     )
+    from funnel.domain.people import Doer
     from funnel.domain.pipeline import Pipeline, Semantics, TriggerEvent
     from workflows.context import DealContext, invalid
     from workflows.deadlines import Deadlines
     from workflows.edits import Edits
+    from workflows.migration import Migration
     from workflows.moves import Move, MoveQueue
     from workflows.patches import (
         PATCH_ACCEPT_REPORTED,
@@ -57,12 +58,13 @@ with workflow.unsafe.imports_passed_through():
         RunPatches,
     )
     from workflows.payments import Payments
-    from workflows.permissions import Permissions, not_allowed, who
+    from workflows.permissions import Permissions, not_allowed
     from workflows.pinned import pinned
     from workflows.robots import Robots
     from workflows.stages import Stages
     from workflows.task_sets import TaskSets
     from workflows.tasks import Tasks, completed_status
+    from workflows.visibility import Visibility
 
 
 @workflow.defn(name=messages.WORKFLOW_TYPE)
@@ -85,6 +87,7 @@ class DealWorkflow:
         self._stages = Stages(ctx, self._robots, deadlines, self._tasks, self._payments)
         self._may = Permissions(ctx)
         self._edits = Edits(ctx, self._may, self._moves, deadlines, self._payments)
+        self._migration, self._visibility = Migration(ctx), Visibility(ctx)
 
     def _check_triggers(self) -> None:
         self._moves.check_triggers()
@@ -95,7 +98,7 @@ class DealWorkflow:
     async def run(self, input: DealWorkflowInput) -> DealResult:
         ctx, moves = self._ctx, self._moves
         ctx.patches = RunPatches.decide()
-        new_deal = input.state is None
+        new_deal, starter = input.state is None, Doer.of(input.started_by)
         del input  # the run holds the state and the pinned pipeline, not the input
         if new_deal:
             await ctx.call(
@@ -106,7 +109,7 @@ class DealWorkflow:
                 None,
                 summary="Register the deal in the store",
             )
-            first = Move(stage=ctx.pipeline.first_stage.id, cause="start")
+            first = Move(stage=ctx.pipeline.first_stage.id, cause="start", by=starter)
             stage = await self._stages.enter(first)
         else:
             stage = self._stages.resume()
@@ -170,7 +173,7 @@ class DealWorkflow:
         await workflow.wait_condition(lambda: bool(state.visits))
         not_allowed(self._may.lead(input.actor, input.by, "accept"))
         moves.refuse_if(moves.closing_problem() or moves.accept_problem())
-        by, via = who(input.actor, input.by)
+        by = Doer.of(input.actor, input.by)
         moves.accepting_seq = state.seq
         stage = ctx.current_stage()
         trigger = stage.trigger(TriggerEvent.ACCEPTED)
@@ -187,11 +190,10 @@ class DealWorkflow:
                 "deal_accepted",
                 "",
                 "Write the acceptance to the report",
-                extra={"by": by, "waited_seconds": waited.total_seconds()}
-                | ({"via": via} if via else {}),
+                extra=by.report() | {"waited_seconds": waited.total_seconds()},
             )
         return await moves.submit(
-            Move(trigger.to, "accepted", actor=by, via=via),
+            Move(trigger.to, "accepted", by=by),
             lambda: None if moves.landing_stage() is stage else moves.accept_problem(),
         )
 
@@ -212,8 +214,7 @@ class DealWorkflow:
             not_allowed(self._may.move(actor, input.by, landing, input.stage, input.reason))
             return None
 
-        by, via = who(actor, input.by)
-        move = Move(input.stage, "moved", actor=by, reason=input.reason, via=via)
+        move = Move(input.stage, "moved", by=Doer.of(actor, input.by), reason=input.reason)
         return await moves.submit(move, still_applies)
 
     @move_to_stage.validator
@@ -228,10 +229,8 @@ class DealWorkflow:
         semantics = Semantics.SUCCESS if input.outcome is Outcome.WON else Semantics.FAILURE
         target = self._ctx.pipeline.terminal_stage(semantics)
         not_allowed(self._may.lead(input.actor, input.by, f"close ({input.outcome.value})"))
-        by, via = who(input.actor, input.by)
-        return await self._moves.submit(
-            Move(target.id, "closed", actor=by, reason=input.reason, via=via)
-        )
+        by = Doer.of(input.actor, input.by)
+        return await self._moves.submit(Move(target.id, "closed", by=by, reason=input.reason))
 
     @close.validator
     def _validate_close(self, input: CloseInput) -> None:
@@ -272,34 +271,17 @@ class DealWorkflow:
 
     @workflow.update(name=messages.MIGRATE)
     async def migrate_pipeline(self, input: MigrateInput) -> DealSnapshot:
-        """Move a running deal to another version of its pipeline, on request only: the
-        new version applies from the next stage entry; what waits now stays as it is."""
-        ctx = self._ctx
-        ctx.state.migrations.append(
-            PipelineMigration(
-                from_version=ctx.pipeline.version,
-                to_version=input.pipeline.version,
-                at=ctx.now(),
-                by=input.by,
-            )
-        )
-        ctx.pipeline = pinned(input.pipeline)
-        ctx.state.pipeline_version = input.pipeline.version
-        return DealSnapshot.of(ctx.state)
+        """Another version of the deal's pipeline, from the next stage entry on."""
+        return self._migration.apply(input)
 
     @migrate_pipeline.validator
     def _validate_migrate(self, input: MigrateInput) -> None:
-        ctx = self._ctx
-        ctx.require_open()
-        new = input.pipeline
-        if new.id != ctx.pipeline.id:
-            raise invalid(f"pipeline {new.id!r} is not this deal's {ctx.pipeline.id!r}")
-        if new.version == ctx.pipeline.version:
-            raise invalid(f"the deal already runs version {new.version}")
-        if not new.has_stage(ctx.state.stage):
-            raise invalid(
-                f"version {new.version} has no stage {ctx.state.stage!r}, where the deal is"
-            )
+        self._migration.validate(input)
+
+    @workflow.update(name=messages.REFRESH_SEARCH_ATTRIBUTES)
+    def refresh_search_attributes(self) -> list[str]:
+        """Set the search attributes again from the state (`funnel db backfill-team`)."""
+        return self._visibility.refresh()
 
     @workflow.update(name=messages.RUN_TEMPLATE)
     async def run_template(self, input: RunTemplateInput) -> list[TaskView]:
@@ -325,10 +307,10 @@ class DealWorkflow:
         task = self._ctx.state.task(input.task_id)
         assert task is not None  # the validator checked it
         not_allowed(self._may.task(input.actor, input.by, task, input.action))
-        by, via = who(input.actor, input.by)
-        status = self._tasks.record_event(task, input.action, by, via, input.comment)
-        await self._task_status_changed(task, status, by)
-        await self._tasks.tell(task, input.action, by, input.comment)
+        by = Doer.of(input.actor, input.by)
+        status = self._tasks.record_event(task, input.action, by, input.comment)
+        await self._task_status_changed(task, status, by.id)
+        await self._tasks.tell(task, input.action, by.id, input.comment)
         return task
 
     @task_event.validator
@@ -362,13 +344,13 @@ class DealWorkflow:
         if problem is not None:
             workflow.logger.warning("task_completed refused: %s", problem)
             return
-        by, via = who(input.actor, input.by)
-        status = completed_status(task, by)
+        by = Doer.of(input.actor, input.by)
+        status = completed_status(task, by.id)
         if task.status is status and workflow.patched(PATCH_RECHECK):
             return  # completed twice: already waiting for its creator's confirmation
-        self._tasks.record_event(task, TaskAction.COMPLETE, by, via, None)
-        await self._task_status_changed(task, status, by)
-        await self._tasks.tell(task, TaskAction.COMPLETE, by, None)
+        self._tasks.record_event(task, TaskAction.COMPLETE, by, None)
+        await self._task_status_changed(task, status, by.id)
+        await self._tasks.tell(task, TaskAction.COMPLETE, by.id, None)
 
     async def _task_status_changed(
         self, task: TaskView, status: TaskStatus, by: str | None

@@ -2,10 +2,12 @@
 people, contact, service, amount) and people's comments (``comment``).
 
 An edit applies its effects in the deal, in this order: the new values (timers anchored on a
-changed date field move), the store's row and the open tasks of the current visit (they move
-to the new responsible), the people told (the old and the new responsible or head), an open
-unpaid invoice reissued for a new amount, the title rendered again, the search attributes,
-and the ``deal_edited`` report event. Robots and notices still waiting resolve their roles
+changed date field move), new people's effects (the open tasks of the current visit follow
+the pipeline's rules, timers counted in the responsible's working time move:
+workflows/reassign.py), the store's row and those tasks', the people told (the old and the
+new responsible or head, a task's new confirmer), an open unpaid invoice reissued for a new
+amount, the title rendered again, the search attributes, and the ``deal_edited`` report
+event. Robots and notices still waiting resolve their roles
 (responsible, head, sales team) when they run (DealContext.people), so they address the new
 people without being touched. Every effect is keyed by the edit's number (``state.edits``):
 a retried activity is a no-op in the store.
@@ -24,8 +26,10 @@ from temporalio.exceptions import ActivityError
 from workflows.context import DealContext, invalid
 from workflows.deadlines import Deadlines
 from workflows.moves import MoveQueue
+from workflows.patches import PATCH_EDIT_PEOPLE_FOLLOW
 from workflows.payments import Payments
-from workflows.permissions import Permissions, not_allowed, who
+from workflows.permissions import Permissions, not_allowed
+from workflows.reassign import Handover, Reassign
 
 with workflow.unsafe.imports_passed_through():
     from funnel.domain.activity_io import ActivityName, DealEditCall, SetTitleCall
@@ -37,11 +41,17 @@ with workflow.unsafe.imports_passed_through():
         TaskComment,
         TaskView,
     )
+    from funnel.domain.people import Doer
     from funnel.domain.pipeline import SetTitleRobot, Stage
     from funnel.domain.robot_runs import RunOutcome
     from funnel.domain.search_attributes import DEAL_AMOUNT, DEAL_RESPONSIBLE, DEAL_TEAM
+    from funnel.domain.stage_plan import stage_plan
     from funnel.domain.text import literal
     from workflows.validation import FieldProblem, check_field_updates
+
+
+# The deal's people: an edit changing one of them makes its tasks and waiting robots follow.
+PEOPLE = {"responsible", "department_head", "sales_team"}
 
 
 def _plain(value: Any) -> Any:
@@ -65,6 +75,7 @@ class Edits:
         self._moves = moves
         self._deadlines = deadlines
         self._payments = payments
+        self._reassign = Reassign(ctx)
 
     # --- custom fields (update_fields, and the fields of an edit) ------------------------
 
@@ -124,7 +135,7 @@ class Edits:
         # while it waited its turn.
         not_allowed(self._may.lead(input.actor, None, "edit"))
         moves.refuse_if(moves.closing_problem() or self.edit_problem(input))
-        by, via = who(input.actor, None)
+        by = Doer.of(input.actor)
         diff = self._changes(input)
         old = state.deal
         state.edits += 1
@@ -133,18 +144,32 @@ class Edits:
         if input.fields:
             await self.apply_fields(input.fields)
         new = state.deal
-        moved = self._move_tasks(old.responsible, new.responsible)
+        follow = bool(PEOPLE & diff.keys()) and workflow.patched(PATCH_EDIT_PEOPLE_FOLLOW)
+        handovers: list[Handover] = []
+        if follow:
+            handovers = self._reassign.follow_rules(old)
+            moved = [h.task for h in handovers]
+            if "responsible" in diff:
+                await self._deadlines.follow_responsible()
+        else:
+            moved = self._move_tasks(old.responsible, new.responsible)
         stage = ctx.current_stage()
         with ctx.working():
             await ctx.call(
                 ActivityName.RECORD_DEAL_EDIT,
                 DealEditCall(
-                    key=f"{key}:store", deal=new, task_keys=[t.key for t in moved], at=ctx.now()
+                    key=f"{key}:store",
+                    deal=new,
+                    task_keys=[] if follow else [t.key for t in moved],
+                    tasks=[h.people() for h in handovers],
+                    at=ctx.now(),
+                    plan=stage_plan(state.waiting, state.seq),  # timers the edit moved
                 ),
                 None,
                 summary="Write the edited deal and its moved tasks to the store",
             )
             await self._tell(key, stage, diff)
+            await self._reassign.tell_new_confirmers(key, stage, handovers)
             if {"amount", "currency"} & diff.keys():
                 await self._reissue_invoice(key, stage)
             await self._render_title(key, stage)
@@ -164,9 +189,8 @@ class Edits:
             "deal_edited",
             ", ".join(diff),
             "Write the edit to the history",
-            extra={
-                "by": by,
-                "via": via,
+            extra=by.report()
+            | {
                 "reason": input.reason,
                 "changes": {k: [_plain(a), _plain(b)] for k, (a, b) in diff.items()},
                 "tasks_moved": [t.task_id for t in moved],
@@ -175,7 +199,8 @@ class Edits:
         return DealSnapshot.of(state)
 
     def _move_tasks(self, old: str, new: str) -> list[TaskView]:
-        """The open tasks of the current visit whose executor was the old responsible."""
+        """The open tasks of the current visit whose executor was the old responsible (deals
+        edited before PATCH_EDIT_PEOPLE_FOLLOW)."""
         state = self._ctx.state
         if old == new:
             return []
@@ -210,16 +235,21 @@ class Edits:
         """An open invoice nobody has paid anything of follows the new amount: it is
         cancelled and one for the new amount issued. A partly paid one stays as it is."""
         ctx, state = self._ctx, self._ctx.state
-        if not any(i.open and not i.prepayment and not i.payments for i in state.invoices):
+        replaced = [
+            i.invoice_id for i in state.invoices if i.open and not i.prepayment and not i.payments
+        ]
+        if not replaced:
             return
+        context = ctx.robot_context(stage)
         await self._payments.issue_invoice(
             state.seq,
             f"{key}:invoice",
-            ctx.robot_context(stage),
+            context,
             "Reissue the open invoice for the new amount",
             RunOutcome.DONE,
             invoice_id=f"{state.deal_id}-{state.seq}-e{state.edits}",
         )
+        await self._payments.send_reissued(f"{key}:invoice:send", context, replaced)
 
     def _title_robot(self, stage: Stage) -> SetTitleRobot | None:
         """The current stage's title rule, else the first stage's (the standard title)."""
@@ -268,22 +298,22 @@ class Edits:
         ctx, state = self._ctx, self._ctx.state
         not_allowed(self._may.read(input.actor, "comment on"))
         self._moves.refuse_if(self.comment_problem(input))
-        by, via = who(input.actor, None)
-        assert by is not None  # read() refuses a comment without an actor
+        by = Doer.of(input.actor)
+        assert by.id is not None  # read() refuses a comment without an actor
         now = ctx.now()
         state.comments.append(
-            DealComment(text=input.text, by=by, at=now, via=via, task_id=input.task_id)
+            DealComment(text=input.text, by=by.id, at=now, via=by.via, task_id=input.task_id)
         )
         key = f"{state.deal_id}:comment:{len(state.comments)}"
         task = state.task(input.task_id) if input.task_id else None
         if task is not None:
-            task.comments.append(TaskComment(by=by, at=now, text=input.text, via=via))
+            task.comments.append(TaskComment(by=by.id, at=now, text=input.text, via=by.via))
         await ctx.write_report(
             key,
             ctx.current_stage(),
             "comment",
             input.task_id or "",
             "Write the comment to the history",
-            extra={"by": by, "via": via, "text": input.text, "task_id": input.task_id},
+            extra=by.report() | {"text": input.text, "task_id": input.task_id},
         )
         return DealSnapshot.of(state)

@@ -21,17 +21,20 @@ from workflows.patches import PATCH_RECHECK
 
 with workflow.unsafe.imports_passed_through():
     from funnel.domain.models import DealSnapshot, DealStatus
-    from funnel.domain.people import Via
+    from funnel.domain.people import Doer, Via
     from funnel.domain.pipeline import Semantics, Stage, TriggerEvent
+
+
+TRIGGER = Doer(via=Via.TRIGGER)  # the deal moving by itself
+NOBODY = Doer()  # the deal's start
 
 
 @dataclass
 class Move:
     stage: str
     cause: str
-    actor: str | None = None
+    by: Doer = NOBODY  # who asked, how; via "trigger" for the deal's own moves
     reason: str | None = None
-    via: Via | None = None  # how the actor asked; "trigger" for the deal's own moves
     checked_in_seq: int | None = None  # a trigger's move: the stage visit it was checked in
     invoice_id: str | None = None  # the paid invoice an invoice_paid trigger applied
 
@@ -164,7 +167,7 @@ class MoveQueue:
                         reason=f"invoice {invoice.invoice_id} paid",
                         checked_in_seq=seq,
                         invoice_id=invoice.invoice_id,
-                        via=Via.TRIGGER,
+                        by=TRIGGER,
                     )
                     return
         done = stage.trigger(TriggerEvent.TASKS_DONE)
@@ -181,5 +184,5 @@ class MoveQueue:
                     "tasks_done",
                     reason="all stage tasks done",
                     checked_in_seq=seq,
-                    via=Via.TRIGGER,
+                    by=TRIGGER,
                 )

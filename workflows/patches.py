@@ -78,6 +78,26 @@ PATCH_ONE_ALARM = "one-alarm-per-breach"
 # started before 2026-12-01 is open.
 PATCH_CONFIRMATION_LOOP = "confirmation-loop-notices"
 
+# A robot may repeat (`repeat: {every, until, max}`, workflows/repeats.py): its repetitions,
+# each on a durable timer under its own key, stopped by what they wait for. Asked only when a
+# stage has a repeating robot (no pipeline pinned before could have one), so a deal records
+# the marker only then. Retire once no deal started before 2026-12-01 is open.
+PATCH_REPEATING_ROBOTS = "repeating-robots"
+
+# Reassigning a deal's people (edit_deal) makes its open tasks follow the pipeline's rules:
+# executor, co-executors and creator (who confirms) are the task robot's roles resolved for
+# the new people, and waiting robots counted in the responsible's working time get due
+# times in the new responsible's. Deals edited before moved the executor only. Checked only
+# when an edit changes the responsible, the head or the sales team. Retire once no deal
+# started before 2026-12-02 is open.
+PATCH_EDIT_PEOPLE_FOLLOW = "edit-people-follow-rules"
+
+# Entering a stage computes the due times of its timed robots with its deadline, in one
+# local activity before the stage-transition record (was: one per robot, after it), so the
+# record carries the stage's plan to the store for the board. Checked only on entering a
+# stage with a robot so timed. Retire once no deal started before 2026-12-02 is open.
+PATCH_STAGE_PLAN = "stage-plan-at-entry"
+
 
 @dataclass(frozen=True)
 class RunPatches:

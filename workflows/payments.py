@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.context import DealContext
 from workflows.patches import PATCH_ONE_OPEN_INVOICE, PATCH_PAYMENTS_ADD_UP
@@ -19,10 +19,20 @@ with workflow.unsafe.imports_passed_through():
         CreateInvoiceCall,
         InvoicePaidCall,
         RobotContext,
+        SendInvoiceCall,
     )
-    from funnel.domain.models import DealStatus, InvoicePaid, InvoiceView, PaymentView
+    from funnel.domain.invoices import invoice_document_key
+    from funnel.domain.models import (
+        DealStatus,
+        DocumentView,
+        InvoicePaid,
+        InvoiceView,
+        PaymentView,
+    )
     from funnel.domain.payments import PaymentCheck, PaymentKind, check_payment, money
-    from funnel.domain.robot_runs import RunOutcome
+    from funnel.domain.people import Doer
+    from funnel.domain.pipeline import SendInvoiceRobot
+    from funnel.domain.robot_runs import RobotRun, RunOutcome
 
 _NEW_PAYMENT_RULES = (
     PaymentKind.UNMATCHED,
@@ -72,13 +82,22 @@ class Payments:
             # the robot runs is applied to it, not reported as unknown.
             state.invoices.append(
                 InvoiceView(
-                    invoice_id=invoice_id, amount=amount, currency=currency, received_at=now
+                    invoice_id=invoice_id,
+                    amount=amount,
+                    currency=currency,
+                    received_at=now,
+                    replaces=", ".join(replaced) or None,
                 )
             )
         await self._ctx.call(
             ActivityName.CREATE_INVOICE,
             CreateInvoiceCall(
-                key=key, invoice_id=invoice_id, context=context, at=now, replaces=replaced
+                key=key,
+                invoice_id=invoice_id,
+                context=context,
+                at=now,
+                replaces=replaced,
+                timezone=self._ctx.pipeline.calendar.timezone,
             ),
             None,
             summary=summary,
@@ -86,7 +105,66 @@ class Payments:
         for invoice in still_open:
             if invoice.invoice_id in replaced:
                 invoice.cancelled_at = now
+                invoice.replaced_by = invoice_id
         return outcome
+
+    async def send_invoice(
+        self, key: str, context: RobotContext, robot: SendInvoiceRobot, outcome: RunOutcome
+    ) -> RunOutcome:
+        """Render the deal's open invoice and e-mail it to the client (the send_invoice
+        robot). Nothing to send when every invoice is paid, cancelled or a prepayment."""
+        state = self._ctx.state
+        invoice = next((i for i in reversed(state.invoices) if i.open and not i.prepayment), None)
+        if invoice is None:
+            return RunOutcome.SKIPPED_NO_INVOICE
+        call = SendInvoiceCall(
+            key=key,
+            context=context,
+            invoice_id=invoice.invoice_id,
+            template=robot.template,
+            name=robot.document_name,
+            subject=robot.subject,
+            message=robot.message,
+            timezone=self._ctx.pipeline.calendar.timezone,
+            at=self._ctx.now(),
+        )
+        document = await self._ctx.call(
+            ActivityName.SEND_INVOICE, call, DocumentView, summary=robot.title
+        )
+        state.keep_document(document)
+        return outcome
+
+    async def send_reissued(self, key: str, context: RobotContext, replaced: list[str]) -> None:
+        """An edit reissued the invoice: the client, who has the old one, gets the new one,
+        sent as the pipeline's send_invoice robot sends (the current stage's, else the
+        first). Only when an old one was sent: a deal whose invoice never went out stays so."""
+        state, pipeline = self._ctx.state, self._ctx.pipeline
+        sent = {d.key for d in state.documents}
+        if not any(invoice_document_key(state.deal_id, i) in sent for i in replaced):
+            return
+        robots = [
+            r
+            for stage in [self._ctx.current_stage(), *pipeline.stages]
+            for r in stage.robots
+            if isinstance(r, SendInvoiceRobot)
+        ]
+        if not robots:
+            return
+        try:
+            await self.send_invoice(key, context, robots[0], RunOutcome.DONE)
+        except ActivityError as err:
+            # The edit stands; the robot's failure (no e-mail address, refused) is shown.
+            cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
+            state.robot_runs.append(
+                RobotRun(
+                    seq=state.seq,
+                    stage=state.stage,
+                    robot_id=robots[0].id,
+                    outcome=RunOutcome.FAILED,
+                    at=self._ctx.now(),
+                    error=cause,
+                )
+            )
 
     async def invoice_paid(self, input: InvoicePaid) -> None:
         """Apply a payment, report one that does not simply pay an invoice."""
@@ -115,6 +193,7 @@ class Payments:
             )
             state.invoices.append(invoice)
         paid_at = input.paid_at or now
+        by = Doer.of(input.actor)
         invoice.payments.append(
             PaymentView(
                 payment_id=input.implied_payment_id,
@@ -122,6 +201,9 @@ class Payments:
                 currency=input.currency or invoice.currency,
                 paid_at=paid_at,
                 received_at=now,
+                by=by.id,
+                via=by.via,
+                by_kind=by.kind,
             )
         )
         if kind is not PaymentKind.PARTIAL and invoice.paid_at is None:

@@ -6,9 +6,10 @@ update's validator (a refused request never reaches the history) and again when 
 is applied (the deal may have moved on while the request waited its turn). Each check
 answers None or a reason naming who and why.
 
-A request without an actor (an older caller, or a history recorded before actors) is not
-checked here and its free-text ``by`` is kept as it is: histories replay as they ran, since
-none of them holds an actor. The rules:
+A request without an actor (an older caller, the CLI without ``--as``, or a history recorded
+before actors) is not checked here and its free-text ``by`` is kept as it is: histories
+replay as they ran, since none of them holds an actor (nor, before service tokens were
+actors, a service actor: the service rules changed without a patch). The rules:
 
 - accept, move, close, the task set: the deal's responsible, their head (the deal's
   ``department_head``) or an admin;
@@ -21,10 +22,13 @@ none of them holds an actor. The rules:
 - edit the deal (people, contact, service, amount): the responsible, the head or an admin;
 - comment: whoever may read the deal (the responsible, the head, the sales team, an
   admin), a person only;
-- a service (a payment system, a lead form, an integration) acts as systems did before:
-  it may complete tasks (``task_completed`` or ``task_event`` complete) and change fields;
-  accept, moves, closing, confirmations and the task set need a person. Payments
-  (``invoice_paid``) carry no actor: a payment is kept whoever reports it.
+- a service (a payment system, a lead form, an integration; a service token over HTTP)
+  acts as itself, recorded as a service: it may complete tasks (reporting the work done:
+  never the executor's or the creator's completion, so a task needing confirmation waits
+  for its creator) and change fields; accept, moves, closing, confirmations, the task set,
+  edits and comments need a person. Its ``by`` naming someone else is refused where it would
+  pass the service off as that person (every action but fields), and ignored for fields,
+  which record no one. Payments (``invoice_paid``) are kept whoever reports them.
 - the deal's own triggers (an invoice paid, tasks done) are never checked.
 """
 
@@ -37,19 +41,14 @@ from workflows.context import DealContext
 
 with workflow.unsafe.imports_passed_through():
     from funnel.domain.models import TaskAction, TaskView
-    from funnel.domain.people import Actor, Role, Via
+    from funnel.domain.people import Actor, Role
     from funnel.domain.pipeline import Stage
+    from funnel.domain.who_may import acting_problem, task_problem
 
 # The stage from which moving back needs a reason: the contract is drafted, an invoice
 # issued; going back undoes that work and the report should say why. A pipeline without
 # such a stage has no such rule.
 CONTRACT_STAGE = "contract"
-
-
-def who(actor: Actor | None, by: str | None) -> tuple[str | None, Via | None]:
-    """Who the history records, and how they came: the actor when there is one (its ``by``
-    may only repeat it), else the free-text ``by`` of older callers (how: unknown)."""
-    return (actor.id, actor.via) if actor is not None else (by, None)
 
 
 def not_allowed(problem: str | None) -> None:
@@ -63,23 +62,19 @@ class Permissions:
     def __init__(self, ctx: DealContext) -> None:
         self._ctx = ctx
 
-    def caller(self, actor: Actor | None, by: str | None) -> str | None:
-        """A ``by`` in the body that names someone else than the authenticated caller is a
-        forgery (or a mistake): refused, never recorded."""
-        if actor is not None and by is not None and by != actor.id:
-            return f"by {by} differs from the caller {actor.id}"
-        return None
-
     def lead(self, actor: Actor | None, by: str | None, doing: str) -> str | None:
         """The responsible, their head or an admin; ``doing`` says what, for the reason."""
         if actor is None:
             return None
-        problem = self.caller(actor, by)
+        deal = self._ctx.state.deal
+        problem = acting_problem(actor, by, f"{doing} deal {deal.deal_id}")
         if problem is not None:
             return problem
-        deal = self._ctx.state.deal
         if actor.kind == "service":
-            return f"service {actor.id} cannot {doing} deal {deal.deal_id}: a person must"
+            return (
+                f"service {actor.id} cannot {doing} deal {deal.deal_id}: a person must (signed"
+                " in, or with a personal token)"
+            )
         if actor.role is Role.ADMIN or actor.id in (deal.responsible, deal.department_head):
             return None
         return (
@@ -106,11 +101,11 @@ class Permissions:
         return None
 
     def fields(self, actor: Actor | None, by: str | None) -> str | None:
-        if actor is None:
+        """The deal's team or a service (whose ``by`` is ignored)."""
+        if actor is None or actor.kind == "service":
             return None
-        problem = self.caller(actor, by)
-        deal = self._ctx.state.deal
-        if problem is not None or actor.kind == "service" or actor.id in deal.sales_team:
+        problem = acting_problem(actor, by, f"change the fields of deal {self._ctx.state.deal_id}")
+        if problem is not None or actor.id in self._ctx.state.deal.sales_team:
             return problem
         return self.lead(actor, by, "change the fields of")
 
@@ -136,26 +131,4 @@ class Permissions:
     def task(
         self, actor: Actor | None, by: str | None, task: TaskView, action: TaskAction
     ) -> str | None:
-        if actor is None:
-            return None
-        problem = self.caller(actor, by)
-        if problem is not None:
-            return problem
-        if action is TaskAction.COMPLETE:
-            if actor.kind == "service":
-                return None  # an integration reports the work done, as before actors
-            doers = [task.responsible, *task.co_executors, task.created_by]
-            if actor.id in doers:
-                return None
-            co = f", co-executors {', '.join(task.co_executors)}" if task.co_executors else ""
-            return (
-                f"{actor.id} cannot complete task {task.task_id}: only its executor"
-                f" {task.responsible}{co} or its creator {task.created_by} can"
-            )
-        if actor.kind == "person" and actor.id == task.created_by:
-            return None
-        kind = "service " if actor.kind == "service" else ""
-        return (
-            f"{kind}{actor.id} cannot {action.value} task {task.task_id}: only its creator"
-            f" {task.created_by} can"
-        )
+        return task_problem(actor, by, task, action)

@@ -17,6 +17,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.context import TIMING_FIELDS, DealContext, robot_key
 from workflows.payments import Payments
+from workflows.repeats import LEFT, Repeats, armed
 from workflows.tasks import Tasks
 
 with workflow.unsafe.imports_passed_through():
@@ -37,11 +38,14 @@ with workflow.unsafe.imports_passed_through():
         ReportEventRobot,
         Robot,
         Semantics,
+        SendInvoiceRobot,
         SetTitleRobot,
         Stage,
     )
+    from funnel.domain.repeats import Repetition
     from funnel.domain.robot_rules import OnLeave, OnReentry, OnSkip, Start, Timing
     from funnel.domain.robot_runs import RobotRun, RunOutcome
+    from funnel.domain.timing import Due
     from funnel.runtime.metrics import record_robot_failure
 
 
@@ -50,6 +54,7 @@ class Robots:
         self._ctx = ctx
         self._tasks = tasks
         self._payments = payments
+        self.repeats = Repeats(ctx, self)
 
     # --- flows ----------------------------------------------------------------------------
 
@@ -62,11 +67,21 @@ class Robots:
         for robot in stage.robots:
             chained = robot.start is Start.AFTER_PREVIOUS
             immediate = robot.immediate and (previous_immediate or not chained)
-            flow = self._ctx.spawn(self.flow(seq, stage, robot, previous if chained else None))
+            first, last = self.spawn(seq, stage, robot, previous if chained else None)
             if immediate:
-                blocking.append(flow)
-            previous, previous_immediate = flow, immediate
+                blocking.append(first)  # a repeating robot's first run, not its repetitions
+            previous, previous_immediate = last, immediate and first is last
         return blocking
+
+    def spawn(
+        self, seq: int, stage: Stage, robot: Robot, previous: asyncio.Task[None] | None
+    ) -> tuple[asyncio.Task[None], asyncio.Task[None]]:
+        """The robot's flow, and the flow that ends last: its repetitions, if it repeats."""
+        first = self._ctx.spawn(self.flow(seq, stage, robot, previous))
+        repeat = self.repeats.of(robot)
+        if repeat is None:
+            return first, first
+        return first, self._ctx.spawn(self.repeats.flow(seq, stage, robot, repeat, first))
 
     async def flow(
         self, seq: int, stage: Stage, robot: Robot, previous: asyncio.Task[None] | None
@@ -77,10 +92,20 @@ class Robots:
             if state.seq != seq and robot.on_leave is not OnLeave.KEEP:
                 self.record(seq, stage, robot.id, RunOutcome.CANCELLED)
                 return
+            stopped_above = self.repeats.stopped_above(seq, stage, robot)
+            if stopped_above is not None:
+                self.record(seq, stage, robot.id, RunOutcome.SKIPPED_CONDITION, stopped_above)
+                return
         if robot.on_reentry is OnReentry.FIRST_ENTRY and self._entered_before(stage.id, seq):
             self.record(seq, stage, robot.id, RunOutcome.SKIPPED_REENTRY)
             return
         key = robot_key(state.deal_id, seq, robot.id)
+        repeat = self.repeats.of(robot)
+        first = Repetition(number=1, of=repeat.max) if repeat is not None else None
+
+        def stopped() -> bool:
+            return self.repeats.stop_reason(seq, stage, robot) is not None
+
         if not robot.immediate:
             if state.waiting_entry(key) is None:  # not already armed by a former run
                 # Counted from the stage entry, or from the end of the robot above it.
@@ -89,30 +114,64 @@ class Robots:
                 if due.due_at is None:
                     self.record(seq, stage, robot.id, RunOutcome.SKIPPED_NO_DATE, due.rule)
                     return
-                state.waiting.append(
-                    WaitingRobot(
-                        key=key,
-                        seq=seq,
-                        stage=stage.id,
-                        robot_id=robot.id,
-                        title=robot.title,
-                        due_at=due.due_at,
-                        rule=due.rule,
-                        base=base,
-                        timing=Timing.model_validate(robot.model_dump(include=TIMING_FIELDS)),
-                        on_leave=robot.on_leave,
-                    )
-                )
-            if not await ctx.wait_for(key):
-                return  # the deal left the stage: recorded as cancelled by the move
+                timing = Timing.model_validate(robot.model_dump(include=TIMING_FIELDS))
+                state.waiting.append(armed(seq, stage, robot, key, due, base, timing, first))
+            if not await ctx.wait_for(key, stopped if first is not None else None):
+                # The deal left the stage (recorded as cancelled by the move), or what a
+                # repeating robot waits for happened first.
+                if first is not None:
+                    self.repeats.stopped_waiting(seq, stage, robot, first)
+                return
         elif state.seq != seq and robot.on_leave is not OnLeave.KEEP:
             self.record(seq, stage, robot.id, RunOutcome.CANCELLED)
             return
-        values = deal_values(state.deal, title=state.title, stage=state.stage)
-        if not holds(robot.condition, values, ctx.pipeline):
-            self.record(seq, stage, robot.id, RunOutcome.SKIPPED_CONDITION)
+        if first is not None and (reason := self.repeats.stop_reason(seq, stage, robot)):
+            self.record(seq, stage, robot.id, RunOutcome.STOPPED, reason, first)
             return
-        await self.run(seq, stage, robot, key)
+        await self.run_when_holds(seq, stage, robot, key, first)
+
+    async def run_when_holds(
+        self, seq: int, stage: Stage, robot: Robot, key: str, repetition: Repetition | None
+    ) -> None:
+        """Run the robot if its condition holds now (checked when due), else record the skip."""
+        state = self._ctx.state
+        values = deal_values(state.deal, title=state.title, stage=state.stage)
+        if not holds(robot.condition, values, self._ctx.pipeline):
+            self.record(seq, stage, robot.id, RunOutcome.SKIPPED_CONDITION, None, repetition)
+            return
+        await self.run(seq, stage, robot, key, repetition=repetition)
+
+    def timed_at_entry(self, seq: int, stage: Stage) -> list[Robot]:
+        """The stage's timed robots whose due times are known on entering: counted from the
+        entry, or chained after robots that all run at once (which the entry waits for, so
+        they take a moment: such a robot counts from the entry too), and not skipped on
+        this re-entry. One chained after a timed robot counts from when that one ran."""
+        timed: list[Robot] = []
+        chain_at_once = True  # every robot of the chain so far runs at once
+        for index, robot in enumerate(stage.robots):
+            if index == 0 or robot.start is not Start.AFTER_PREVIOUS:
+                chain_at_once = True
+            skipped = robot.on_reentry is OnReentry.FIRST_ENTRY and self._entered_before(
+                stage.id, seq
+            )
+            # A repeating robot arms each run in its own flow (workflows/repeats.py), and
+            # one chained after it waits for its repetitions to end.
+            repeats = robot.repeat is not None
+            if not robot.immediate and chain_at_once and not skipped and not repeats:
+                timed.append(robot)
+            chain_at_once = chain_at_once and robot.immediate and not repeats
+        return timed
+
+    def arm_at_entry(self, seq: int, stage: Stage, dues: list[tuple[Robot, Due]]) -> None:
+        """Arm the timed robots whose due times the entry computed: their flows find them
+        waiting (a robot whose date field is empty computes it again in its flow, and is
+        skipped there)."""
+        base = self._entered_at(seq)
+        for robot, due in dues:
+            if due.due_at is not None:
+                timing = Timing.model_validate(robot.model_dump(include=TIMING_FIELDS))
+                entry = armed(seq, stage, robot, due.key, due, base, timing, None)
+                self._ctx.state.waiting.append(entry)
 
     def _entered_at(self, seq: int) -> datetime:
         return next(v.entered_at for v in self._ctx.state.visits if v.seq == seq)
@@ -121,7 +180,13 @@ class Robots:
         return any(v.stage == stage_id and v.seq < seq for v in self._ctx.state.visits)
 
     def record(
-        self, seq: int, stage: Stage, robot_id: str, outcome: RunOutcome, error: str | None = None
+        self,
+        seq: int,
+        stage: Stage,
+        robot_id: str,
+        outcome: RunOutcome,
+        error: str | None = None,
+        repetition: Repetition | None = None,
     ) -> None:
         self._ctx.state.robot_runs.append(
             RobotRun(
@@ -131,6 +196,7 @@ class Robots:
                 outcome=outcome,
                 at=self._ctx.now(),
                 error=error,
+                repetition=repetition,
             )
         )
 
@@ -143,6 +209,8 @@ class Robots:
         robot: Robot,
         key: str,
         outcome: RunOutcome = RunOutcome.DONE,
+        *,
+        repetition: Repetition | None = None,
     ) -> None:
         ctx, state = self._ctx, self._ctx.state
         context = ctx.robot_context(stage)
@@ -200,8 +268,9 @@ class Robots:
                             DocumentView,
                             summary=robot.title,
                         )
-                        if all(d.path != document.path for d in state.documents):
-                            state.documents.append(document)
+                        state.keep_document(document)
+                    case SendInvoiceRobot():
+                        outcome = await self._payments.send_invoice(key, context, robot, outcome)
                     case CompleteDealRobot():
                         await ctx.call(
                             ActivityName.COMPLETE_DEAL,
@@ -214,12 +283,12 @@ class Robots:
                             None,
                             summary=robot.title,
                         )
-                self.record(seq, stage, robot.id, outcome)
+                self.record(seq, stage, robot.id, outcome, None, repetition)
             except ActivityError as err:
                 # A robot that cannot run (e.g. a template naming a missing field) must not
                 # stop the deal: it is recorded and shown in the state.
                 cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
-                self.record(seq, stage, robot.id, RunOutcome.FAILED, cause)
+                self.record(seq, stage, robot.id, RunOutcome.FAILED, cause, repetition)
                 record_robot_failure(workflow.metric_meter(), robot.type, stage.id)
                 workflow.logger.warning("robot %s failed: %s", robot.id, cause)
 
@@ -236,6 +305,9 @@ class Robots:
             # Closing the deal ends everything still waiting, even robots set to keep.
             if not closing and (entry.seq != seq or entry.on_leave is OnLeave.KEEP):
                 kept.append(entry)
+            elif entry.repetition is not None and entry.repetition.number > 1:
+                # A repeating robot that ran: its next repetitions stop.
+                self.record(seq, stage, entry.robot_id, RunOutcome.STOPPED, LEFT, entry.repetition)
             elif entry.kind == "robot":
                 self.record(seq, stage, entry.robot_id, RunOutcome.CANCELLED)
         state.waiting = kept

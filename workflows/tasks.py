@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         TaskView,
         WaitingRobot,
     )
-    from funnel.domain.people import Via
+    from funnel.domain.people import Doer
     from funnel.domain.pipeline import ROLE_HEAD, NotifyRobot, Stage
     from funnel.domain.robot_rules import Timing
     from funnel.domain.text import literal
@@ -229,20 +229,21 @@ class Tasks:
         self,
         task: TaskView,
         action: TaskAction,
-        by: str | None,
-        via: Via | None,
+        by: Doer,
         comment: str | None,
     ) -> TaskStatus:
         """Keep the event with the task (who, how, when; and the comment, if any) and
         answer the status it brings (not yet written: ``set_status`` does that)."""
         if action is TaskAction.COMPLETE:
-            status = completed_status(task, by)
+            status = completed_status(task, by.id)
         elif action is TaskAction.CONFIRM:
             status = TaskStatus.DONE
         else:
             task.returned += 1
             status = TaskStatus.OPEN
-        event = TaskComment(action=action, by=by, at=self._ctx.now(), via=via)
+        event = TaskComment(
+            action=action, by=by.id, at=self._ctx.now(), via=by.via, by_kind=by.kind
+        )
         task.events.append(event)
         if comment and comment.strip():
             task.comments.append(event.model_copy(update={"text": comment}))

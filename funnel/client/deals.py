@@ -141,16 +141,19 @@ class DealClient(DealEdits):
         namespace = self._client.namespace
         return f"{self._ui_base}/namespaces/{namespace}/workflows/{workflow_id_for(deal_id)}"
 
-    async def start(self, deal: DealInput, pipeline: Pipeline) -> DealState:
-        """Start the deal and answer its opening state (stage, people, pinned pipeline) once
-        the server has recorded the start. The state is the one the workflow begins from,
-        built here: asking the workflow would wait until a worker has run the deal's first
-        step, ten times the cost of the start under a burst of new deals
-        (docs/performance.md). A worker that is down delays the deal, not its start."""
+    async def start(
+        self, deal: DealInput, pipeline: Pipeline, *, actor: Actor | None = None
+    ) -> DealState:
+        """Start the deal as ``actor``, whom its first stage visit records, and answer its
+        opening state (stage, people, pinned pipeline) once the server has recorded the
+        start. The state is the one the workflow begins from, built here: asking the
+        workflow would wait until a worker has run the deal's first step, ten times the
+        cost of the start under a burst of new deals (docs/performance.md). A worker that
+        is down delays the deal, not its start."""
         try:
             await self._client.start_workflow(
                 messages.WORKFLOW_TYPE,
-                DealWorkflowInput(deal=deal, pipeline=pipeline),
+                DealWorkflowInput(deal=deal, pipeline=pipeline, started_by=actor),
                 task_queue=self._task_queue,
                 result_type=DealResult,
                 **start_options(deal, pipeline),

@@ -17,6 +17,7 @@ from funnel.domain.calendar_spec import CalendarSpec
 from funnel.domain.durations import Duration
 from funnel.domain.models import DealInput, DealStatus, TaskStatus
 from funnel.domain.models import DocumentView as DocumentView  # the result of RENDER_DOCUMENT
+from funnel.domain.stage_plan import PlanEntry
 
 
 class RobotContext(BaseModel):
@@ -58,6 +59,10 @@ class StageTransition(BaseModel):
     actor: str | None = None
     reason: str | None = None
     via: str | None = None  # how the actor acted (web, api, cli, webhook, trigger)
+    actor_kind: str | None = None  # person or service (None: unknown, as before actors)
+    # What waits in the stage entered (its deadline, its timed robots) for the board; None
+    # from moves recorded before the board had it.
+    plan: list[PlanEntry] | None = None
 
 
 class SetTitleCall(BaseModel):
@@ -75,7 +80,7 @@ class NotifyCall(BaseModel):
     recipients: list[str] = Field(min_length=1)
     message: str
     at: datetime
-    # The robot's channels (inapp, webhook, email, bitrix24); None: each person's own.
+    # The robot's channels (inapp, webhook, email, bitrix24, telegram); None: each person's own.
     channels: list[str] | None = None
 
 
@@ -129,6 +134,22 @@ class RenderDocumentCall(BaseModel):
     at: datetime
 
 
+class SendInvoiceCall(BaseModel):
+    """Render an invoice's document and e-mail it to the deal's contact (the send_invoice
+    robot, or an edit that reissued the invoice). The document and the e-mail are keyed by
+    the invoice, not the robot run: coming back to the stage never sends it twice."""
+
+    key: str  # the robot run (or the edit) that asks
+    context: RobotContext
+    invoice_id: str
+    template: str  # file name under templates/documents/, e.g. "invoice.html.j2"
+    name: str  # document name shown with the deal
+    subject: str  # jinja2 of the e-mail's subject
+    message: str  # jinja2 of the e-mail's text
+    timezone: str  # the company's: the invoice's date is its day there
+    at: datetime
+
+
 class ReportEventCall(BaseModel):
     key: str
     context: RobotContext
@@ -146,6 +167,9 @@ class CreateInvoiceCall(BaseModel):
     at: datetime
     replaces: list[str] = Field(
         default_factory=list, description="open invoices this one cancels (a changed amount)"
+    )
+    timezone: str = Field(
+        default="UTC", description="the company's: the day a cancelled invoice's stamp names"
     )
 
 
@@ -172,14 +196,26 @@ class TaskStatusCall(BaseModel):
     at: datetime
 
 
+class TaskPeople(BaseModel):
+    """Who an open task's people are after an edit, for the store's row of the task."""
+
+    key: str
+    responsible: str
+    co_executors: list[str]
+    created_by: str
+
+
 class DealEditCall(BaseModel):
-    """An edit of a running deal for the store: the deal as edited, and the open tasks of
-    the current visit that move to its (new) responsible."""
+    """An edit of a running deal for the store: the deal as edited, and its open tasks whose
+    people changed (``tasks``; deals edited before that code name in ``task_keys`` the open
+    tasks that move to the new responsible)."""
 
     key: str
     deal: DealInput
     task_keys: list[str] = Field(default_factory=list)
+    tasks: list[TaskPeople] = Field(default_factory=list)
     at: datetime
+    plan: list[PlanEntry] | None = None  # the current stage's, with timers the edit moved
 
 
 class DeadlineBreach(BaseModel):
@@ -206,5 +242,6 @@ class ActivityName:
     DUE_TIMES = "compute_due_times"
     RECORD_BREACH = "record_deadline_breach"
     RENDER_DOCUMENT = "render_document"
+    SEND_INVOICE = "send_invoice"  # the invoice's document, e-mailed to the deal's contact
     RECORD_DEAL_EDIT = "record_deal_edit"  # an edit: the deal row, its tasks' responsible
     RECORD_CLOSED_DEAL = "record_closed_deal"  # its record (funnel.storage.closed_deals)

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from funnel.domain.people import Actor, ActorKind, Via
 from funnel.domain.text import OneLine
 
 
@@ -31,6 +32,11 @@ class InvoicePaid(BaseModel):
         default=False,
         description="the deal has not issued this invoice yet: keep the payment for it",
     )
+    actor: Actor | None = Field(
+        default=None,
+        description="who reports it, as authenticated (the payment webhook, a service or"
+        " personal token); set by the API, never by a request body",
+    )
 
     @property
     def implied_payment_id(self) -> str:
@@ -47,6 +53,10 @@ class PaymentView(BaseModel):
     currency: str | None = None
     paid_at: datetime
     received_at: datetime
+    # Who reported it and how (None: reported without an actor, e.g. by the CLI, or before).
+    by: str | None = None
+    via: Via | None = None
+    by_kind: ActorKind | None = None
 
 
 class InvoiceView(BaseModel):
@@ -61,6 +71,8 @@ class InvoiceView(BaseModel):
     payments: list[PaymentView] = Field(default_factory=list)
     prepayment: bool = False  # kept from a payment made before the deal issued it
     cancelled_at: datetime | None = None  # replaced by a new invoice for a changed amount
+    replaces: str | None = None  # the invoice this one cancelled
+    replaced_by: str | None = None  # on a cancelled invoice: the one issued instead
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -80,3 +92,8 @@ class InvoiceView(BaseModel):
     def open(self) -> bool:
         """Issued, not cancelled, not yet paid in full: the client can still pay it."""
         return self.paid_at is None and self.cancelled_at is None
+
+
+def invoice_document_key(deal_id: str, invoice_id: str) -> str:
+    """The key of an invoice's document and of its e-mail to the client: one per invoice."""
+    return f"{deal_id}:invoice-document:{invoice_id}"

@@ -18,6 +18,7 @@ UPDATE_FIELDS: Final = "update_fields"
 MIGRATE: Final = "migrate_pipeline"
 EDIT_DEAL: Final = "edit_deal"
 COMMENT: Final = "comment"
+REFRESH_SEARCH_ATTRIBUTES: Final = "refresh_search_attributes"
 
 # Signals: for systems that send and forget.
 INVOICE_PAID: Final = "invoice_paid"

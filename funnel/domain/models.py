@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from funnel.domain.invoices import InvoicePaid as InvoicePaid
 from funnel.domain.invoices import InvoiceView as InvoiceView
 from funnel.domain.invoices import PaymentView as PaymentView
-from funnel.domain.people import Actor, Via
+from funnel.domain.people import Actor, ActorKind, Via
 from funnel.domain.pipeline import Pipeline
+from funnel.domain.repeats import Repetition
 from funnel.domain.robot_rules import OnLeave, Timing
 from funnel.domain.robot_runs import RobotRun, RunOutcome
 from funnel.domain.text import FreeText, OneLine
@@ -68,6 +69,9 @@ class DealWorkflowInput(BaseModel):
     )
     history_limit: int | None = Field(
         default=None, description="continue-as-new past this many history events (tests)"
+    )
+    started_by: Actor | None = Field(
+        default=None, description="who started the deal, as authenticated (None: the CLI)"
     )
 
 
@@ -156,6 +160,7 @@ class StageVisit(BaseModel):
     breached: bool = False
     entered_by: str | None = None  # who moved the deal here (None: the deal itself, start)
     via: Via | None = None  # how (None: a request without an actor, or recorded before)
+    entered_by_kind: ActorKind | None = None  # a person or a service (None: as for via)
 
 
 class WaitingRobot(BaseModel):
@@ -172,6 +177,9 @@ class WaitingRobot(BaseModel):
     base: datetime
     timing: Timing
     on_leave: OnLeave = OnLeave.CANCEL
+    repetition: Repetition | None = Field(
+        default=None, description="a repeating robot's next run: 2 of 5"
+    )
 
 
 class TaskStatus(StrEnum):
@@ -210,6 +218,7 @@ class TaskComment(BaseModel):
     at: datetime
     text: str = ""
     via: Via | None = None  # how the event came (None: without an actor, or before)
+    by_kind: ActorKind | None = None  # a person or a service (None: as for via)
 
 
 class DealComment(BaseModel):
@@ -323,8 +332,20 @@ class DealState(BaseModel):
     def invoice(self, invoice_id: str) -> InvoiceView | None:
         return next((i for i in self.invoices if i.invoice_id == invoice_id), None)
 
+    def keep_document(self, document: DocumentView) -> None:
+        """Add a rendered document, unless a retried or repeated robot brought it again."""
+        if all(d.path != document.path for d in self.documents):
+            self.documents.append(document)
+
     def waiting_entry(self, key: str) -> WaitingRobot | None:
         return next((w for w in self.waiting if w.key == key), None)
+
+    def next_repetition(self, seq: int, robot_id: str) -> Repetition | None:
+        """The repetition a repeating robot that already ran waits for (2 of 5 and on)."""
+        for w in self.waiting:
+            if w.seq == seq and w.robot_id == robot_id and w.repetition and w.repetition.number > 1:
+                return w.repetition
+        return None
 
     def ran(self, seq: int, robot_id: str) -> bool:
         return any(r.seq == seq and r.robot_id == robot_id for r in self.robot_runs)

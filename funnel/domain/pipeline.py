@@ -13,7 +13,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from funnel.domain.calendar_spec import CalendarSpec
+from funnel.domain.channels import Channel
 from funnel.domain.durations import Duration
+from funnel.domain.repeats import Repeat, repeat_problems
 from funnel.domain.robot_rules import (
     Condition,
     Direction,
@@ -32,6 +34,11 @@ ROLE_HEAD = "head"
 ROLE_SALES_TEAM = "sales_team"
 ROLES = (ROLE_RESPONSIBLE, ROLE_HEAD, ROLE_SALES_TEAM)
 
+# A name in the languages of the people who read it (the workspace shows a Russian board to
+# Russian-speaking employees): language code -> text; the plain name is the fallback.
+Translations = dict[str, str]
+_TRANSLATIONS = "the same in other languages, e.g. {ru: ...}; the workspace shows each person's"
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -43,11 +50,18 @@ class RobotBase(Timing):
 
     id: str = Field(pattern=ID_PATTERN, description="unique within the stage")
     title: str = Field(min_length=1, description="plain-language summary shown in the Web UI")
+    titles: Translations = Field(default_factory=dict, description=_TRANSLATIONS)
     start: Start = Start.AFTER_PREVIOUS
     condition: Condition | None = None
     on_reentry: OnReentry = OnReentry.EVERY_ENTRY
     on_leave: OnLeave = OnLeave.CANCEL
     on_skip: OnSkip = OnSkip.IGNORE
+    repeat: Repeat | None = Field(
+        default=None, description="run again every so much working time until something happens"
+    )
+
+    def title_in(self, language: str) -> str:
+        return self.titles.get(language) or self.title
 
 
 class SetTitleRobot(RobotBase):
@@ -61,7 +75,7 @@ class NotifyRobot(RobotBase):
     type: Literal["notify"]
     to: list[str] = Field(min_length=1, description="roles or employee ids")
     message: str = Field(min_length=1, description="jinja2 template")
-    channels: list[Literal["inapp", "webhook", "email", "bitrix24"]] | None = Field(
+    channels: list[Channel] | None = Field(
         default=None, description="override each person's channels from the directory"
     )
 
@@ -100,6 +114,34 @@ class RenderDocumentRobot(RobotBase):
     document_name: str = Field(min_length=1)
 
 
+INVOICE_SUBJECT = "Счёт № {{ invoice.number }} от {{ invoice.short_date }}"
+INVOICE_MESSAGE = """Здравствуйте, {{ contact.name }}!
+
+Направляем счёт № {{ invoice.number }} от {{ invoice.date }} на сумму \
+{{ invoice.amount_figures }} {{ invoice.currency }} ({{ invoice.amount_words }}).
+{% if invoice.replaces %}Он заменяет счёт № {{ invoice.replaces }}, который аннулирован.
+{% endif %}{% if invoice.payment_url %}
+Оплатить онлайн: {{ invoice.payment_url }}
+{% endif %}
+Счёт во вложении (PDF и HTML).
+
+{{ company.name }}"""
+
+
+class SendInvoiceRobot(RobotBase):
+    """Render the deal's open invoice from templates/documents/ with the company's
+    requisites and e-mail it to the deal's contact with a payment link. Once per invoice:
+    coming back to the stage with the same invoice sends nothing again."""
+
+    type: Literal["send_invoice"]
+    template: str = Field(
+        default="invoice.html.j2", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", description="file"
+    )
+    document_name: str = Field(default="Счёт на оплату", min_length=1)
+    subject: str = Field(default=INVOICE_SUBJECT, min_length=1, description="jinja2 template")
+    message: str = Field(default=INVOICE_MESSAGE, min_length=1, description="jinja2 template")
+
+
 class CompleteDealRobot(RobotBase):
     """Close the deal record as won or lost (the outcome follows the stage's semantics)."""
 
@@ -113,7 +155,8 @@ Robot = Annotated[
     | ReportEventRobot
     | CreateInvoiceRobot
     | CompleteDealRobot
-    | RenderDocumentRobot,
+    | RenderDocumentRobot
+    | SendInvoiceRobot,
     Field(discriminator="type"),
 ]
 
@@ -171,6 +214,7 @@ class Semantics(StrEnum):
 class Stage(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     name: str = Field(min_length=1)
+    names: Translations = Field(default_factory=dict, description=_TRANSLATIONS)
     semantics: Semantics = Semantics.PROCESS
     robots: list[Robot] = Field(default_factory=list)
     deadline: Deadline | None = None
@@ -183,6 +227,9 @@ class Stage(_Strict):
     @property
     def terminal(self) -> bool:
         return self.semantics is not Semantics.PROCESS
+
+    def name_in(self, language: str) -> str:
+        return self.names.get(language) or self.name
 
     def trigger(self, event: TriggerEvent) -> Trigger | None:
         return next((t for t in self.triggers if t.event is event), None)
@@ -345,6 +392,10 @@ class Pipeline(_Strict):
                         f" {trigger.to!r}; set allow_back: true if that is meant"
                     )
         problems = self._field_problems()
+        for stage in self.stages:
+            escalation = stage.deadline.escalate if stage.deadline else []
+            accepts = stage.trigger(TriggerEvent.ACCEPTED) is not None
+            problems += repeat_problems(stage.id, stage.robots, escalation, accepts=accepts)
         if problems:
             raise ValueError("; ".join(problems))
         for employee in self.schedules:

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from funnel.domain.repeats import Repetition
+
 RunResult = Literal["running", "completed", "failed", "timed_out", "canceled"]
 
 
@@ -36,6 +38,8 @@ class RunOutcome(StrEnum):
     COMPENSATED = "compensated"  # cancelled, and what it had done was undone
     CAUGHT_UP = "caught_up"  # ran because the deal jumped over its stage
     REUSED = "reused"  # an open invoice of an earlier visit stands: no second one issued
+    STOPPED = "stopped"  # a repeating robot: what it waited for happened, no more repetitions
+    SKIPPED_NO_INVOICE = "skipped_no_invoice"  # send_invoice: the deal has no open invoice
 
 
 class RobotRun(BaseModel):
@@ -47,3 +51,4 @@ class RobotRun(BaseModel):
     outcome: RunOutcome
     at: datetime
     error: str | None = None
+    repetition: Repetition | None = Field(default=None, description="of a repeating robot")

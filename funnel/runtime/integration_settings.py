@@ -6,18 +6,29 @@ reads nothing new: every channel is off until its URL or host is set. Names:
 ``FUNNEL_SMTP_HOST``, ``FUNNEL_SMTP_PORT``, ``FUNNEL_SMTP_STARTTLS``, ``FUNNEL_SMTP_USERNAME``,
 ``FUNNEL_SMTP_PASSWORD``, ``FUNNEL_SMTP_FROM``, ``FUNNEL_SMTP_TIMEOUT``,
 ``FUNNEL_BITRIX24_WEBHOOK_URL``, ``FUNNEL_BITRIX24_TIMEOUT``, ``FUNNEL_BITRIX24_STAGES``,
-``FUNNEL_BITRIX24_TASKS``, ``FUNNEL_DELIVERY_MAX_ATTEMPTS``.
+``FUNNEL_BITRIX24_TASKS``, ``FUNNEL_TELEGRAM_BOT_TOKEN``, ``FUNNEL_TELEGRAM_API_BASE``,
+``FUNNEL_TELEGRAM_TIMEOUT``, ``FUNNEL_TELEGRAM_PARSE_MODE``, ``FUNNEL_DELIVERY_MAX_ATTEMPTS``.
 """
 
 from __future__ import annotations
 
+import re
+from typing import Literal
+
 from pydantic import Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_BOT_TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{20,}")
 
 
 class IntegrationSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="FUNNEL_", env_file=".env", extra="ignore", env_ignore_empty=True
+        env_prefix="FUNNEL_",
+        env_file=".env",
+        extra="ignore",
+        env_ignore_empty=True,
+        # Tokens and passwords live here: an error names the setting, never shows its value.
+        hide_input_in_errors=True,
     )
 
     webhook_url: HttpUrl | None = Field(
@@ -47,11 +58,36 @@ class IntegrationSettings(BaseSettings):
     )
     bitrix24_tasks: bool = Field(default=True, description="mirror tasks with tasks.task.add")
 
+    telegram_bot_token: SecretStr | None = Field(
+        default=None,
+        description="the company bot's token from @BotFather, <bot id>:<secret>; unset: off",
+    )
+    telegram_api_base: HttpUrl = Field(
+        default=HttpUrl("https://api.telegram.org"),
+        description="the Bot API server (a local telegram-bot-api server, or a test fake)",
+    )
+    telegram_timeout: float = Field(default=10.0, gt=0, description="seconds per request")
+    telegram_parse_mode: Literal["HTML", "none"] = Field(
+        default="HTML",
+        description="HTML: the deal's title in bold, every text escaped; none: plain text",
+    )
+
     delivery_max_attempts: int = Field(
         default=8,
         ge=1,
         description="attempts of a robot activity that delivers inline before it gives up",
     )
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message never shows the token: it ends up in the worker's start-up error.
+        if value is not None and not _BOT_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "FUNNEL_TELEGRAM_BOT_TOKEN must be the token @BotFather gave, like"
+                " 123456789:AAE... (digits, a colon, then letters, digits, - and _)"
+            )
+        return value
 
     @field_validator("bitrix24_webhook_url")
     @classmethod

@@ -122,7 +122,14 @@ def _describe(error: Any, data: dict[str, Any]) -> str:
 def _template_problems(pipeline: Pipeline) -> Iterator[str]:
     for stage in pipeline.stages:
         for robot in _all_robots(stage):
-            for field_name in ("template", "message", "task_title", "description", "details"):
+            for field_name in (
+                "template",
+                "message",
+                "subject",
+                "task_title",
+                "description",
+                "details",
+            ):
                 yield from _check(stage, f"robot {robot.id!r}", robot, field_name)
         for service, templates in stage.task_sets.items():
             for template in templates:

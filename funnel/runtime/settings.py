@@ -106,8 +106,9 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(
         default=None,
-        description="the API's address as people reach it, for invitation links; default"
-        " http://FUNNEL_API_HOST:FUNNEL_API_PORT",
+        description="the API's address as people reach it, for invitation links and the"
+        " Open deal buttons of Telegram messages; default http://FUNNEL_API_HOST:FUNNEL_API_PORT"
+        " (Telegram messages then carry no button)",
     )
 
     # --- operations: payload encryption, codec server, metrics, logs ---------------------------

@@ -12,6 +12,8 @@ attempt may have reached the receiver.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -24,7 +26,7 @@ from funnel.storage.store import Store
 from funnel.storage.tables import ID, JSON, UTCDateTime, metadata
 
 DeliveryStatus = Literal["pending", "sent", "failed"]
-DeliveryKind = Literal["notice", "task", "deal"]
+DeliveryKind = Literal["notice", "task", "deal", "invoice"]
 
 deliveries = Table(
     "deliveries", metadata,
@@ -57,6 +59,10 @@ documents = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("html", sa.Text),  # the document of record (migration 0005)
     Column("pdf", sa.LargeBinary),  # made from the HTML on the first download
+    # An invoice's document (migration 0009): which invoice, and when it was cancelled (its
+    # HTML has carried the ANNULLED stamp since, and its PDF is made again from it).
+    Column("invoice_id", sa.String),
+    Column("cancelled_at", UTCDateTime),
 )  # fmt: skip
 
 
@@ -65,7 +71,7 @@ class DeliveryIn(BaseModel):
 
     key: str
     channel: str
-    recipient: str
+    recipient: str  # an employee id, "deal" / "task" (Bitrix24), or "client" (an invoice)
     deal_id: str
     kind: DeliveryKind
     payload: dict[str, Any]
@@ -99,10 +105,13 @@ class DocumentIn(BaseModel):
     pdf_path: str | None
     sha256: str
     created_at: AwareDatetime
+    invoice_id: str | None = None
 
 
 class Document(DocumentIn):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    cancelled_at: AwareDatetime | None = None
 
 
 # Built once (see funnel.storage.store._UPDATE_DEAL): a document is looked up on every render.
@@ -202,6 +211,35 @@ class DeliveryStore:
             conn.execute(sa.update(documents).where(c.key == key, c.pdf.is_(None)).values(pdf=pdf))
             kept: bytes = conn.execute(sa.select(c.pdf).where(c.key == key)).scalar_one()
         return kept
+
+    def annul_invoice_documents(
+        self, deal_id: str, invoice_ids: Sequence[str], stamp: Callable[[str], str], at: datetime
+    ) -> list[tuple[str, str]]:
+        """Stamp the documents of cancelled invoices (``stamp`` turns the issued HTML into
+        the annulled one) and drop their PDFs, to be made again from the stamped HTML.
+        Returns (file path, stamped HTML) of each document stamped now: a retry stamps
+        nothing twice."""
+        c = documents.c
+        stamped: list[tuple[str, str]] = []
+        with self._store.transaction(write=True) as conn:
+            rows = conn.execute(
+                sa.select(c.id, c.path, c.html).where(
+                    c.deal_id == deal_id,
+                    c.invoice_id.in_(list(invoice_ids)),
+                    c.cancelled_at.is_(None),
+                    c.html.is_not(None),
+                )
+            ).all()
+            for row in rows:
+                html = stamp(row.html)
+                sha = hashlib.sha256(html.encode("utf-8")).hexdigest()
+                conn.execute(
+                    sa.update(documents)
+                    .where(c.id == row.id)
+                    .values(html=html, sha256=sha, pdf=None, cancelled_at=at)
+                )
+                stamped.append((row.path, html))
+        return stamped
 
     def documents(self, deal_id: str) -> list[Document]:
         query = select_columns(documents, Document).where(documents.c.deal_id == deal_id)

@@ -10,12 +10,12 @@ next to its pipeline; a wrong file is refused at load time with the employee and
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -25,12 +25,15 @@ from pydantic import (
     model_validator,
 )
 
+from funnel.domain.channels import CHANNELS, Channel
 from funnel.domain.people import Role
+from funnel.storage.yaml_files import YamlFileError, read_yaml
 
 log = logging.getLogger(__name__)
 
-Channel = Literal["inapp", "webhook", "email", "bitrix24"]
-CHANNELS: tuple[Channel, ...] = ("inapp", "webhook", "email", "bitrix24")
+# A private chat's or a group's id (groups are negative), or a public channel's @username.
+_CHAT_NUMBER = re.compile(r"-?[1-9][0-9]{0,15}")
+_CHANNEL_NAME = re.compile(r"@[A-Za-z][A-Za-z0-9_]{4,31}")
 
 
 def _inapp_only() -> list[Channel]:
@@ -59,6 +62,11 @@ class Employee(BaseModel):
     bitrix24_user_id: int | None = Field(
         default=None, ge=1, description="USER_ID in the company's Bitrix24 portal"
     )
+    telegram_chat_id: int | str | None = Field(
+        default=None,
+        description="the chat the company's bot writes to: the person's user id (they must"
+        " have pressed Start in the bot), a group's negative id or a channel's @username",
+    )
 
     @model_validator(mode="after")
     def _addresses(self) -> Employee:
@@ -67,7 +75,26 @@ class Employee(BaseModel):
             raise ValueError("channel email needs an email address")
         if "bitrix24" in self.channels and self.bitrix24_user_id is None:
             raise ValueError("channel bitrix24 needs bitrix24_user_id")
+        if "telegram" in self.channels and self.telegram_chat_id is None:
+            raise ValueError("channel telegram needs telegram_chat_id")
         return self
+
+    @field_validator("telegram_chat_id", mode="before")
+    @classmethod
+    def _chat_id(cls, value: object) -> int | str | None:
+        if value is None:
+            return None
+        text = str(value).strip() if isinstance(value, int | str) else ""
+        if isinstance(value, bool) or not text:
+            raise ValueError("telegram_chat_id must be a number or a channel's @username")
+        if _CHAT_NUMBER.fullmatch(text):
+            return int(text)
+        if _CHANNEL_NAME.fullmatch(text):
+            return text
+        raise ValueError(
+            f"telegram_chat_id {text!r} is neither a chat id (a number such as 123456789,"
+            " or -1001234567890 for a group) nor a channel's @username"
+        )
 
     @field_validator("timezone")
     @classmethod
@@ -98,11 +125,9 @@ class Directory:
     @classmethod
     def load(cls, path: Path) -> Directory:
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise DirectoryError(f"{path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise DirectoryError(f"{path}: not valid YAML: {exc}") from exc
+            raw = read_yaml(path)
+        except YamlFileError as exc:
+            raise DirectoryError(str(exc)) from exc
         try:
             parsed = _File.model_validate(raw)
         except ValidationError as exc:
@@ -118,16 +143,23 @@ class Directory:
 
     def channels_for(self, employee_id: str, robot_channels: list[str] | None) -> list[Channel]:
         """The robot's channels if it names any, else the employee's; an id the directory
-        does not know gets the in-app inbox only (logged), so a notice is never lost."""
+        does not know gets the in-app inbox only (logged), so a notice is never lost, and
+        so does a robot's Telegram notice to a person without a ``telegram_chat_id``."""
         employee = self.get(employee_id)
         if employee is None:
             log.warning(
                 "employee %r is not in the directory: in-app notification only", employee_id
             )
             return ["inapp"]
-        if robot_channels:
-            return [c for c in CHANNELS if c in robot_channels]
-        return list(employee.channels)
+        if not robot_channels:
+            return list(employee.channels)
+        chosen = [c for c in CHANNELS if c in robot_channels]
+        if "telegram" in chosen and employee.telegram_chat_id is None:
+            # The robot asks for Telegram, the person has no chat with the bot: the notice
+            # goes to their in-app inbox instead of nowhere.
+            log.warning("employee %r has no telegram_chat_id: in-app instead", employee_id)
+            chosen = [c for c in CHANNELS if (c in chosen and c != "telegram") or c == "inapp"]
+        return chosen
 
     def __iter__(self) -> Iterator[Employee]:
         return iter(self._by_id.values())

@@ -44,6 +44,7 @@ class DealRecord(BaseModel):
     closed_at: AwareDatetime | None = None
     lost_reason: str | None = None
     breached: bool = False
+    sales_team: list[str] | None = None  # None: registered before the store kept it
 
 
 class NotificationIn(BaseModel):
@@ -107,6 +108,7 @@ class InvoiceIn(BaseModel):
     amount: Decimal
     currency: str
     created_at: AwareDatetime
+    replaces: str | None = None  # the invoice(s) this one cancelled (a changed amount)
 
 
 class Invoice(InvoiceIn):
@@ -115,6 +117,8 @@ class Invoice(InvoiceIn):
     status: InvoiceStatusName
     paid_amount: Decimal | None
     paid_at: AwareDatetime | None
+    replaced_by: str | None = None  # set when it is cancelled for a new one
+    cancelled_at: AwareDatetime | None = None
 
 
 class ReportEventIn(BaseModel):

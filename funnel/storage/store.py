@@ -14,12 +14,13 @@ store_invoices.py. The schema is the migrations' (``funnel db upgrade``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, get_args
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from funnel.domain.stage_plan import PlanEntry
 from funnel.storage.base import select_columns
 from funnel.storage.records import (
     DealRecord,
@@ -55,7 +56,7 @@ __all__ = [
     "to_utc",
 ]
 
-_DEAL_MUTABLE = ("title", "stage", "status", "closed_at", "lost_reason", "breached")
+_DEAL_MUTABLE = ("title", "stage", "status", "closed_at", "lost_reason", "breached", "updated_at")
 _DEAL_STATUSES: tuple[str, ...] = get_args(DealStatusName)
 
 # The robots' hot statements are built once, with bound parameters, and executed with the
@@ -70,8 +71,9 @@ _DEAL_BY_ID = select_columns(deals, DealRecord).where(deals.c.deal_id == _DEAL_I
 
 
 def _change_deal(conn: Connection, deal_id: str, changes: Mapping[str, Any]) -> None:
-    """Set ``changes`` on the deal's row (none: only check that it exists)."""
-    params = {**changes, "_deal_id": deal_id}
+    """Set ``changes`` on the deal's row (none: only check that it exists); a change
+    stamps ``updated_at``, which the board's live updates follow."""
+    params = {**changes, "updated_at": _now(), "_deal_id": deal_id}
     if changes:
         found = conn.execute(_UPDATE_DEAL, params).rowcount > 0
     else:
@@ -80,9 +82,22 @@ def _change_deal(conn: Connection, deal_id: str, changes: Mapping[str, Any]) -> 
         raise KeyError(f"unknown deal {deal_id}")
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _plan_value(plan: Sequence[PlanEntry] | None) -> list[dict[str, Any]] | None:
+    return None if plan is None else [e.model_dump(mode="json") for e in plan]
+
+
 def _report_values(e: ReportEventIn) -> dict[str, Any]:
     # details go through JSON mode so that datetimes or Decimals in them serialise.
     return {**e.model_dump(exclude={"details"}), **e.model_dump(mode="json", include={"details"})}
+
+
+def _first_row(deal: DealRecord) -> dict[str, Any]:
+    """A new deal's row: it entered its first stage when it started."""
+    return {**deal.model_dump(), "stage_entered_at": deal.started_at, "updated_at": _now()}
 
 
 class Store(TaskMethods, InvoiceMethods):
@@ -95,10 +110,10 @@ class Store(TaskMethods, InvoiceMethods):
     def add_deal(self, deal: DealRecord) -> bool:
         """Register the deal unless a deal with its id is there (a retried registration, or
         an id reused after the first deal closed); True if this call added it."""
-        return self._add(deals, deal.model_dump())
+        return self._add(deals, _first_row(deal))
 
     def upsert_deal(self, deal: DealRecord) -> None:
-        stmt = self._insert(deals).values(**deal.model_dump())
+        stmt = self._insert(deals).values(**_first_row(deal))
         # Only what changes during a deal's life: the rest is fixed when it starts.
         upsert = stmt.on_conflict_do_update(
             index_elements=[deals.c.deal_id],
@@ -108,16 +123,25 @@ class Store(TaskMethods, InvoiceMethods):
             conn.execute(upsert)
 
     def edit_deal(
-        self, deal_id: str, columns: Mapping[str, Any], task_keys: Sequence[str], responsible: str
+        self,
+        deal_id: str,
+        columns: Mapping[str, Any],
+        task_keys: Sequence[str],
+        responsible: str,
+        task_people: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """An edit of a running deal: its row's edited columns, and its open tasks moved to
-        the new responsible, in one transaction. Setting values again changes nothing, so a
-        retried activity is harmless."""
+        """An edit of a running deal: its row's edited columns, its open tasks ``task_keys``
+        moved to the new responsible, and each of ``task_people`` (``key``, ``responsible``,
+        ``co_executors``, ``created_by``) given its new people, in one transaction. Setting
+        values again changes nothing, so a retried activity is harmless."""
         with self._tx(write=True) as conn:
             _change_deal(conn, deal_id, columns)
             if task_keys:
                 moved = sa.update(tasks).where(tasks.c.key.in_(list(task_keys)))
                 conn.execute(moved.values(responsible=responsible))
+            for task in task_people:
+                people = {k: task[k] for k in ("responsible", "co_executors", "created_by")}
+                conn.execute(sa.update(tasks).where(tasks.c.key == task["key"]).values(**people))
 
     def update_deal(
         self,
@@ -154,13 +178,22 @@ class Store(TaskMethods, InvoiceMethods):
     def add_notification(self, n: NotificationIn) -> bool:
         return self._add(notifications, n.model_dump())
 
-    def inbox(self, recipient: str, *, unread_only: bool = False) -> list[Notification]:
-        """Newest first."""
+    def inbox(
+        self, recipient: str, *, unread_only: bool = False, limit: int | None = None
+    ) -> list[Notification]:
+        """Newest first; ``limit``: only that many of the newest."""
         n = notifications.c
         query = select_columns(notifications, Notification).where(n.recipient == recipient)
         if unread_only:
             query = query.where(n.read == sa.false())
-        return self._all(Notification, query.order_by(n.created_at.desc(), n.id.desc()))
+        query = query.order_by(n.created_at.desc(), n.id.desc())
+        return self._all(Notification, query if limit is None else query.limit(limit))
+
+    def unread_count(self, recipient: str) -> int:
+        n = notifications.c
+        query = sa.select(sa.func.count()).where(n.recipient == recipient, n.read == sa.false())
+        with self._tx() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def deal_notifications(self, deal_id: str) -> list[Notification]:
         """Every notification a deal sent, oldest first."""
@@ -168,26 +201,52 @@ class Store(TaskMethods, InvoiceMethods):
         query = select_columns(notifications, Notification).where(n.deal_id == deal_id)
         return self._all(Notification, query.order_by(n.created_at, n.id))
 
-    def mark_read(self, notification_id: int) -> None:
-        """Idempotent; KeyError if there is no such notification."""
+    def mark_read(self, notification_id: int, *, recipient: str | None = None) -> None:
+        """Idempotent; KeyError if there is no such notification (of ``recipient``, when
+        given: a person marks only their own)."""
         stmt = sa.update(notifications).where(notifications.c.id == notification_id)
+        if recipient is not None:
+            stmt = stmt.where(notifications.c.recipient == recipient)
         with self._tx(write=True) as conn:
             if conn.execute(stmt.values(read=True)).rowcount == 0:
                 raise KeyError(f"unknown notification {notification_id}")
+
+    def mark_all_read(self, recipient: str) -> int:
+        """Every unread notification of the recipient; how many were unread."""
+        n = notifications.c
+        stmt = sa.update(notifications).where(n.recipient == recipient, n.read == sa.false())
+        with self._tx(write=True) as conn:
+            return conn.execute(stmt.values(read=True)).rowcount
 
     # --- report events --------------------------------------------------------------------
 
     def add_report_event(self, e: ReportEventIn) -> bool:
         return self._add(report_events, _report_values(e))
 
-    def record_transition(self, events: Sequence[ReportEventIn], deal_id: str, stage: str) -> None:
-        """A stage transition's report rows (exit, entry) and the deal's new stage, in one
-        write transaction: it runs on the path from a deal's event to its next robots, and
-        each transaction waits its turn for SQLite's write lock."""
+    def record_transition(
+        self,
+        events: Sequence[ReportEventIn],
+        deal_id: str,
+        stage: str,
+        *,
+        entered_at: datetime | None = None,
+        plan: Sequence[PlanEntry] | None = None,
+        sales_team: Sequence[str] | None = None,
+    ) -> None:
+        """A stage transition's report rows (exit, entry) and the deal's new stage, when it
+        entered it, what waits there (None: nothing known, the former stage's plan is
+        dropped) and its sales team, in one write transaction: it runs on the path from a
+        deal's event to its next robots, and each transaction waits its turn for SQLite's
+        write lock."""
+        changes: dict[str, Any] = {"stage": stage, "breached": False, "plan": _plan_value(plan)}
+        if entered_at is not None:
+            changes["stage_entered_at"] = to_utc(entered_at)
+        if sales_team is not None:
+            changes["sales_team"] = list(sales_team)
         with self._tx(write=True) as conn:
             for event in events:
                 self.insert_new(conn, report_events, _report_values(event))
-            _change_deal(conn, deal_id, {"stage": stage, "breached": False})
+            _change_deal(conn, deal_id, changes)
 
     def report_events(self, *, deal_id: str | None = None) -> list[ReportEvent]:
         """Ordered by time, then by insertion."""

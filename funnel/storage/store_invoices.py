@@ -97,8 +97,15 @@ class InvoiceMethods(StoreBase):
             )
             return True
 
-    def cancel_invoices(self, deal_id: str, invoice_ids: Sequence[str]) -> None:
-        """Mark open invoices cancelled (replaced by a new one for a changed amount)."""
+    def cancel_invoices(
+        self,
+        deal_id: str,
+        invoice_ids: Sequence[str],
+        *,
+        replaced_by: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Mark open invoices cancelled (replaced by ``replaced_by`` for a changed amount)."""
         if not invoice_ids:
             return
         with self._tx(write=True) as conn:
@@ -109,8 +116,18 @@ class InvoiceMethods(StoreBase):
                     invoices.c.invoice_id.in_(invoice_ids),
                     invoices.c.status == "issued",
                 )
-                .values(status="cancelled")
+                .values(
+                    status="cancelled",
+                    replaced_by=replaced_by,
+                    cancelled_at=None if at is None else to_utc(at),
+                )
             )
+
+    def invoice(self, deal_id: str, invoice_id: str) -> Invoice | None:
+        query = select_columns(invoices, Invoice).where(
+            invoices.c.deal_id == deal_id, invoices.c.invoice_id == invoice_id
+        )
+        return next(iter(self._all(Invoice, query)), None)
 
     def payments(self, deal_id: str) -> list[dict[str, Any]]:
         query = (

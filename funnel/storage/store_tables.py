@@ -35,7 +35,15 @@ deals = Table(
     Column("closed_at", UTCDateTime),
     Column("lost_reason", sa.Text),
     Column("breached", sa.Boolean, nullable=False, default=False),
+    # For the board (migration 0010): when the deal entered its stage, what waits there
+    # (funnel.domain.stage_plan), who else works on it, and when its row last changed
+    # (the board's live updates ask for rows changed since).
+    Column("stage_entered_at", UTCDateTime),
+    Column("plan", JSON),
+    Column("sales_team", JSON),
+    Column("updated_at", UTCDateTime, index=True),
     sa.Index(None, "status", "responsible"),  # migration 0002
+    sa.Index(None, "status", "stage", "stage_entered_at"),  # a column of the board
 )  # fmt: skip
 
 notifications = Table(
@@ -84,6 +92,9 @@ invoices = Table(
     Column("status", sa.String(16), nullable=False, default="issued"),
     Column("paid_amount", MONEY),
     Column("paid_at", UTCDateTime),
+    Column("replaces", sa.String),  # migration 0009: the invoice(s) this one cancelled
+    Column("replaced_by", sa.String),  # and, on a cancelled one, the invoice replacing it
+    Column("cancelled_at", UTCDateTime),
     # A payment can arrive before the invoice robot ran (see mark_invoice_paid), under a
     # different key: this keeps it one invoice whichever write comes first.
     sa.UniqueConstraint("deal_id", "invoice_id"),

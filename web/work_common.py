@@ -1,0 +1,54 @@
+"""What the pages of my work share: the store, the people's and the stages' names, and the
+page that says why a person may not see something."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from api.auth import directory
+from funnel.domain.pipeline import Pipeline
+from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.settings import Settings
+from funnel.storage.store import Store
+from funnel.storage.work_reads import WorkReads
+from web.render import page
+from web.viewer import Viewer
+
+
+def store(request: Request) -> Store:
+    found: Store = request.app.state.store
+    return found
+
+
+def work_reads(request: Request) -> WorkReads:
+    return WorkReads(store(request))
+
+
+def pipeline(request: Request) -> Pipeline:
+    """The pipeline file new deals get, read now (as POST /deals reads it)."""
+    settings: Settings = request.app.state.settings
+    return load_pipeline(settings.pipeline)
+
+
+def stage_names(request: Request) -> dict[str, str]:
+    return {stage.id: stage.name for stage in pipeline(request).stages}
+
+
+def people_names(request: Request) -> dict[str, str]:
+    """Employee id -> name; an id the directory no longer has shows as itself."""
+    return {employee.id: employee.name for employee in directory(request)}
+
+
+def start_of_today(viewer: Viewer) -> datetime:
+    """Midnight of the viewer's today, in their time zone."""
+    zone = ZoneInfo(viewer.timezone)
+    return datetime.combine(datetime.now(UTC).astimezone(zone).date(), time(), tzinfo=zone)
+
+
+def refused(request: Request, viewer: Viewer, reason: str) -> HTMLResponse:
+    """403 as a page a person reads: what they asked for and why not."""
+    return page(request, viewer, "work_refused.html.jinja", status_code=403, reason=reason)
