@@ -52,13 +52,17 @@ async def test_a_deal_acted_on_the_moment_it_is_answered(stack: Stack) -> None:
     """A client that accepts and moves a deal right after its 201, five deals at once: the
     deal may not have run its first step yet, and takes both in order."""
 
+    ivanov = stack.as_person("ivanov")  # the responsible, with a personal token
+
     async def start_accept_move() -> str:
         body = deal_body()
-        assert (await stack.http.post("/deals", json=body)).status_code == 201
+        assert (await stack.http.post("/deals", json=body, headers=ivanov)).status_code == 201
         deal_id: str = body["deal_id"]
-        r = await stack.http.post(f"/deals/{deal_id}/accept", json={"by": "ivanov"})
+        r = await stack.http.post(f"/deals/{deal_id}/accept", headers=ivanov)
         assert r.status_code == 200 and r.json()["stage"] == "in_progress", r.text
-        r = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": "proposal"})
+        r = await stack.http.post(
+            f"/deals/{deal_id}/move", json={"stage": "proposal"}, headers=ivanov
+        )
         assert r.status_code == 200 and r.json()["stage"] == "proposal", r.text
         return deal_id
 

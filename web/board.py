@@ -21,6 +21,7 @@ from pydantic import AwareDatetime
 from api.auth import directory
 from funnel.domain.pipeline import Pipeline
 from funnel.domain.text import NO_CONTROL_CHARACTERS
+from funnel.runtime.pipeline_loader import current_pipeline
 from funnel.runtime.settings import Settings
 from funnel.storage.board import BoardQuery, BoardReader, column_totals
 from funnel.storage.directory import Directory, Employee
@@ -74,7 +75,7 @@ def board_of(
 ) -> Board:
     """The board the request asks for: its filters from the query string."""
     settings: Settings = request.app.state.settings
-    pipeline = board_view.current_pipeline(settings.pipeline)
+    pipeline = current_pipeline(settings.pipeline)
     people = directory(request)
     filters = Filters.parse(responsible, department, breached, q).with_defaults(viewer)
     query = board_view.board_query(filters, viewer, people, pipeline)

@@ -7,18 +7,14 @@ Everything comes from the store (funnel.storage.board), never from the deals' wo
 
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from urllib.parse import urlencode
 
 from funnel.domain.calendar import WorkingCalendar
 from funnel.domain.pipeline import Pipeline, Stage, TriggerEvent
 from funnel.domain.stage_plan import PlanEntry, next_entry
-from funnel.runtime.pipeline_loader import load_pipeline
 from funnel.storage.board import BoardCard, BoardQuery
 from funnel.storage.directory import Directory
 from web import board_words, formatting
@@ -27,25 +23,6 @@ from web.viewer import Viewer
 
 PAGE = 50  # cards a column shows before "show more"
 SEARCH_MAX = 200
-
-_pipelines: dict[Path, tuple[tuple[int, int], Pipeline]] = {}
-_pipelines_lock = threading.Lock()
-
-
-def current_pipeline(path: Path) -> Pipeline:
-    """The pipeline file new deals use, parsed again only when the file changes (parsing
-    checks every template: too slow for every board request)."""
-    stat = os.stat(path)
-    stamp = (stat.st_mtime_ns, stat.st_size)
-    with _pipelines_lock:
-        held = _pipelines.get(path)
-        if held is not None and held[0] == stamp:
-            return held[1]
-    pipeline = load_pipeline(path)
-    with _pipelines_lock:
-        _pipelines[path] = (stamp, pipeline)
-    return pipeline
-
 
 # --- filters ------------------------------------------------------------------------------
 

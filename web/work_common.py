@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from api.auth import directory
 from funnel.domain.pipeline import Pipeline
-from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.pipeline_loader import current_pipeline
 from funnel.runtime.settings import Settings
 from funnel.storage.store import Store
 from funnel.storage.work_reads import WorkReads
@@ -29,9 +29,9 @@ def work_reads(request: Request) -> WorkReads:
 
 
 def pipeline(request: Request) -> Pipeline:
-    """The pipeline file new deals get, read now (as POST /deals reads it)."""
+    """The pipeline file new deals get, as it is now (as POST /deals reads it)."""
     settings: Settings = request.app.state.settings
-    return load_pipeline(settings.pipeline)
+    return current_pipeline(settings.pipeline)
 
 
 def stage_names(request: Request) -> dict[str, str]:
