@@ -115,11 +115,22 @@ class RobotActivities:
         # Rows of moves recorded before keep their shape.
         details |= {k: v for k, v in (("via", call.via), ("actor_kind", call.actor_kind)) if v}
         events: list[ReportEventIn] = []
+        # A move from another pipeline: the exit row is the old pipeline's, the entry the new.
+        left = ctx
+        if call.from_pipeline_id is not None and call.from_pipeline_version is not None:
+            left = ctx.model_copy(
+                update={
+                    "pipeline_id": call.from_pipeline_id,
+                    "pipeline_version": call.from_pipeline_version,
+                }
+            )
+            details["pipeline_from"] = call.from_pipeline_id
+            details["pipeline_to"] = ctx.pipeline_id
         if call.from_stage is not None:
             events.append(
                 self._event(
                     call.key.removesuffix(":enter") + ":exit",
-                    ctx,
+                    left,
                     call.from_stage,
                     "stage_exited",
                     call.at,
@@ -138,7 +149,8 @@ class RobotActivities:
                 {**details, "seq": call.to_seq, "from": call.from_stage},
             )
         )
-        self._store.record_transition(events, ctx.deal.deal_id, ctx.stage_id)
+        pipeline = None if left is ctx else (ctx.pipeline_id, ctx.pipeline_version)
+        self._store.record_transition(events, ctx.deal.deal_id, ctx.stage_id, pipeline)
         self._sync(self._dispatch.plan_deal_update(call.key, ctx, at=call.at))
 
     @activity.defn(name=ActivityName.SET_TITLE)

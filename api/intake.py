@@ -26,6 +26,7 @@ from api.auth import LEADS_WRITE, require_scope
 from api.caller import PAYMENT_WEBHOOK, request_actor
 from api.errors import DEAL_ERRORS, temporal
 from api.payments import check_invoice_of_deal
+from api.pipelines import pipelines
 from api.schemas import (
     DealOut,
     LeadIn,
@@ -38,7 +39,7 @@ from api.schemas import (
 )
 from funnel.client.deals import DealClient
 from funnel.domain.models import Contact, DealInput, InvoicePaid
-from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.domain.pipeline import Pipeline
 from funnel.runtime.settings import Settings
 from funnel.storage.intake import IntakeStore
 
@@ -114,7 +115,8 @@ async def take_lead(request: Request, response: Response, lead: LeadIn) -> LeadO
         fields=fields,
     )
     try:
-        start = deals.start(deal, load_pipeline(settings.pipeline), actor=request_actor(request))
+        pipeline = lead_pipeline(request, settings, lead.source)
+        start = deals.start(deal, pipeline, actor=request_actor(request))
         state = await temporal(request, start)
     except BaseException:
         # No deal: forget the lead, so that the form sent again is not taken for a duplicate
@@ -124,6 +126,20 @@ async def take_lead(request: Request, response: Response, lead: LeadIn) -> LeadO
     await asyncio.to_thread(intake.lead_started, lead_id)
     out = DealOut(**dict(state), ui_link=deals.ui_link(deal_id))
     return LeadOut(lead_id=lead_id, deal_id=deal_id, duplicate=False, ui_link=out.ui_link, deal=out)
+
+
+def lead_pipeline(request: Request, settings: Settings, source: str | None) -> Pipeline:
+    """The pipeline the lead's form is configured for (FUNNEL_LEAD_PIPELINES by the lead's
+    ``source``), else the default one; 503 when the configured one is not loaded."""
+    configured = settings.lead_pipelines.get(source) if source else None
+    loaded = pipelines(request)
+    if configured is not None and configured not in loaded:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"FUNNEL_LEAD_PIPELINES sends source {source!r} to pipeline {configured!r},"
+            f" which is not loaded (the pipelines are: {', '.join(loaded.ids)})",
+        )
+    return loaded.get(configured)
 
 
 # --- payments ----------------------------------------------------------------------------

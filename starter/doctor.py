@@ -95,13 +95,28 @@ def check_settings(settings: Settings) -> list[Check]:
 
 
 def check_pipeline(settings: Settings) -> Check:
-    from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
+    """Every pipeline file loads (FUNNEL_PIPELINES, FUNNEL_PIPELINE), and every lead form's
+    pipeline (FUNNEL_LEAD_PIPELINES) is one of them."""
+    from funnel.runtime.pipeline_loader import PipelineError
+    from funnel.runtime.pipelines import Pipelines, lead_pipeline_problem
 
     try:
-        loaded = load_pipeline(settings.pipeline)
+        pipelines = Pipelines.from_settings(settings)
     except PipelineError as exc:
-        return Check("pipeline", "FAIL", f"{exc}; fix the file or point FUNNEL_PIPELINE elsewhere")
-    return Check("pipeline", "OK", f"{settings.pipeline}: {loaded.id} version {loaded.version}")
+        return Check(
+            "pipeline",
+            "FAIL",
+            f"{exc}; fix the file or point FUNNEL_PIPELINES (FUNNEL_PIPELINE) elsewhere",
+        )
+    problem = lead_pipeline_problem(settings, pipelines)
+    if problem is not None:
+        return Check("pipeline", "FAIL", problem)
+    loaded = "; ".join(
+        f"{pipelines.path_of(p.id)}: {p.id} version {p.version}"
+        + (" (default)" if p is pipelines.default else "")
+        for p in pipelines
+    )
+    return Check("pipeline", "OK", loaded)
 
 
 def check_database(settings: Settings) -> list[Check]:

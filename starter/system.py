@@ -13,7 +13,8 @@ from funnel.runtime.codec_server import app_from_settings, codec_endpoint, runni
 from funnel.runtime.invoice_settings import load_invoice_setup
 from funnel.runtime.logging_setup import configure_logging
 from funnel.runtime.metrics import runtime_for
-from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.pipeline_loader import PipelineError
+from funnel.runtime.pipelines import Pipelines, lead_pipeline_problem
 from funnel.runtime.retention import set_retention
 from funnel.runtime.settings import Settings
 from funnel.runtime.temporal_client import connect, data_converter
@@ -25,7 +26,12 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
     import worker as worker_module
 
     configure_logging(settings)
-    load_pipeline(settings.pipeline)  # refuse a broken pipeline file before starting anything
+    # A broken pipeline file, or a lead form naming an unknown pipeline, is refused before
+    # anything starts.
+    pipelines = Pipelines.from_settings(settings)
+    problem = lead_pipeline_problem(settings, pipelines)
+    if problem is not None:
+        raise PipelineError(problem)
     load_invoice_setup()  # and the company's requisites or a bad payment link template
     # Bad codec keys are refused here too, and the database is brought to the schema the code
     # expects before the worker or the API touch it.
@@ -92,7 +98,7 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
         if demo:
             from starter.demo import run_demo
 
-            await run_demo(deals, load_pipeline(settings.pipeline), echo=True)
+            await run_demo(deals, pipelines, echo=True)
         click.echo("running; Ctrl-C stops")
         await stop.wait()
         await worker_task

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from api.auth import directory
 from funnel.domain.pipeline import Pipeline
-from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.pipelines import Pipelines
 from funnel.runtime.settings import Settings
 from funnel.storage.store import Store
 from funnel.storage.work_reads import WorkReads
@@ -28,14 +28,20 @@ def work_reads(request: Request) -> WorkReads:
     return WorkReads(store(request))
 
 
-def pipeline(request: Request) -> Pipeline:
-    """The pipeline file new deals get, read now (as POST /deals reads it)."""
+def pipelines(request: Request) -> Pipelines:
+    """The pipelines new deals may run in, read now (as POST /deals reads them)."""
     settings: Settings = request.app.state.settings
-    return load_pipeline(settings.pipeline)
+    return Pipelines.from_settings(settings)
+
+
+def pipeline(request: Request) -> Pipeline:
+    """The default pipeline, the one new deals get unless they name another."""
+    return pipelines(request).default
 
 
 def stage_names(request: Request) -> dict[str, str]:
-    return {stage.id: stage.name for stage in pipeline(request).stages}
+    """Stage id -> name over every pipeline (the default one's where two share an id)."""
+    return pipelines(request).stage_names()
 
 
 def people_names(request: Request) -> dict[str, str]:

@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.context import TIMING_FIELDS, DealContext, robot_key
+from workflows.funnels import FunnelMoves
 from workflows.payments import Payments
 from workflows.repeats import LEFT, Repeats, armed
 from workflows.tasks import Tasks
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         CompleteDealRobot,
         CreateInvoiceRobot,
         CreateTaskRobot,
+        MoveToFunnelRobot,
         NotifyRobot,
         RenderDocumentRobot,
         ReportEventRobot,
@@ -49,10 +51,13 @@ with workflow.unsafe.imports_passed_through():
 
 
 class Robots:
-    def __init__(self, ctx: DealContext, tasks: Tasks, payments: Payments) -> None:
+    def __init__(
+        self, ctx: DealContext, tasks: Tasks, payments: Payments, funnels: FunnelMoves
+    ) -> None:
         self._ctx = ctx
         self._tasks = tasks
         self._payments = payments
+        self._funnels = funnels
         self.repeats = Repeats(ctx, self)
 
     # --- flows ----------------------------------------------------------------------------
@@ -88,7 +93,8 @@ class Robots:
         ctx, state = self._ctx, self._ctx.state
         if previous is not None:
             await previous  # flows never raise: a failed robot is recorded, not thrown
-            if state.seq != seq and robot.on_leave is not OnLeave.KEEP:
+            left = state.seq != seq and robot.on_leave is not OnLeave.KEEP
+            if left or self._funnels.queued_in(seq):
                 self.record(seq, stage, robot.id, RunOutcome.CANCELLED)
                 return
             stopped_above = self.repeats.stopped_above(seq, stage, robot)
@@ -182,6 +188,7 @@ class Robots:
         ctx, state = self._ctx, self._ctx.state
         context = ctx.robot_context(stage)
         now = ctx.now()
+        error: str | None = None  # why a robot that ran did not do its part
         with ctx.working():
             try:
                 match robot:
@@ -250,7 +257,9 @@ class Robots:
                             None,
                             summary=robot.title,
                         )
-                self.record(seq, stage, robot.id, outcome, None, repetition)
+                    case MoveToFunnelRobot():
+                        outcome, error = await self._funnels.by_robot(seq, robot, key)
+                self.record(seq, stage, robot.id, outcome, error, repetition)
             except ActivityError as err:
                 # A robot that cannot run (e.g. a template naming a missing field) must not
                 # stop the deal: it is recorded and shown in the state.
@@ -261,12 +270,12 @@ class Robots:
 
     # --- leaving and skipping stages ------------------------------------------------------
 
-    async def leave(self, seq: int, stage: Stage, next_stage_id: str) -> None:
+    async def leave(self, seq: int, stage: Stage, closing: bool) -> None:
         """Apply each robot's on_leave policy: cancel its timer (the default), keep it, or
-        cancel it and undo what the robot did (cancel the tasks it created)."""
-        ctx, state = self._ctx, self._ctx.state
+        cancel it and undo what the robot did (cancel the tasks it created). ``closing``:
+        the deal is closed (or leaves the pipeline): nothing waits on, even what keeps."""
+        state = self._ctx.state
         policies = {r.id: r.on_leave for r in stage.robots}
-        closing = ctx.pipeline.stage(next_stage_id).terminal
         kept: list[WaitingRobot] = []
         for entry in state.waiting:
             # Closing the deal ends everything still waiting, even robots set to keep.

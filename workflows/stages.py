@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from funnel.domain.search_attributes import (
         DEAL_AMOUNT,
         DEAL_BREACHED,
+        DEAL_PIPELINE,
         DEAL_RESPONSIBLE,
         DEAL_STAGE,
     )
@@ -80,16 +81,24 @@ class Stages:
     async def enter(self, move: Move) -> Stage:
         ctx, state = self._ctx, self._ctx.state
         now = ctx.now()
-        stage = ctx.pipeline.stage(move.stage)
+        # Another pipeline when the deal moves to another funnel (workflows/funnels.py).
+        pipeline = move.pipeline or ctx.pipeline
+        stage = pipeline.stage(move.stage)
         previous = state.visits[-1] if state.visits else None
         seq = state.seq + 1
         # Computed before the state changes, so that no query ever sees a visit without
         # its deadline.
-        deadline_due = await self._deadlines.due(seq, stage, now)
+        deadline_due = await self._deadlines.due(seq, stage, now, pipeline)
+        left = ctx.pipeline
         if previous is not None:
             previous.exited_at = now
             previous.exit_cause = move.cause
-            await self._robots.leave(previous.seq, ctx.pipeline.stage(previous.stage), stage.id)
+            # Closing, or leaving the funnel, ends everything the stage still waits for.
+            ending = stage.terminal or pipeline is not left
+            await self._robots.leave(previous.seq, left.stage(previous.stage), ending)
+        if pipeline is not left:
+            ctx.pipeline = pipeline
+            state.pipeline_id, state.pipeline_version = pipeline.id, pipeline.version
         visit = StageVisit(
             seq=seq,
             stage=stage.id,
@@ -98,6 +107,7 @@ class Stages:
             entered_by=move.by.id,
             via=move.by.via,
             entered_by_kind=move.by.kind,
+            pipeline_id=pipeline.id,
         )
         state.visits.append(visit)
         if deadline_due is not None:
@@ -118,7 +128,7 @@ class Stages:
         elif stage.semantics is Semantics.FAILURE:
             state.status = DealStatus.LOST
             state.lost_reason = move.reason
-        self._upsert_stage(stage.id)
+        self._upsert_stage(stage.id, pipeline_changed=pipeline is not left)
         workflow.set_current_details(f"**{stage.name}** since {now:%Y-%m-%d %H:%M} UTC")
 
         key = f"{state.deal_id}:{seq}:enter"
@@ -134,6 +144,8 @@ class Stages:
             reason=move.reason,
             via=move.by.via,
             actor_kind=move.by.kind,
+            from_pipeline_id=left.id if pipeline is not left else None,
+            from_pipeline_version=left.version if pipeline is not left else None,
         )
         summary = f"Record the move to {stage.name}"
         # The record is an idempotent store write of a few ms that the stage's first robot
@@ -147,17 +159,19 @@ class Stages:
         state.report_events.append(
             ReportEventView(key=key, kind="stage_entered", stage=stage.id, at=now)
         )
-        if previous is not None:
-            await self._robots.catch_up(seq, ctx.pipeline.stage(previous.stage), stage)
+        if previous is not None and pipeline is left:
+            await self._robots.catch_up(seq, left.stage(previous.stage), stage)
         await asyncio.gather(*self._robots.start_flows(seq, stage))
         return stage
 
-    def _upsert_stage(self, stage_id: str) -> None:
+    def _upsert_stage(self, stage_id: str, *, pipeline_changed: bool) -> None:
         """One upsert per stage entry: DealStage, and whichever of the others changed. Each
         attribute is a write to the server's visibility store, and most stay as the deal
         started (responsible, amount). Deals before PATCH_NOV_27 write the stage on every
         entry, as their histories hold; newer ones skip the upsert when nothing changed
-        (the first stage, when the start set the attributes)."""
+        (the first stage, when the start set the attributes). DealPipeline is set by the
+        start and written again only when the deal moves to another pipeline (a deal
+        started before it has none until `funnel db backfill-team`)."""
         deal = self._ctx.state.deal
         current = workflow.info().typed_search_attributes
         others: list[SearchAttributeUpdate[Any]] = [
@@ -165,6 +179,8 @@ class Stages:
             DEAL_AMOUNT.value_set(float(deal.amount)),
             DEAL_BREACHED.value_set(False),
         ]
+        if pipeline_changed:
+            others.append(DEAL_PIPELINE.value_set(self._ctx.pipeline.id))
         updates = [u for u in others if current.get(u.key) != u.value]
         if not self._ctx.patches.nov_27 or current.get(DEAL_STAGE) != stage_id:
             updates.insert(0, DEAL_STAGE.value_set(stage_id))

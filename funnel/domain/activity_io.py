@@ -59,6 +59,9 @@ class StageTransition(BaseModel):
     reason: str | None = None
     via: str | None = None  # how the actor acted (web, api, cli, webhook, trigger)
     actor_kind: str | None = None  # person or service (None: unknown, as before actors)
+    # The pipeline the deal left when it moved to another one (the context names the new).
+    from_pipeline_id: str | None = None
+    from_pipeline_version: str | None = None
 
 
 class SetTitleCall(BaseModel):
@@ -240,3 +243,4 @@ class ActivityName:
     SEND_INVOICE = "send_invoice"  # the invoice's document, e-mailed to the deal's contact
     RECORD_DEAL_EDIT = "record_deal_edit"  # an edit: the deal row, its tasks' responsible
     RECORD_CLOSED_DEAL = "record_closed_deal"  # its record (funnel.storage.closed_deals)
+    LOAD_PIPELINE = "load_pipeline"  # a move_to_funnel robot's target, its current version

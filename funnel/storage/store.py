@@ -208,14 +208,24 @@ class Store(TaskMethods, InvoiceMethods):
     def add_report_event(self, e: ReportEventIn) -> bool:
         return self._add(report_events, _report_values(e))
 
-    def record_transition(self, events: Sequence[ReportEventIn], deal_id: str, stage: str) -> None:
-        """A stage transition's report rows (exit, entry) and the deal's new stage, in one
-        write transaction: it runs on the path from a deal's event to its next robots, and
-        each transaction waits its turn for SQLite's write lock."""
+    def record_transition(
+        self,
+        events: Sequence[ReportEventIn],
+        deal_id: str,
+        stage: str,
+        pipeline: tuple[str, str] | None = None,
+    ) -> None:
+        """A stage transition's report rows (exit, entry) and the deal's new stage (and
+        ``pipeline``, id and version, when it moved to another one), in one write
+        transaction: it runs on the path from a deal's event to its next robots, and each
+        transaction waits its turn for SQLite's write lock."""
+        changes: dict[str, Any] = {"stage": stage, "breached": False}
+        if pipeline is not None:
+            changes |= {"pipeline_id": pipeline[0], "pipeline_version": pipeline[1]}
         with self._tx(write=True) as conn:
             for event in events:
                 self.insert_new(conn, report_events, _report_values(event))
-            _change_deal(conn, deal_id, {"stage": stage, "breached": False})
+            _change_deal(conn, deal_id, changes)
 
     def report_events(self, *, deal_id: str | None = None) -> list[ReportEvent]:
         """Ordered by time, then by insertion."""
