@@ -19,8 +19,7 @@ async def repeat_sales_deals(demo: Demo, pusk: Pipeline, repeat_sales: Pipeline)
         again,
         repeat_sales,
         [
-            ("accepted by the responsible", lambda: client.accept(aid, by="ivanov")),
-            ("order agreed", lambda: client.move(aid, "order", by="ivanov")),
+            ("accepted: the order is agreed", lambda: client.accept(aid, by="ivanov")),
             ("moved to invoice: invoice issued", lambda: client.move(aid, "invoice", by="ivanov")),
             (
                 "invoice paid: moved to fulfilment by itself",

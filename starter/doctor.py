@@ -24,8 +24,12 @@ if TYPE_CHECKING:
 Status = Literal["OK", "WARN", "FAIL"]
 TEMPORAL_TIMEOUT = 5.0  # seconds: a reachable server answers far sooner
 RPC_TIMEOUT = timedelta(seconds=TEMPORAL_TIMEOUT)
-# Deals started before DealTeam was registered lack it: the team does not list them.
-_BACKFILL_TEAM = "; then `funnel db backfill-team` gives the open deals their sales team"
+# Deals started before DealTeam (DealPipeline) was registered lack it: the team does not list
+# them (lists by pipeline miss them).
+_BACKFILL = {
+    "DealTeam": "; then `funnel db backfill-team` gives the open deals their sales team",
+    "DealPipeline": "; then `funnel db backfill-team` gives the open deals their pipeline",
+}
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ async def check_temporal(settings: Settings) -> list[Check]:
     from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
     from temporalio.service import RPCError
 
-    from funnel.domain.search_attributes import ALL_KEYS, DEAL_TEAM
+    from funnel.domain.search_attributes import ALL_KEYS
     from funnel.runtime.temporal_client import connect
 
     address, namespace = settings.effective_temporal_address, settings.temporal_namespace
@@ -205,7 +209,8 @@ async def check_temporal(settings: Settings) -> list[Check]:
                 "WARN",
                 f"cannot list them ({exc.message}); check in the Cloud UI that"
                 " DealStage, DealResponsible (Keyword), DealAmount (Double),"
-                " DealDeadlineBreached (Bool) and DealTeam (KeywordList) exist",
+                " DealDeadlineBreached (Bool), DealTeam (KeywordList) and DealPipeline"
+                " (Keyword) exist",
             )
         )
         return checks
@@ -220,7 +225,7 @@ async def check_temporal(settings: Settings) -> list[Check]:
                     "FAIL",
                     f"missing: `temporal operator search-attribute create --namespace"
                     f" {namespace} --name {key.name} --type {kind}`"
-                    + (_BACKFILL_TEAM if key is DEAL_TEAM else ""),
+                    + _BACKFILL.get(key.name, ""),
                 )
             )
         elif int(have[key.name]) != want:
