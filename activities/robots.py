@@ -105,6 +105,7 @@ class RobotActivities:
                 contact_name=ctx.deal.contact.name,
                 contact_company=ctx.deal.contact.company,
                 started_at=call.started_at,
+                sales_team=ctx.deal.sales_team,
             )
         )
 
@@ -149,8 +150,15 @@ class RobotActivities:
                 {**details, "seq": call.to_seq, "from": call.from_stage},
             )
         )
-        pipeline = None if left is ctx else (ctx.pipeline_id, ctx.pipeline_version)
-        self._store.record_transition(events, ctx.deal.deal_id, ctx.stage_id, pipeline)
+        self._store.record_transition(
+            events,
+            ctx.deal.deal_id,
+            ctx.stage_id,
+            entered_at=call.at,
+            plan=call.plan,
+            sales_team=ctx.deal.sales_team,  # deals registered before the store kept it
+            pipeline=None if left is ctx else (ctx.pipeline_id, ctx.pipeline_version),
+        )
         self._sync(self._dispatch.plan_deal_update(call.key, ctx, at=call.at))
 
     @activity.defn(name=ActivityName.SET_TITLE)
@@ -294,7 +302,10 @@ class RobotActivities:
             "currency": deal.currency,
             "contact_name": deal.contact.name,
             "contact_company": deal.contact.company,
+            "sales_team": deal.sales_team,
         }
+        if call.plan is not None:
+            columns["plan"] = [e.model_dump(mode="json") for e in call.plan]
         people = [t.model_dump() for t in call.tasks]
         self._store.edit_deal(deal.deal_id, columns, call.task_keys, deal.responsible, people)
 

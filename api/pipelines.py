@@ -7,7 +7,7 @@ from fastapi import HTTPException, Request, status
 
 from funnel.domain.pipeline import Pipeline
 from funnel.runtime.pipeline_loader import PipelineError
-from funnel.runtime.pipelines import Pipelines, UnknownPipeline
+from funnel.runtime.pipelines import Pipelines, UnknownPipeline, current_pipelines
 from funnel.runtime.settings import Settings
 
 
@@ -15,7 +15,7 @@ def pipelines(request: Request) -> Pipelines:
     """The pipeline files as they are now; 503 when one of them is broken."""
     settings: Settings = request.app.state.settings
     try:
-        return Pipelines.from_settings(settings)
+        return current_pipelines(settings)
     except PipelineError as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"the pipeline files: {exc}"

@@ -224,8 +224,7 @@ async def check_temporal(settings: Settings) -> list[Check]:
                     f"search attribute {key.name}",
                     "FAIL",
                     f"missing: `temporal operator search-attribute create --namespace"
-                    f" {namespace} --name {key.name} --type {kind}`"
-                    + _BACKFILL.get(key.name, ""),
+                    f" {namespace} --name {key.name} --type {kind}`" + _BACKFILL.get(key.name, ""),
                 )
             )
         elif int(have[key.name]) != want:

@@ -107,7 +107,7 @@ async def pipeline_migrate(
         raise Failure(f"pipeline {new.id!r} is version {new.version}, not {version}")
     client = await deal_client(settings)
     report: list[MigrationPreview] = []
-    for summary in await client.list(stage=stage):
+    for summary in await client.list(stage=stage, pipeline=new.id):
         if summary.status != "running":
             continue
         current = await client.pipeline(summary.deal_id)

@@ -22,10 +22,10 @@ from funnel.domain.pipeline import Pipeline
 from funnel.domain.search_attributes import DEAL_PIPELINE, DEAL_TEAM, at_start
 from funnel.storage.store import Store
 from starter.backfill_team import backfill_team
-from workflows.patches import PATCH_REFRESH_PIPELINE
 from starter.cli import main
 from tests.helpers import HISTORIES, eventually, keep_history, patch_ids, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
+from workflows.patches import PATCH_REFRESH_PIPELINE
 
 
 async def _start_as_before(deals: DealClient, pusk: Pipeline, deal_id: str) -> None:
@@ -77,10 +77,11 @@ async def test_backfill_sets_the_team_of_open_deals_started_before(
         assert described.typed_search_attributes.get(DEAL_TEAM) == ["petrov", "sidorova"]
         assert described.typed_search_attributes.get(DEAL_PIPELINE) == "pusk"
         assert await _team_lists(deals, "petrov", deal_id, want=True)
-        # A refresh recorded before DealPipeline replays without it (the committed history
-        # pusk_refresh_before_deal_pipeline, tests/test_replay.py); this one took the patch.
+        # A refresh recorded before DealPipeline, which had nothing to set, replays without
+        # setting it (the committed history pusk_refresh_nothing_before_deal_pipeline fails
+        # tests/test_replay.py without the patch); this one took the patch.
         assert PATCH_REFRESH_PIPELINE in patch_ids(await handle.fetch_history())
-        assert (HISTORIES / "pusk_refresh_before_deal_pipeline.json").exists()
+        assert (HISTORIES / "pusk_refresh_nothing_before_deal_pipeline.json").exists()
         await keep_history(deals, deal_id, "pusk_refresh_sets_deal_pipeline")
 
         # Again, from the CLI: nothing more to set.

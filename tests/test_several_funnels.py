@@ -211,7 +211,9 @@ async def test_the_robot_sends_a_new_project_to_the_main_funnel(stack: Stack) ->
     # In repeat sales the robot moved it; the robots chained below it did not run.
     assert runs[(1, "route_new_project")] == "done"
     assert runs[(1, "standard_title")] == runs[(1, "notify_new")] == "cancelled"
-    assert not any(n.deal_id == deal_id for n in stack.store.inbox("ivanov") if "orders" in n.message)
+    assert not any(
+        n.deal_id == deal_id for n in stack.store.inbox("ivanov") if "orders" in n.message
+    )
     visit = deal["visits"][-1]
     assert (visit["pipeline_id"], visit["cause"], visit["via"], visit["entered_by"]) == (
         "pusk",

@@ -128,7 +128,9 @@ async def test_a_closed_deal_past_retention_shows_its_record(
 ) -> None:
     deal_id = await in_contract(stack)
     r = await stack.http.post(
-        f"/deals/{deal_id}/close", json={"outcome": "lost", "reason": "chose a competitor"}
+        f"/deals/{deal_id}/close",
+        json={"outcome": "lost", "reason": "chose a competitor"},
+        headers=stack.as_person("ivanov"),
     )
     assert r.status_code == 200, r.text
     await stack.deals.result(deal_id)  # the workflow ended, after writing its record

@@ -131,7 +131,8 @@ async def test_a_head_confirms_one_task_and_returns_another_with_a_comment(
     )
     # ... and the other one over the API.
     r = await stack.http.post(
-        f"/deals/{returned_deal}/tasks/{to_return.task_id}/complete", json={"by": "ivanov"}
+        f"/deals/{returned_deal}/tasks/{to_return.task_id}/complete",
+        headers=stack.as_person("ivanov"),
     )
     assert r.status_code == 202, r.text
     await task_of(stack, returned_deal, "signed_contract_task", "awaiting_confirmation")

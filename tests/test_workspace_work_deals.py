@@ -92,7 +92,8 @@ async def test_the_head_sees_today_s_breaches_and_a_manager_is_refused(
 ) -> None:
     overdue = await breached_deal(stack, contact={"name": "Oleg", "company": "Overdue & Co"})
     moved_on = await breached_deal(stack)
-    assert (await stack.http.post(f"/deals/{moved_on}/accept")).status_code == 200
+    accepted = await stack.http.post(f"/deals/{moved_on}/accept", headers=stack.as_person("ivanov"))
+    assert accepted.status_code == 200, accepted.text
     elsewhere = await breached_deal(stack, responsible="kozlov", department_head="orlova")
     calm = (await stack.http.post("/deals", json=deal_body())).json()["deal_id"]
 

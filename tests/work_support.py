@@ -30,6 +30,9 @@ async def deal_in(stack: Stack, stage: str = "new", **changes: Any) -> str:
     assert r.status_code == 201, r.text
     deal_id: str = r.json()["deal_id"]
     if stage != "new":
-        moved = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": stage})
+        responsible = stack.as_person(changes.get("responsible", "ivanov"))  # a move needs a person
+        moved = await stack.http.post(
+            f"/deals/{deal_id}/move", json={"stage": stage}, headers=responsible
+        )
         assert moved.status_code == 200, moved.text
     return deal_id

@@ -59,7 +59,9 @@ async def new_deal(stack: Stack, **changes: Any) -> str:
 async def in_contract(stack: Stack, **changes: Any) -> str:
     """A deal in the contract stage, its task, invoice and contract document made."""
     deal_id = await new_deal(stack, **changes)
-    r = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": "contract"})
+    # A move needs a person: the responsible's personal token.
+    ivanov = stack.as_person(changes.get("responsible", "ivanov"))
+    r = await stack.http.post(f"/deals/{deal_id}/move", json={"stage": "contract"}, headers=ivanov)
     assert r.status_code == 200, r.text
     await stack.wait_for(
         deal_id, lambda d: bool(d["tasks"] and d["invoices"] and d["documents"] and d["waiting"])

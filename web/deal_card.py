@@ -24,7 +24,7 @@ from funnel.client.deals import DealClient, DealError, DealRead
 from funnel.domain.models import DEAL_ID_PATTERN
 from funnel.domain.pipeline import Pipeline
 from funnel.runtime.pipeline_loader import PipelineError
-from funnel.runtime.pipelines import Pipelines
+from funnel.runtime.pipelines import current_pipelines
 from funnel.runtime.settings import Settings
 from funnel.storage.deliveries import DeliveryStore
 from funnel.storage.store import Store
@@ -49,7 +49,7 @@ async def _loaded(request: Request, pipeline_id: str) -> Pipeline | None:
     loaded (stage names)."""
     settings: Settings = request.app.state.settings
     try:
-        loaded = await asyncio.to_thread(Pipelines.from_settings, settings)
+        loaded = await asyncio.to_thread(current_pipelines, settings)
         return loaded.get(pipeline_id)
     except PipelineError:
         return None

@@ -53,6 +53,20 @@ def page(
     **values: Any,
 ) -> HTMLResponse:
     """A whole page (or a fragment: any template) for the viewer, in their language."""
+    html = fragment(request, viewer, template, language=language, **values)
+    return HTMLResponse(html, status_code=status_code)
+
+
+def fragment(
+    request: Request,
+    viewer: Viewer | None,
+    template: str,
+    *,
+    language: Language = "ru",
+    **values: Any,
+) -> str:
+    """A template rendered for the viewer, as text (a piece of a page that a script puts
+    in place: still autoescaped)."""
     if viewer is not None:
         language = viewer.language
     timezone = viewer.timezone if viewer is not None else "UTC"
@@ -62,5 +76,4 @@ def page(
         "path": request.url.path,
         **values,
     }
-    html = environment.get_template(template).render(context)
-    return HTMLResponse(html, status_code=status_code)
+    return environment.get_template(template).render(context)

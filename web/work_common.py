@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from api.auth import directory
 from funnel.domain.pipeline import Pipeline
-from funnel.runtime.pipelines import Pipelines
+from funnel.runtime.pipelines import Pipelines, current_pipelines
 from funnel.runtime.settings import Settings
 from funnel.storage.store import Store
 from funnel.storage.work_reads import WorkReads
@@ -31,7 +31,7 @@ def work_reads(request: Request) -> WorkReads:
 def pipelines(request: Request) -> Pipelines:
     """The pipelines new deals may run in, read now (as POST /deals reads them)."""
     settings: Settings = request.app.state.settings
-    return Pipelines.from_settings(settings)
+    return current_pipelines(settings)
 
 
 def pipeline(request: Request) -> Pipeline:

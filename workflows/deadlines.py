@@ -27,7 +27,7 @@ class Deadlines:
         self._ctx = ctx
         self._robots = robots  # the stage's escalation robots
 
-    def _key(self, seq: int) -> str:
+    def key(self, seq: int) -> str:
         return f"{self._ctx.state.deal_id}:{seq}:{DEADLINE}"
 
     async def due(
@@ -36,7 +36,7 @@ class Deadlines:
         """The deadline of ``stage`` entered now, in ``pipeline``'s calendar."""
         if stage.deadline is None:
             return None
-        key, timing = self._key(seq), stage.deadline.timing
+        key, timing = self.key(seq), stage.deadline.timing
         return await self._ctx.due(key, timing, entered_at, pipeline=pipeline)
 
     def arm(self, seq: int, stage: Stage, due: Due) -> None:
@@ -62,7 +62,7 @@ class Deadlines:
 
     async def flow(self, seq: int, stage: Stage) -> None:
         ctx, state = self._ctx, self._ctx.state
-        if not await ctx.wait_for(self._key(seq)) or state.seq != seq:
+        if not await ctx.wait_for(self.key(seq)) or state.seq != seq:
             return
         visit = state.visits[-1]
         visit.breached = True

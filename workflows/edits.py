@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from funnel.domain.pipeline import SetTitleRobot, Stage
     from funnel.domain.robot_runs import RunOutcome
     from funnel.domain.search_attributes import DEAL_AMOUNT, DEAL_RESPONSIBLE, DEAL_TEAM
+    from funnel.domain.stage_plan import stage_plan
     from funnel.domain.text import literal
     from workflows.validation import FieldProblem, check_field_updates
 
@@ -162,6 +163,7 @@ class Edits:
                     task_keys=[] if follow else [t.key for t in moved],
                     tasks=[h.people() for h in handovers],
                     at=ctx.now(),
+                    plan=stage_plan(state.waiting, state.seq),  # timers the edit moved
                 ),
                 None,
                 summary="Write the edited deal and its moved tasks to the store",

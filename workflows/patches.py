@@ -98,6 +98,12 @@ PATCH_EDIT_PEOPLE_FOLLOW = "edit-people-follow-rules"
 # 2026-12-02 is open.
 PATCH_REFRESH_PIPELINE = "refresh-sets-deal-pipeline"
 
+# Entering a stage computes the due times of its timed robots with its deadline, in one
+# local activity before the stage-transition record (was: one per robot, after it), so the
+# record carries the stage's plan to the store for the board. Checked only on entering a
+# stage with a robot so timed. Retire once no deal started before 2026-12-02 is open.
+PATCH_STAGE_PLAN = "stage-plan-at-entry"
+
 
 @dataclass(frozen=True)
 class RunPatches:

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from funnel.domain.repeats import Repetition
     from funnel.domain.robot_rules import OnLeave, OnReentry, OnSkip, Start, Timing
     from funnel.domain.robot_runs import RobotRun, RunOutcome
+    from funnel.domain.timing import Due
     from funnel.runtime.metrics import record_robot_failure
 
 
@@ -146,11 +147,49 @@ class Robots:
             return
         await self.run(seq, stage, robot, key, repetition=repetition)
 
+    def timed_at_entry(self, seq: int, stage: Stage, pipeline_id: str) -> list[Robot]:
+        """The stage's timed robots whose due times are known on entering: counted from the
+        entry, or chained after robots that all run at once (which the entry waits for, so
+        they take a moment: such a robot counts from the entry too), and not skipped on
+        this re-entry. One chained after a timed robot counts from when that one ran."""
+        timed: list[Robot] = []
+        chain_at_once = True  # every robot of the chain so far runs at once
+        for index, robot in enumerate(stage.robots):
+            if index == 0 or robot.start is not Start.AFTER_PREVIOUS:
+                chain_at_once = True
+            skipped = robot.on_reentry is OnReentry.FIRST_ENTRY and self._entered_before(
+                stage.id, seq, pipeline_id
+            )
+            # A repeating robot arms each run in its own flow (workflows/repeats.py), and
+            # one chained after it waits for its repetitions to end.
+            repeats = robot.repeat is not None
+            if not robot.immediate and chain_at_once and not skipped and not repeats:
+                timed.append(robot)
+            chain_at_once = chain_at_once and robot.immediate and not repeats
+        return timed
+
+    def arm_at_entry(self, seq: int, stage: Stage, dues: list[tuple[Robot, Due]]) -> None:
+        """Arm the timed robots whose due times the entry computed: their flows find them
+        waiting (a robot whose date field is empty computes it again in its flow, and is
+        skipped there)."""
+        base = self._entered_at(seq)
+        for robot, due in dues:
+            if due.due_at is not None:
+                timing = Timing.model_validate(robot.model_dump(include=TIMING_FIELDS))
+                entry = armed(seq, stage, robot, due.key, due, base, timing, None)
+                self._ctx.state.waiting.append(entry)
+
     def _entered_at(self, seq: int) -> datetime:
         return next(v.entered_at for v in self._ctx.state.visits if v.seq == seq)
 
-    def _entered_before(self, stage_id: str, seq: int) -> bool:
-        return any(v.stage == stage_id and v.seq < seq for v in self._ctx.state.visits)
+    def _entered_before(self, stage_id: str, seq: int, pipeline_id: str | None = None) -> bool:
+        """Whether the deal was in this stage of this pipeline (default: the deal's) before
+        visit ``seq``: a stage of the same id in a funnel it moved from is another stage."""
+        pipeline_id = pipeline_id or self._ctx.pipeline.id
+        return any(
+            v.stage == stage_id and v.seq < seq and v.pipeline_id in (None, pipeline_id)
+            for v in self._ctx.state.visits
+        )
 
     def record(
         self,

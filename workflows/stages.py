@@ -4,14 +4,16 @@ its record, its robots), and re-arming what waited after continue-as-new."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
-from workflows.context import DealContext
+from workflows.context import DealContext, robot_key
 from workflows.deadlines import DEADLINE, Deadlines
 from workflows.moves import Move
+from workflows.patches import PATCH_STAGE_PLAN
 from workflows.payments import Payments
 from workflows.robots import Robots
 from workflows.tasks import Tasks
@@ -19,7 +21,8 @@ from workflows.tasks import Tasks
 with workflow.unsafe.imports_passed_through():
     from funnel.domain.activity_io import ActivityName, StageTransition
     from funnel.domain.models import DealStatus, ReportEventView, StageVisit
-    from funnel.domain.pipeline import Semantics, Stage
+    from funnel.domain.pipeline import Pipeline, Robot, Semantics, Stage
+    from funnel.domain.robot_rules import Timing
     from funnel.domain.search_attributes import (
         DEAL_AMOUNT,
         DEAL_BREACHED,
@@ -27,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
         DEAL_RESPONSIBLE,
         DEAL_STAGE,
     )
+    from funnel.domain.stage_plan import stage_plan
+    from funnel.domain.timing import Due
     from funnel.runtime.metrics import record_invoice_paid_reaction, record_stage_transition
 
 
@@ -88,7 +93,7 @@ class Stages:
         seq = state.seq + 1
         # Computed before the state changes, so that no query ever sees a visit without
         # its deadline.
-        deadline_due = await self._deadlines.due(seq, stage, now, pipeline)
+        deadline_due, robot_dues = await self._dues_at_entry(seq, stage, now, pipeline)
         left = ctx.pipeline
         if previous is not None:
             previous.exited_at = now
@@ -112,6 +117,7 @@ class Stages:
         state.visits.append(visit)
         if deadline_due is not None:
             self._deadlines.arm(seq, stage, deadline_due)
+        self._robots.arm_at_entry(seq, stage, robot_dues)
         state.stage = stage.id
         state.breached = False
         state.waiting_tasks = []  # a task set left behind is not released later
@@ -144,6 +150,7 @@ class Stages:
             reason=move.reason,
             via=move.by.via,
             actor_kind=move.by.kind,
+            plan=stage_plan(state.waiting, seq),
             from_pipeline_id=left.id if pipeline is not left else None,
             from_pipeline_version=left.version if pipeline is not left else None,
         )
@@ -163,6 +170,28 @@ class Stages:
             await self._robots.catch_up(seq, left.stage(previous.stage), stage)
         await asyncio.gather(*self._robots.start_flows(seq, stage))
         return stage
+
+    async def _dues_at_entry(
+        self, seq: int, stage: Stage, now: datetime, pipeline: Pipeline
+    ) -> tuple[Due | None, list[tuple[Robot, Due]]]:
+        """The stage deadline's due time and, for deals since PATCH_STAGE_PLAN, those of
+        the robots timed from the entry, in one local activity: the stage-transition record
+        then carries the whole plan to the store (the board's "next"), and each such robot
+        needs no computation of its own. Deals before it compute the deadline here and each
+        robot's due time in its flow, as their histories hold. In ``pipeline``'s calendar
+        (another one's when the deal moves to another funnel)."""
+        timed = self._robots.timed_at_entry(seq, stage, pipeline.id)
+        if not timed or not workflow.patched(PATCH_STAGE_PLAN):
+            return await self._deadlines.due(seq, stage, now, pipeline), []
+        deal_id = self._ctx.state.deal_id
+        requests: list[tuple[str, Timing, datetime]] = [
+            (robot_key(deal_id, seq, robot.id), robot, now) for robot in timed
+        ]
+        if stage.deadline is not None:
+            requests.insert(0, (self._deadlines.key(seq), stage.deadline.timing, now))
+        dues = await self._ctx.due_many(requests, pipeline=pipeline)
+        deadline = dues.pop(0) if stage.deadline is not None else None
+        return deadline, list(zip(timed, dues, strict=True))
 
     def _upsert_stage(self, stage_id: str, *, pipeline_changed: bool) -> None:
         """One upsert per stage entry: DealStage, and whichever of the others changed. Each

@@ -17,6 +17,7 @@ from funnel.domain.calendar_spec import CalendarSpec
 from funnel.domain.durations import Duration
 from funnel.domain.models import DealInput, DealStatus, TaskStatus
 from funnel.domain.models import DocumentView as DocumentView  # the result of RENDER_DOCUMENT
+from funnel.domain.stage_plan import PlanEntry
 
 
 class RobotContext(BaseModel):
@@ -62,6 +63,9 @@ class StageTransition(BaseModel):
     # The pipeline the deal left when it moved to another one (the context names the new).
     from_pipeline_id: str | None = None
     from_pipeline_version: str | None = None
+    # What waits in the stage entered (its deadline, its timed robots) for the board; None
+    # from moves recorded before the board had it.
+    plan: list[PlanEntry] | None = None
 
 
 class SetTitleCall(BaseModel):
@@ -214,6 +218,7 @@ class DealEditCall(BaseModel):
     task_keys: list[str] = Field(default_factory=list)
     tasks: list[TaskPeople] = Field(default_factory=list)
     at: datetime
+    plan: list[PlanEntry] | None = None  # the current stage's, with timers the edit moved
 
 
 class DeadlineBreach(BaseModel):

@@ -43,6 +43,7 @@ class WorkingCalendar:
         self._weekend = frozenset(spec.weekend)
         self._extra_holidays = frozenset(spec.extra_holidays)
         self._extra_working = frozenset(spec.extra_working_days)
+        self._exceptions_by_year: dict[int, list[tuple[date, int]]] = {}
 
     def _public(self, year: int) -> tuple[frozenset[date], frozenset[date]]:
         """(public days off, moved working weekend days) of ``year``; built once per process."""
@@ -100,6 +101,62 @@ class WorkingCalendar:
                 return current + remaining
             remaining -= available
             current = self._at(self._next_working_day(day), self._spec.work_start)
+
+    @property
+    def working_day(self) -> timedelta:
+        """The length of one working day (work_start to work_end)."""
+        day = date(2000, 1, 3)
+        return datetime.combine(day, self._spec.work_end) - datetime.combine(
+            day, self._spec.work_start
+        )
+
+    def working_time(self, start: datetime, end: datetime) -> timedelta:
+        """The working time between two moments (zero when ``end`` is not after ``start``):
+        how long a deal has been in its stage as the deadlines count it."""
+        begin, finish = self.next_working_moment(start), self._local(end).astimezone(UTC)
+        if finish <= begin:
+            return timedelta(0)
+        first, last = begin.astimezone(self._zone).date(), finish.astimezone(self._zone).date()
+        if first == last:
+            return min(finish, self._at(first, self._spec.work_end)) - begin
+        # The first and the last day in part, the days between whole: a board counts this
+        # for hundreds of deals at once, so no moment arithmetic per day.
+        total = self._at(first, self._spec.work_end) - begin
+        total += self.working_days(first + timedelta(days=1), last) * self.working_day
+        if self.is_working_day(last):
+            opened = self._at(last, self._spec.work_start)
+            total += max(min(finish, self._at(last, self._spec.work_end)) - opened, timedelta(0))
+        return total
+
+    def working_days(self, start: date, end: date) -> int:
+        """How many working days there are from ``start`` up to ``end`` (excluded): whole
+        weeks by arithmetic, then the days that break the weekly rule (holidays, moved
+        working days), so a deal months in its stage costs no more than a new one."""
+        days = (end - start).days
+        if days <= 0:
+            return 0
+        weeks, rest = divmod(days, 7)
+        count = weeks * (7 - len(self._weekend))
+        tail = start + timedelta(days=weeks * 7)
+        count += sum((tail + timedelta(days=n)).weekday() not in self._weekend for n in range(rest))
+        for year in range(start.year, end.year + 1):
+            count += sum(change for day, change in self._exceptions(year) if start <= day < end)
+        return count
+
+    def _exceptions(self, year: int) -> list[tuple[date, int]]:
+        """The days of ``year`` whose working status is not their weekday's: +1 a working
+        day on a weekend, -1 a day off on a weekday."""
+        found = self._exceptions_by_year.get(year)
+        if found is None:
+            candidates = {*self._public(year)[0], *self._public(year)[1]}
+            candidates |= {d for d in self._extra_holidays | self._extra_working if d.year == year}
+            found = []
+            for day in sorted(d for d in candidates if d.year == year):
+                working, usual = self.is_working_day(day), day.weekday() not in self._weekend
+                if working != usual:
+                    found.append((day, 1 if working else -1))
+            self._exceptions_by_year[year] = found
+        return found
 
     def previous_working_moment(self, moment: datetime) -> datetime:
         """``moment`` itself inside working time, else the end of the last working window

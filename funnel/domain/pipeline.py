@@ -24,6 +24,7 @@ from funnel.domain.robot_types import ROLE_HEAD as ROLE_HEAD
 from funnel.domain.robot_types import ROLE_RESPONSIBLE as ROLE_RESPONSIBLE
 from funnel.domain.robot_types import ROLE_SALES_TEAM as ROLE_SALES_TEAM
 from funnel.domain.robot_types import ROLES as ROLES
+from funnel.domain.robot_types import TRANSLATIONS
 from funnel.domain.robot_types import CompleteDealRobot as CompleteDealRobot
 from funnel.domain.robot_types import CreateInvoiceRobot as CreateInvoiceRobot
 from funnel.domain.robot_types import CreateTaskRobot as CreateTaskRobot
@@ -35,6 +36,7 @@ from funnel.domain.robot_types import Robot as Robot
 from funnel.domain.robot_types import RobotBase as RobotBase
 from funnel.domain.robot_types import SendInvoiceRobot as SendInvoiceRobot
 from funnel.domain.robot_types import SetTitleRobot as SetTitleRobot
+from funnel.domain.robot_types import Translations as Translations
 
 
 class _Strict(BaseModel):
@@ -94,6 +96,7 @@ class Semantics(StrEnum):
 class Stage(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     name: str = Field(min_length=1)
+    names: Translations = Field(default_factory=dict, description=TRANSLATIONS)
     semantics: Semantics = Semantics.PROCESS
     robots: list[Robot] = Field(default_factory=list)
     deadline: Deadline | None = None
@@ -106,6 +109,9 @@ class Stage(_Strict):
     @property
     def terminal(self) -> bool:
         return self.semantics is not Semantics.PROCESS
+
+    def name_in(self, language: str) -> str:
+        return self.names.get(language) or self.name
 
     def funnel_moves(self) -> list[MoveToFunnelRobot]:
         """The stage's robots (escalations too) that move the deal to another pipeline."""

@@ -21,6 +21,11 @@ ROLE_HEAD = "head"
 ROLE_SALES_TEAM = "sales_team"
 ROLES = (ROLE_RESPONSIBLE, ROLE_HEAD, ROLE_SALES_TEAM)
 
+# A name in the languages of the people who read it (the workspace shows a Russian board to
+# Russian-speaking employees): language code -> text; the plain name is the fallback.
+Translations = dict[str, str]
+TRANSLATIONS = "the same in other languages, e.g. {ru: ...}; the workspace shows each person's"
+
 
 class RobotBase(Timing):
     """What every robot has: identity, timing (from :class:`Timing`), a condition checked
@@ -28,6 +33,7 @@ class RobotBase(Timing):
 
     id: str = Field(pattern=ID_PATTERN, description="unique within the stage")
     title: str = Field(min_length=1, description="plain-language summary shown in the Web UI")
+    titles: Translations = Field(default_factory=dict, description=TRANSLATIONS)
     start: Start = Start.AFTER_PREVIOUS
     condition: Condition | None = None
     on_reentry: OnReentry = OnReentry.EVERY_ENTRY
@@ -36,6 +42,9 @@ class RobotBase(Timing):
     repeat: Repeat | None = Field(
         default=None, description="run again every so much working time until something happens"
     )
+
+    def title_in(self, language: str) -> str:
+        return self.titles.get(language) or self.title
 
 
 class SetTitleRobot(RobotBase):

@@ -16,6 +16,7 @@ the version they pinned.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,17 +68,14 @@ class Pipelines:
     @classmethod
     def from_settings(cls, settings: Settings) -> Pipelines:
         """What FUNNEL_PIPELINES and FUNNEL_PIPELINE name (see the module's text)."""
-        one = settings.pipeline
-        if one is not None and settings.pipelines is None:
-            return cls([Loaded(load_pipeline(one), one)])
-        folder = settings.pipelines or DEFAULT_PIPELINES
-        paths = folder_files(folder)
-        if one is not None and all(p.resolve() != one.resolve() for p in paths):
-            paths.append(one)
+        return cls.from_files(*_files(settings))
+
+    @classmethod
+    def from_files(cls, paths: list[Path], default_file: Path | None) -> Pipelines:
         loaded = [Loaded(load_pipeline(path), path) for path in paths]
         default = None
-        if one is not None:
-            default = next(e.pipeline.id for e in loaded if e.path == one)
+        if default_file is not None:
+            default = next(e.pipeline.id for e in loaded if e.path == default_file)
         return cls(loaded, default)
 
     @property
@@ -119,6 +117,44 @@ class Pipelines:
         for pipeline in [*reversed(list(self)), self.default]:
             names.update({stage.id: stage.name for stage in pipeline.stages})
         return names
+
+
+def _files(settings: Settings) -> tuple[list[Path], Path | None]:
+    """The pipeline files the settings name, and the one that is the default (None: the
+    first)."""
+    one = settings.pipeline
+    if one is not None and settings.pipelines is None:
+        return [one], one
+    paths = folder_files(settings.pipelines or DEFAULT_PIPELINES)
+    if one is not None and all(p.resolve() != one.resolve() for p in paths):
+        paths.append(one)
+    return paths, one
+
+
+_held: dict[tuple[object, ...], Pipelines] = {}
+_held_lock = threading.Lock()
+
+
+def current_pipelines(settings: Settings) -> Pipelines:
+    """As :meth:`Pipelines.from_settings`, parsed again only when a file is added, removed
+    or changed (parsing checks every template: too slow for every page a person opens)."""
+    paths, default = _files(settings)
+    try:
+        stamp: tuple[object, ...] = (
+            default,
+            *((path, path.stat().st_mtime_ns, path.stat().st_size) for path in paths),
+        )
+    except OSError:
+        return Pipelines.from_files(paths, default)  # says which file cannot be read
+    with _held_lock:
+        held = _held.get(stamp)
+    if held is None:
+        held = Pipelines.from_files(paths, default)
+        with _held_lock:
+            if len(_held) >= 8:  # files edited again and again: keep what they are now
+                _held.clear()
+            _held[stamp] = held
+    return held
 
 
 def folder_files(folder: Path) -> list[Path]:

@@ -23,6 +23,21 @@ _WRITE = "funnel_write"  # execution option: this transaction will write (see _s
 M = TypeVar("M", bound=BaseModel)
 
 
+FOLD = "funnel_fold"  # SQLite function: Python's lower() of a text
+
+
+def _fold(value: str | None) -> str | None:
+    return None if value is None else value.lower()
+
+
+def folded(expr: sa.ColumnElement[Any], *, on_postgresql: bool) -> sa.ColumnElement[str]:
+    """``expr`` in lower case for a case-insensitive search, in every alphabet: lower() on
+    PostgreSQL (Unicode-aware), Python's on SQLite; compare with ``text.lower()``."""
+    if on_postgresql:
+        return sa.func.lower(expr)
+    return sa.func.funnel_fold(expr, type_=sa.String)
+
+
 def _sqlite_setup(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -37,6 +52,9 @@ def _sqlite_setup(engine: sa.Engine) -> None:
         for pragma in pragmas:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
+        # SQLite's lower() and LIKE fold ASCII only: a search for "ромашка" must find
+        # "Ромашка" (see folded()).
+        dbapi_conn.create_function(FOLD, 1, _fold, deterministic=True)
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -45,6 +63,17 @@ def _sqlite_setup(engine: sa.Engine) -> None:
         # does not help there).
         write = conn.get_execution_options().get(_WRITE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def json_list_has(
+    items: sa.ColumnElement[Any], value: str, *, on_postgresql: bool
+) -> sa.ColumnElement[bool]:
+    """``value`` is an element of the JSON list ``items`` (a sales team, co-executors):
+    JSONB containment on PostgreSQL (indexable), ``json_each`` on SQLite."""
+    if on_postgresql:
+        return sa.type_coerce(items, postgresql.JSONB).contains([value])
+    member = sa.func.json_each(items).table_valued("value")
+    return sa.exists(sa.select(1).select_from(member).where(member.c.value == value))
 
 
 def select_columns(table: Table, model: type[BaseModel]) -> sa.Select[Any]:

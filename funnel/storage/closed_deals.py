@@ -26,6 +26,7 @@ from sqlalchemy.exc import NoSuchTableError, OperationalError, ProgrammingError
 
 from funnel.domain.models import DealState, DealStatus
 from funnel.domain.robot_runs import ActivityRun
+from funnel.storage.base import json_list_has
 from funnel.storage.store import Store
 from funnel.storage.tables import MONEY, MissingSchema, UTCDateTime, metadata, missing_schema
 
@@ -55,7 +56,7 @@ closed_deals = Table(
     sa.Index(None, "stage", "closed_at"),
     sa.Index(None, "responsible", "closed_at"),
     sa.Index(None, "closed_at"),
-    sa.Index(None, "pipeline_id", "closed_at"),  # migration 0010
+    sa.Index(None, "pipeline_id", "closed_at"),  # migration 0011
 )  # fmt: skip
 
 
@@ -210,14 +211,12 @@ class ClosedDeals:
             either.append(c.department_head == head)
         if member is not None:
             # The sales team has no column: it is in the recorded state.
-            if self._store.dialect == "postgresql":
+            on_postgresql = self._store.dialect == "postgresql"
+            if on_postgresql:
                 team = sa.cast(c.record, postgresql.JSONB)["state"]["deal"]["sales_team"]
-                either.append(team.contains([member]))
             else:
-                path = sa.func.json_extract(c.record, "$.state.deal.sales_team")
-                people = sa.func.json_each(path).table_valued("value")
-                has = sa.select(1).select_from(people).where(people.c.value == member)
-                either.append(sa.exists(has))
+                team = sa.func.json_extract(c.record, "$.state.deal.sales_team")
+            either.append(json_list_has(team, member, on_postgresql=on_postgresql))
         return sa.or_(*either)
 
     def delete(self, deal_id: str) -> bool:

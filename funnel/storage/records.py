@@ -44,6 +44,7 @@ class DealRecord(BaseModel):
     closed_at: AwareDatetime | None = None
     lost_reason: str | None = None
     breached: bool = False
+    sales_team: list[str] | None = None  # None: registered before the store kept it
 
 
 class NotificationIn(BaseModel):

@@ -14,12 +14,13 @@ store_invoices.py. The schema is the migrations' (``funnel db upgrade``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, get_args
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from funnel.domain.stage_plan import PlanEntry
 from funnel.storage.base import select_columns
 from funnel.storage.records import (
     DealRecord,
@@ -55,7 +56,7 @@ __all__ = [
     "to_utc",
 ]
 
-_DEAL_MUTABLE = ("title", "stage", "status", "closed_at", "lost_reason", "breached")
+_DEAL_MUTABLE = ("title", "stage", "status", "closed_at", "lost_reason", "breached", "updated_at")
 _DEAL_STATUSES: tuple[str, ...] = get_args(DealStatusName)
 
 # The robots' hot statements are built once, with bound parameters, and executed with the
@@ -70,8 +71,9 @@ _DEAL_BY_ID = select_columns(deals, DealRecord).where(deals.c.deal_id == _DEAL_I
 
 
 def _change_deal(conn: Connection, deal_id: str, changes: Mapping[str, Any]) -> None:
-    """Set ``changes`` on the deal's row (none: only check that it exists)."""
-    params = {**changes, "_deal_id": deal_id}
+    """Set ``changes`` on the deal's row (none: only check that it exists); a change
+    stamps ``updated_at``, which the board's live updates follow."""
+    params = {**changes, "updated_at": _now(), "_deal_id": deal_id}
     if changes:
         found = conn.execute(_UPDATE_DEAL, params).rowcount > 0
     else:
@@ -80,9 +82,22 @@ def _change_deal(conn: Connection, deal_id: str, changes: Mapping[str, Any]) -> 
         raise KeyError(f"unknown deal {deal_id}")
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _plan_value(plan: Sequence[PlanEntry] | None) -> list[dict[str, Any]] | None:
+    return None if plan is None else [e.model_dump(mode="json") for e in plan]
+
+
 def _report_values(e: ReportEventIn) -> dict[str, Any]:
     # details go through JSON mode so that datetimes or Decimals in them serialise.
     return {**e.model_dump(exclude={"details"}), **e.model_dump(mode="json", include={"details"})}
+
+
+def _first_row(deal: DealRecord) -> dict[str, Any]:
+    """A new deal's row: it entered its first stage when it started."""
+    return {**deal.model_dump(), "stage_entered_at": deal.started_at, "updated_at": _now()}
 
 
 class Store(TaskMethods, InvoiceMethods):
@@ -95,10 +110,10 @@ class Store(TaskMethods, InvoiceMethods):
     def add_deal(self, deal: DealRecord) -> bool:
         """Register the deal unless a deal with its id is there (a retried registration, or
         an id reused after the first deal closed); True if this call added it."""
-        return self._add(deals, deal.model_dump())
+        return self._add(deals, _first_row(deal))
 
     def upsert_deal(self, deal: DealRecord) -> None:
-        stmt = self._insert(deals).values(**deal.model_dump())
+        stmt = self._insert(deals).values(**_first_row(deal))
         # Only what changes during a deal's life: the rest is fixed when it starts.
         upsert = stmt.on_conflict_do_update(
             index_elements=[deals.c.deal_id],
@@ -213,13 +228,22 @@ class Store(TaskMethods, InvoiceMethods):
         events: Sequence[ReportEventIn],
         deal_id: str,
         stage: str,
+        *,
+        entered_at: datetime | None = None,
+        plan: Sequence[PlanEntry] | None = None,
+        sales_team: Sequence[str] | None = None,
         pipeline: tuple[str, str] | None = None,
     ) -> None:
-        """A stage transition's report rows (exit, entry) and the deal's new stage (and
-        ``pipeline``, id and version, when it moved to another one), in one write
-        transaction: it runs on the path from a deal's event to its next robots, and each
-        transaction waits its turn for SQLite's write lock."""
-        changes: dict[str, Any] = {"stage": stage, "breached": False}
+        """A stage transition's report rows (exit, entry) and the deal's new stage, when it
+        entered it, what waits there (None: nothing known, the former stage's plan is
+        dropped), its sales team and, when it moved to another pipeline, that ``pipeline``
+        (id and version), in one write transaction: it runs on the path from a deal's event
+        to its next robots, and each transaction waits its turn for SQLite's write lock."""
+        changes: dict[str, Any] = {"stage": stage, "breached": False, "plan": _plan_value(plan)}
+        if entered_at is not None:
+            changes["stage_entered_at"] = to_utc(entered_at)
+        if sales_team is not None:
+            changes["sales_team"] = list(sales_team)
         if pipeline is not None:
             changes |= {"pipeline_id": pipeline[0], "pipeline_version": pipeline[1]}
         with self._tx(write=True) as conn:

@@ -35,7 +35,15 @@ deals = Table(
     Column("closed_at", UTCDateTime),
     Column("lost_reason", sa.Text),
     Column("breached", sa.Boolean, nullable=False, default=False),
+    # For the board (migration 0010): when the deal entered its stage, what waits there
+    # (funnel.domain.stage_plan), who else works on it, and when its row last changed
+    # (the board's live updates ask for rows changed since).
+    Column("stage_entered_at", UTCDateTime),
+    Column("plan", JSON),
+    Column("sales_team", JSON),
+    Column("updated_at", UTCDateTime, index=True),
     sa.Index(None, "status", "responsible"),  # migration 0002
+    sa.Index(None, "status", "stage", "stage_entered_at"),  # a column of the board
 )  # fmt: skip
 
 notifications = Table(

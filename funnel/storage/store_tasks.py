@@ -10,9 +10,8 @@ from typing import Any, get_args
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql
 
-from funnel.storage.base import StoreBase, select_columns
+from funnel.storage.base import StoreBase, json_list_has, select_columns
 from funnel.storage.records import Task, TaskIn, TaskStatusName
 from funnel.storage.store_tables import deals, tasks
 from funnel.storage.tables import to_utc
@@ -75,11 +74,7 @@ class TaskMethods(StoreBase):
         return self._all(Task, query.order_by(tasks.c.created_at, tasks.c.id))
 
     def _assigned(self, person: str) -> sa.ColumnElement[bool]:
-        if self._pg:
-            in_team = sa.type_coerce(tasks.c.co_executors, postgresql.JSONB).contains([person])
-        else:
-            member = sa.func.json_each(tasks.c.co_executors).table_valued("value")
-            in_team = sa.exists(sa.select(1).select_from(member).where(member.c.value == person))
+        in_team = json_list_has(tasks.c.co_executors, person, on_postgresql=self._pg)
         return sa.or_(tasks.c.responsible == person, in_team)
 
     def _readable(self, reader: TaskReader) -> sa.ColumnElement[bool]:

@@ -5,8 +5,8 @@ and closed deals are listed by pipeline through an index.
 ``analytics_deals`` is derived data: it is made again empty, and the next report folds every
 event into it (analytics/refresh.py, layout "3").
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | None = None
 depends_on: str | None = None
 
