@@ -105,6 +105,7 @@ async def main() -> None:
     settings = Settings()
     configure_logging(settings)
     load_invoice_setup()  # bad requisites or payment link: refused before connecting
+    Pipelines.from_settings(settings)  # and a broken pipeline file (robots move deals to them)
     client = await connect(settings, runtime=runtime_for(settings))
     stop = asyncio.Event()
     # SIGTERM (docker stop, systemd) and Ctrl-C stop taking new work and let running

@@ -32,6 +32,8 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
     problem = lead_pipeline_problem(settings, pipelines)
     if problem is not None:
         raise PipelineError(problem)
+    funnels = ", ".join(p.id + (" (default)" if p is pipelines.default else "") for p in pipelines)
+    click.echo(f"pipelines: {funnels}")
     load_invoice_setup()  # and the company's requisites or a bad payment link template
     # Bad codec keys are refused here too, and the database is brought to the schema the code
     # expects before the worker or the API touch it.
