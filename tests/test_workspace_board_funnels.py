@@ -66,6 +66,11 @@ async def test_a_deal_moved_to_the_other_funnel_leaves_the_board(
     await expect(card(ivanov, deal_id)).to_have_count(0)  # the live updates took it off
     await open_board(ivanov, "pipeline=repeat_sales")
     await expect(card_in(ivanov, "order", deal_id)).to_be_visible()
+    # The deal's card: its path names the stage of the funnel it came from.
+    await ivanov.goto(f"/deals/{deal_id}")
+    path = ivanov.locator("#stage-path")
+    await expect(path).to_contain_text("new (pusk)")
+    await expect(path).to_contain_text("Order agreed")  # the stage of repeat sales it is in
 
 
 async def test_the_new_deal_form_starts_a_deal_in_the_funnel_chosen(

@@ -119,11 +119,14 @@ def _path(state: DealState, pipeline: Pipeline | None, now: datetime) -> list[Vi
     for visit in state.visits:
         ended = visit.exited_at or now
         terminal = visit.exited_at is None and state.status is not DealStatus.OPEN
+        # A stage of a funnel the deal moved from: named by its id and that funnel's.
+        elsewhere = visit.pipeline_id not in (None, state.pipeline_id)
+        name = f"{visit.stage} ({visit.pipeline_id})" if elsewhere else None
         steps.append(
             Visit(
                 seq=visit.seq,
                 stage=visit.stage,
-                name=stage_name(pipeline, visit.stage),
+                name=name or stage_name(pipeline, visit.stage),
                 entered_at=visit.entered_at,
                 spent=None if terminal else ended - visit.entered_at,
                 current=visit.seq == last,
