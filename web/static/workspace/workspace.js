@@ -80,6 +80,28 @@
     });
   }
 
+  // The invitation link's form: set the password through the API, then sign in with it.
+  function wireInvitation() {
+    var form = document.getElementById("invitation-form");
+    if (!form) return;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var error = document.getElementById("invitation-error");
+      var password = form.elements.password.value;
+      function show(reason) { error.textContent = reason; error.hidden = false; }
+      if (password !== form.elements.repeat.value) return show(error.dataset.mismatch);
+      var url = "/auth/invitations/" + encodeURIComponent(form.dataset.token);
+      api("POST", url, { password: password }).then(function (set) {
+        if (!set.ok) return show(set.reason);
+        return api("POST", "/auth/sign-in", { user: set.data.employee_id, password: password })
+          .then(function (signedIn) {
+            if (!signedIn.ok) return show(signedIn.reason);
+            window.location.assign("/");
+          });
+      });
+    });
+  }
+
   function wireSignOut() {
     var button = document.getElementById("sign-out");
     if (!button) return;
@@ -90,6 +112,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     wireSignIn();
+    wireInvitation();
     wireSignOut();
   });
 
