@@ -34,8 +34,9 @@ def pipeline(request: Request) -> Pipeline:
     return load_pipeline(settings.pipeline)
 
 
-def stage_names(request: Request) -> dict[str, str]:
-    return {stage.id: stage.name for stage in pipeline(request).stages}
+def stage_names(request: Request, language: str) -> dict[str, str]:
+    """Stage id -> its name in the viewer's language (the pipeline's ``names``)."""
+    return {stage.id: stage.name_in(language) for stage in pipeline(request).stages}
 
 
 def people_names(request: Request) -> dict[str, str]:
