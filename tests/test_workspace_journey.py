@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 import pytest_asyncio
@@ -70,8 +71,14 @@ async def test_a_lead_from_the_web_form_is_run_to_won_in_the_browser(
 ) -> None:
     # A company's site posts the form with its token, which may do nothing else.
     form = {"Authorization": f"Bearer {LEADS}"}
-    lead = {"name": "Olga Kuznetsova", "company": "Berezka LLC", "service": "website",
-            "email": "olga@berezka.example", "phone": "+7 900 555-12-34", "source": "site"}  # fmt: skip
+    lead = {
+        "name": "Olga Kuznetsova",
+        "company": "Berezka LLC",
+        "service": "website",
+        "email": "olga@berezka.example",
+        "phone": "+7 900 555-12-34",
+        "source": "site",
+    }
     r = await stack.anon.post("/leads", json=lead, headers=form)
     assert r.status_code == 201, r.text
     deal_id = r.json()["deal_id"]
@@ -195,6 +202,26 @@ async def test_a_lead_from_the_web_form_is_run_to_won_in_the_browser(
     await expect(card(ivanov, deal_id)).to_have_count(0)
     await ivanov.context.close()
     await head_context.close()
+
+
+async def test_an_invitation_link_works_once(stack: Stack, browser: Browser) -> None:
+    token, _ = People(stack.store).invite("petrov", timedelta(hours=1))
+    for attempt in ("first", "again"):
+        context = await browser.new_context(base_url=stack.base_url, locale="ru-RU")
+        page = await context.new_page()
+        await page.goto(f"/auth/invitations/{token}")
+        await expect(page.locator("h1")).to_have_text("Ваш пароль")
+        await page.locator("input[name=password]").fill(NEW_PASSWORD)
+        await page.locator("input[name=repeat]").fill(NEW_PASSWORD + "!")
+        await page.get_by_role("button", name="Задать пароль и войти").click()
+        await expect(page.locator("#invitation-error")).to_have_text("Пароли не совпадают")
+        await page.locator("input[name=repeat]").fill(NEW_PASSWORD)
+        await page.get_by_role("button", name="Задать пароль и войти").click()
+        if attempt == "first":
+            await expect(page.locator(".who")).to_have_text("Pyotr Petrov")
+        else:
+            await expect(page.locator("#invitation-error")).to_contain_text("already used")
+        await context.close()
 
 
 async def test_a_payment_is_recorded_only_by_someone_who_reads_the_deal(stack: Stack) -> None:
