@@ -294,6 +294,7 @@ async def invoice_paid(
     # A closed deal is refused as closed, whatever the invoice (the same answer as every
     # other message to it).
     found = await temporal(request, _deals(request).read(deal_id))
+    check_readable(request, found.state.deal)  # a person records payments of their deals only
     if found.state.status is not DealStatus.OPEN:
         raise from_deal_error(closed_refusal(deal_id))
     await check_invoice_of_deal(

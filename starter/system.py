@@ -19,7 +19,9 @@ from funnel.runtime.retention import set_retention
 from funnel.runtime.settings import Settings
 from funnel.runtime.temporal_client import connect, data_converter
 from funnel.storage.migrate import upgrade
+from funnel.storage.store import Store
 from starter.devserver import dev_server
+from starter.first_sign_in import echo_workspace
 
 
 async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
@@ -83,13 +85,18 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
             f" database {settings.effective_database_url}"
         )
         worker_task = asyncio.create_task(worker_module.run_worker(client, settings, stop))
-        from api.server import serve_api
+        from api.app import create_app
+        from api.server import running_api
         from funnel.client.deals import DealClient
 
         ui_base = f"http://127.0.0.1:{settings.ui_port}" if ui else None
         deals = DealClient(client, task_queue=settings.task_queue, ui_base=ui_base)
         settings, local_token = with_local_token(settings)
-        api_task = asyncio.create_task(serve_api(settings, deals, stop))
+        store = Store(settings.effective_database_url)
+        stack.callback(store.dispose)
+        # Listening before anything below is printed: the addresses work once shown.
+        app = create_app(settings, deals, store)
+        await stack.enter_async_context(running_api(app, settings.api_host, settings.api_port))
         base = f"http://{settings.api_host}:{settings.api_port}"
         click.echo(f"HTTP API: {base}/docs")
         if local_token is not None:
@@ -101,10 +108,10 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
             from starter.demo import run_demo
 
             await run_demo(deals, pipelines, echo=True)
+        echo_workspace(settings, store, demo=demo)
         click.echo("running; Ctrl-C stops")
         await stop.wait()
         await worker_task
-        await api_task
 
 
 def with_local_token(settings: Settings) -> tuple[Settings, str | None]:

@@ -70,7 +70,7 @@ async def test_a_deal_moved_to_the_other_funnel_leaves_the_board(
     await ivanov.goto(f"/deals/{deal_id}")
     path = ivanov.locator("#stage-path")
     await expect(path).to_contain_text("new (pusk)")
-    await expect(path).to_contain_text("Order agreed")  # the stage of repeat sales it is in
+    await expect(path).to_contain_text("Заказ согласован")  # repeat sales' order, in Russian
 
 
 async def test_the_new_deal_form_starts_a_deal_in_the_funnel_chosen(

@@ -39,9 +39,10 @@ def pipeline(request: Request) -> Pipeline:
     return pipelines(request).default
 
 
-def stage_names(request: Request) -> dict[str, str]:
-    """Stage id -> name over every pipeline (the default one's where two share an id)."""
-    return pipelines(request).stage_names()
+def stage_names(request: Request, language: str) -> dict[str, str]:
+    """Stage id -> its name in the viewer's language (the pipelines' ``names``), over every
+    pipeline (the default one's where two share an id)."""
+    return pipelines(request).stage_names(language)
 
 
 def people_names(request: Request) -> dict[str, str]:

@@ -110,12 +110,12 @@ class Pipelines:
     def __contains__(self, pipeline_id: object) -> bool:
         return pipeline_id in self._by_id
 
-    def stage_names(self) -> dict[str, str]:
-        """Stage id -> name over every pipeline; the default pipeline's name where two
-        pipelines share a stage id."""
+    def stage_names(self, language: str) -> dict[str, str]:
+        """Stage id -> name in ``language`` over every pipeline; the default pipeline's name
+        where two pipelines share a stage id."""
         names: dict[str, str] = {}
         for pipeline in [*reversed(list(self)), self.default]:
-            names.update({stage.id: stage.name for stage in pipeline.stages})
+            names.update({stage.id: stage.name_in(language) for stage in pipeline.stages})
         return names
 
 

@@ -91,8 +91,12 @@ class Settings(BaseSettings):
         default=None, description="HMAC-SHA256 key of /webhooks/payments; unset: webhook off"
     )
     lead_dedup_hours: float = Field(default=24.0, ge=0)
-    lead_responsible: str = "sales"
-    lead_department_head: str = "sales-head"
+    lead_responsible: str | None = Field(
+        default=None, description="who takes web-form leads; unset: the directory's first manager"
+    )
+    lead_department_head: str | None = Field(
+        default=None, description="their head; unset: the lead responsible's head in the directory"
+    )
     lead_service: str = "default"
     lead_pipelines: dict[str, str] = Field(
         default_factory=dict,
