@@ -17,7 +17,7 @@ from funnel.runtime.pipeline_loader import PipelineError
 from funnel.runtime.pipelines import Pipelines, lead_pipeline_problem
 from funnel.runtime.retention import set_retention
 from funnel.runtime.settings import Settings
-from funnel.runtime.temporal_client import connect, data_converter
+from funnel.runtime.temporal_client import connect, data_converter, register_search_attributes
 from funnel.storage.migrate import upgrade
 from funnel.storage.store import Store
 from starter.devserver import dev_server
@@ -72,6 +72,10 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
                 click.echo(f"Web UI: http://127.0.0.1:{settings.ui_port}")
         client = await connect(settings, runtime=runtime_for(settings))
         if settings.temporal_address is None:
+            # A server persisted by an older version lacks the search attributes added since
+            # (DealPipeline): the dev server registers those of its flags only when it makes
+            # a new database.
+            await register_search_attributes(client)
             # The dev server's namespace keeps closed workflows 24 hours unless told.
             await set_retention(client, settings.retention_days)
             click.echo(

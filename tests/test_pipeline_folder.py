@@ -59,6 +59,10 @@ def test_the_shipped_folder_and_how_funnel_pipeline_and_pipelines_combine(tmp_pa
     assert both.ids == ["pusk", "repeat_sales", "reminders"] and both.default.id == "reminders"
     inside = Pipelines.from_settings(Settings(pipelines=DEFAULT_PIPELINES, pipeline=REPEAT_FILE))
     assert inside.ids == ["pusk", "repeat_sales"] and inside.default.id == "repeat_sales"
+    # The same file named by another path: still the folder's, and the default.
+    roundabout = DEFAULT_PIPELINES / ".." / "pipelines" / REPEAT_FILE.name
+    again = Pipelines.from_settings(Settings(pipelines=DEFAULT_PIPELINES, pipeline=roundabout))
+    assert again.ids == ["pusk", "repeat_sales"] and again.default.id == "repeat_sales"
 
 
 def test_a_folder_with_two_files_of_one_pipeline_is_refused_naming_both(tmp_path: Path) -> None:

@@ -75,7 +75,8 @@ class Pipelines:
         loaded = [Loaded(load_pipeline(path), path) for path in paths]
         default = None
         if default_file is not None:
-            default = next(e.pipeline.id for e in loaded if e.path == default_file)
+            file = default_file.resolve()
+            default = next(e.pipeline.id for e in loaded if e.path and e.path.resolve() == file)
         return cls(loaded, default)
 
     @property
