@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -18,11 +19,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.closing import ClosingActivities
+from activities.pipelines import PipelineActivities
 from activities.robots import RobotActivities
 from funnel.runtime.bytecode import write_workflow_bytecode
 from funnel.runtime.invoice_settings import load_invoice_setup
 from funnel.runtime.logging_setup import configure_logging
 from funnel.runtime.metrics import MetricsInterceptor, runtime_for
+from funnel.runtime.pipelines import Pipelines, load_settings_pipelines
 from funnel.runtime.sandbox_runner import workflow_runner_for
 from funnel.runtime.settings import Settings
 from funnel.runtime.temporal_client import connect
@@ -41,14 +44,29 @@ ACTIVITY_THREADS = 64
 log = logging.getLogger("funnel.worker")
 
 
-def deal_activities(store: Store, robots: RobotActivities | None = None) -> list[Any]:
-    """Every activity a deal calls: the robots, and the closed-deal record at its end."""
+def deal_activities(
+    store: Store,
+    robots: RobotActivities | None = None,
+    pipelines: Callable[[], Pipelines] = load_settings_pipelines,
+) -> list[Any]:
+    """Every activity a deal calls: the robots, the pipelines a robot moves a deal to
+    (``pipelines``: how they are read, the settings' files by default), and the
+    closed-deal record at its end."""
     robots = robots or RobotActivities(store)
-    return [*robots.all(), ClosingActivities(ClosedDeals(store)).record_closed_deal]
+    return [
+        *robots.all(),
+        PipelineActivities(pipelines).load_target,
+        ClosingActivities(ClosedDeals(store)).record_closed_deal,
+    ]
 
 
 def build_worker(
-    client: Client, store: Store, *, task_queue: str, executor: ThreadPoolExecutor
+    client: Client,
+    store: Store,
+    *,
+    task_queue: str,
+    executor: ThreadPoolExecutor,
+    pipelines: Callable[[], Pipelines] = load_settings_pipelines,
 ) -> Worker:
     write_workflow_bytecode(DealWorkflow)
     return Worker(
@@ -56,7 +74,7 @@ def build_worker(
         task_queue=task_queue,
         workflows=[DealWorkflow],
         workflow_runner=workflow_runner_for(client.data_converter),
-        activities=deal_activities(store),
+        activities=deal_activities(store, pipelines=pipelines),
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         # Deals started and failed activity attempts (funnel/runtime/metrics.py).
@@ -87,6 +105,7 @@ async def main() -> None:
     settings = Settings()
     configure_logging(settings)
     load_invoice_setup()  # bad requisites or payment link: refused before connecting
+    Pipelines.from_settings(settings)  # and a broken pipeline file (robots move deals to them)
     client = await connect(settings, runtime=runtime_for(settings))
     stop = asyncio.Event()
     # SIGTERM (docker stop, systemd) and Ctrl-C stop taking new work and let running

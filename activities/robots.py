@@ -116,11 +116,22 @@ class RobotActivities:
         # Rows of moves recorded before keep their shape.
         details |= {k: v for k, v in (("via", call.via), ("actor_kind", call.actor_kind)) if v}
         events: list[ReportEventIn] = []
+        # A move from another pipeline: the exit row is the old pipeline's, the entry the new.
+        left = ctx
+        if call.from_pipeline_id is not None and call.from_pipeline_version is not None:
+            left = ctx.model_copy(
+                update={
+                    "pipeline_id": call.from_pipeline_id,
+                    "pipeline_version": call.from_pipeline_version,
+                }
+            )
+            details["pipeline_from"] = call.from_pipeline_id
+            details["pipeline_to"] = ctx.pipeline_id
         if call.from_stage is not None:
             events.append(
                 self._event(
                     call.key.removesuffix(":enter") + ":exit",
-                    ctx,
+                    left,
                     call.from_stage,
                     "stage_exited",
                     call.at,
@@ -146,6 +157,7 @@ class RobotActivities:
             entered_at=call.at,
             plan=call.plan,
             sales_team=ctx.deal.sales_team,  # deals registered before the store kept it
+            pipeline=None if left is ctx else (ctx.pipeline_id, ctx.pipeline_version),
         )
         self._sync(self._dispatch.plan_deal_update(call.key, ctx, at=call.at))
 

@@ -10,7 +10,8 @@ import click
 from analytics.models import KINDS, Filters, ReportKind
 from analytics.render import print_report
 from analytics.service import Analytics
-from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
+from funnel.runtime.pipeline_loader import PipelineError
+from funnel.runtime.pipelines import Pipelines
 from funnel.runtime.settings import Settings
 from funnel.storage.tables import MissingSchema
 
@@ -45,7 +46,7 @@ def _day(_ctx: Any, _param: Any, value: datetime | None) -> date | None:
     "--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), callback=_day, help="last day, included"
 )
 @click.option("--by", type=click.Choice(["week", "month"]), default="month", help="trend periods")
-@click.option("--pipeline", help="pipeline id (default: the current pipeline file's)")
+@click.option("--pipeline", help="pipeline id (default: the default pipeline)")
 @click.option("--responsible", help="only this manager's deals")
 @click.option("--department", help="only deals of this department head")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
@@ -62,12 +63,13 @@ def report(
     """Funnel analytics: funnel, speed, discipline, managers or trend."""
     settings = Settings()
     try:
-        pipeline_def = load_pipeline(settings.pipeline)
+        pipelines = Pipelines.from_settings(settings)
+        pipelines.get(pipeline)
     except PipelineError as exc:
         raise click.ClickException(str(exc)) from exc
     analytics = Analytics(
         settings.effective_database_url,
-        pipeline_def,
+        pipelines,
         ui_base=f"http://127.0.0.1:{settings.ui_port}",
     )
     try:

@@ -32,7 +32,7 @@ class Ctx:
 
     @property
     def pipeline_id(self) -> str:
-        return self.filters.pipeline or self.pipeline.id
+        return self.pipeline.id
 
     def stage_ids(self, semantics: Semantics) -> list[str]:
         return [s.id for s in self.pipeline.stages if s.semantics is semantics]

@@ -65,18 +65,22 @@ def _stage_masks(conn: sa.Connection, ctx: Ctx) -> dict[str, tuple[int, int]]:
 
 def funnel(conn: sa.Connection, ctx: Ctx) -> FunnelReport:
     lost_ids = ctx.stage_ids(Semantics.FAILURE)
-    # The cohort's deals grouped by (stages entered, status, current stage): a few hundred
-    # groups out of 100,000 per-deal rows; each stage's counts are sums over the groups.
+    # The cohort's deals grouped by (stages entered, status, current stage, still in this
+    # pipeline): a few hundred groups out of 100,000 per-deal rows; each stage's counts are
+    # sums over the groups. A deal moved to another funnel is won or open there, not here.
     a = deal_rows.c
+    here = (deals.c.pipeline_id == a.pipeline_id).label("here")
     groups = (
-        sa.select(a.stages, deals.c.status, deals.c.stage.label("now"), sa.func.count().label("n"))
+        sa.select(
+            a.stages, deals.c.status, deals.c.stage.label("now"), here, sa.func.count().label("n")
+        )
         .select_from(deal_rows.join(deals, deals.c.deal_id == a.deal_id))
         .where(
             a.pipeline_id == ctx.pipeline_id,
             *ctx.epoch_range(a.started_epoch),
             *ctx.people(a.responsible, a.department_head),
         )
-        .group_by(a.stages, deals.c.status, deals.c.stage)
+        .group_by(a.stages, deals.c.status, deals.c.stage, here)
         .subquery("groups")
     )
     g = groups.c
@@ -98,8 +102,8 @@ def funnel(conn: sa.Connection, ctx: Ctx) -> FunnelReport:
                 b.stage,
                 count_if().label("entered"),
                 count_if(g.stages.op("&")(further) != 0).label("moved_on"),
-                count_if(g.status == "won").label("won"),
-                count_if(g.status == "open", g.now == b.stage).label("open_now"),
+                count_if(g.status == "won", g.here).label("won"),
+                count_if(g.status == "open", g.now == b.stage, g.here).label("open_now"),
             )
             .select_from(stage_bits.join(groups, sa.true()))
             .where(b.pipeline_id == ctx.pipeline_id)

@@ -21,7 +21,9 @@ class Filters(BaseModel):
 
     date_from: AwareDatetime | None = None
     date_to: AwareDatetime | None = None
-    pipeline: str | None = Field(default=None, description="default: the current pipeline file")
+    pipeline: str | None = Field(
+        default=None, description="the pipeline's id; default: the default one"
+    )
     responsible: str | None = None
     department: str | None = Field(default=None, description="the department head's id")
     by: Literal["week", "month"] = "month"

@@ -35,7 +35,7 @@ from funnel.storage.analytics_tables import (
 from funnel.storage.store import deals, notifications, report_events
 
 REREAD = 10_000
-LAYOUT = "2"  # the derived tables' layout: another value folds everything again
+LAYOUT = "3"  # the derived tables' layout: another value folds everything again
 DERIVED = (visits, deal_rows, stage_bits, breach_rows, escalation_rows)
 _LOCK = 7_146_815_302  # advisory lock id: one refresh at a time on PostgreSQL
 

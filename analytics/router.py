@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
@@ -41,14 +42,14 @@ _templates.filters["pct"] = pct
 def get_analytics(request: Request) -> Analytics:
     found: Analytics | None = getattr(request.app.state, "analytics", None)
     if found is None:
-        from funnel.runtime.pipeline_loader import load_pipeline
+        from funnel.runtime.pipelines import Pipelines
         from funnel.runtime.settings import Settings
 
         # The API's own settings when it has them (its database), else the environment's.
         settings = getattr(request.app.state, "settings", None) or Settings()
         found = Analytics(
             settings.effective_database_url,
-            load_pipeline(settings.pipeline),
+            Pipelines.from_settings(settings),
             ui_base=f"http://127.0.0.1:{settings.ui_port}",
         )
         request.app.state.analytics = found
@@ -77,12 +78,15 @@ def _filters(
     date_from: Annotated[date | None, Query(alias="from", description="first day")] = None,
     date_to: Annotated[date | None, Query(alias="to", description="last day, included")] = None,
     by: Literal["week", "month"] = "month",
-    pipeline: str | None = None,
+    pipeline: Annotated[str | None, Query(description="default: the default pipeline")] = None,
     responsible: str | None = None,
     department: str | None = None,
 ) -> Filters:
     if date_from and date_to and date_from > date_to:
         raise HTTPException(422, f"from ({date_from}) is after to ({date_to})")
+    if pipeline is not None and pipeline not in analytics.pipelines:
+        known = ", ".join(analytics.pipelines.ids)
+        raise HTTPException(422, f"unknown pipeline {pipeline!r}; the pipelines are: {known}")
     return filters_for(
         analytics,
         date_from=date_from,
@@ -106,8 +110,11 @@ def get_report(
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
-def dashboard(analytics: AnalyticsDep, filters: FiltersDep, scope: ScopeDep) -> HTMLResponse:
-    """The head of sales' morning page: funnel, time in stage, breaches."""
+def dashboard(
+    request: Request, analytics: AnalyticsDep, filters: FiltersDep, scope: ScopeDep
+) -> HTMLResponse:
+    """The head of sales' morning page: funnel, time in stage, breaches; one pipeline at a
+    time (``?pipeline=``), with a link to each of the others."""
     funnel = analytics.report("funnel", filters, scope=scope)
     speed = analytics.report("speed", filters, scope=scope)
     discipline = analytics.report("discipline", filters, scope=scope)
@@ -115,9 +122,18 @@ def dashboard(analytics: AnalyticsDep, filters: FiltersDep, scope: ScopeDep) -> 
     assert isinstance(speed, SpeedReport)
     assert isinstance(discipline, DisciplineReport)
     html = _templates.get_template("dashboard.html.jinja").render(
-        **_view(funnel, speed, discipline)
+        **_view(funnel, speed, discipline), funnels=_funnel_links(request, analytics)
     )
     return HTMLResponse(html)
+
+
+def _funnel_links(request: Request, analytics: Analytics) -> list[dict[str, str]]:
+    """The pipeline selector: each pipeline's dashboard, the other query parameters kept."""
+    links = []
+    for pipeline in analytics.pipelines:
+        query = {**request.query_params, "pipeline": pipeline.id}
+        links.append({"id": pipeline.id, "name": pipeline.name, "href": f"?{urlencode(query)}"})
+    return links
 
 
 def _view(funnel: FunnelReport, speed: SpeedReport, discipline: DisciplineReport) -> dict[str, Any]:

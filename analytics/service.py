@@ -19,23 +19,35 @@ from analytics.sql import Dialect
 from analytics.workclock import calendar_id
 from funnel.client.read_scope import ReadScope
 from funnel.domain.pipeline import Pipeline
+from funnel.runtime.pipelines import Pipelines
 from funnel.storage.migrate import require_schema
 
 VACUUM_AFTER = 50_000  # event ids folded in one refresh that make it a bulk fold (analyze)
 
 
 class Analytics:
-    """Reports over one store database. Thread-safe; share one instance."""
+    """Reports over one store database, one pipeline at a time (the filters' ``pipeline``,
+    else the default one). Working time is counted on the default pipeline's calendar (the
+    company's). Thread-safe; share one instance."""
 
-    def __init__(self, url: str | URL, pipeline: Pipeline, *, ui_base: str = UI_BASE) -> None:
+    def __init__(
+        self, url: str | URL, pipelines: Pipelines | Pipeline, *, ui_base: str = UI_BASE
+    ) -> None:
         self._url = make_url(url)
         self._engine = sa.create_engine(self._url, pool_pre_ping=True)
         self._pg = self._engine.dialect.name == "postgresql"
-        self.pipeline = pipeline
+        if isinstance(pipelines, Pipeline):
+            pipelines = Pipelines.of(pipelines)
+        self.pipelines = pipelines
         self.ui_base = ui_base
         if not self._pg:
             _sqlite_setup(self._engine)
         self._ready = False
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The default pipeline: its calendar is the reports' working time."""
+        return self.pipelines.default
 
     def dispose(self) -> None:
         self._engine.dispose()
@@ -55,7 +67,8 @@ class Analytics:
             self._ready = True
         with self._tx(write=True) as conn:
             before = watermark(conn)
-            after = refresh(conn, self.pipeline.calendar, escalation_robots(self.pipeline))
+            robots = sorted({r for p in self.pipelines for r in escalation_robots(p)})
+            after = refresh(conn, self.pipeline.calendar, robots)
         if after - before >= VACUUM_AFTER:
             self._vacuum()
         return after
@@ -83,12 +96,14 @@ class Analytics:
         now: datetime | None = None,
         scope: ReadScope | None = None,
     ) -> Report:
-        """``scope``: the deals of one person only (funnel/client/read_scope.py)."""
+        """``scope``: the deals of one person only (funnel/client/read_scope.py). A filter
+        naming a pipeline not loaded raises UnknownPipeline, which lists those that are."""
         filters = filters or Filters()
+        pipeline = self.pipelines.get(filters.pipeline)
         self.refresh()
         ctx = Ctx(
             Dialect(self._engine.dialect.name),
-            self.pipeline,
+            pipeline,
             filters,
             ui_base=self.ui_base,
             now=now,

@@ -51,7 +51,7 @@ def fold_events(conn: sa.Connection, dialect: Dialect, low: int, top: int) -> No
     breaches = (
         sa.select(e.id, e.deal_id, e.pipeline_id, e.stage, e.at, d.responsible, d.department_head)
         .select_from(report_events.join(deals, d.deal_id == e.deal_id))
-        .where(batch, e.kind == BREACH, e.pipeline_id == d.pipeline_id)
+        .where(batch, e.kind == BREACH)
     )
     names = ["event_id", "deal_id", "pipeline_id", "stage", "at", "responsible",
              "department_head"]  # fmt: skip
@@ -64,11 +64,13 @@ def fold_events(conn: sa.Connection, dialect: Dialect, low: int, top: int) -> No
     touched = sa.select(e.deal_id).where(batch).distinct()
     mask = sa.cast(sa.literal(1, sa.BigInteger), sa.BigInteger).op("<<")(b.bit)
     breach_count = (
-        sa.select(sa.func.count()).where(breach_rows.c.deal_id == v.deal_id).scalar_subquery()
+        sa.select(sa.func.count())
+        .where(breach_rows.c.deal_id == v.deal_id, breach_rows.c.pipeline_id == v.pipeline_id)
+        .scalar_subquery()
     )
     rows = (
         sa.select(
-            v.deal_id, sa.func.min(v.pipeline_id), sa.func.min(v.responsible),
+            v.deal_id, v.pipeline_id, sa.func.min(v.responsible),
             sa.func.min(v.department_head), sa.func.min(v.started_epoch),
             sa.cast(sa.func.sum(sa.distinct(mask)), sa.BigInteger), breach_count,
         )
@@ -76,14 +78,14 @@ def fold_events(conn: sa.Connection, dialect: Dialect, low: int, top: int) -> No
             stage_bits, sa.and_(b.pipeline_id == v.pipeline_id, b.stage == v.stage)
         ))
         .where(v.deal_id.in_(touched))
-        .group_by(v.deal_id)
+        .group_by(v.deal_id, v.pipeline_id)
     )  # fmt: skip
     cols = ["deal_id", "pipeline_id", "responsible", "department_head", "started_epoch",
             "stages", "breaches"]  # fmt: skip
     upsert = _insert(dialect, deal_rows).from_select(cols, rows)
     conn.execute(
         upsert.on_conflict_do_update(
-            index_elements=["deal_id"],
+            index_elements=["deal_id", "pipeline_id"],
             set_={c: getattr(upsert.excluded, c) for c in cols[1:]},
         )
     )

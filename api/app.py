@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from analytics.router import router as analytics_router
-from api import deal_edits, deals, inbox, intake, sign_in
+from api import deal_edits, deals, funnels, inbox, intake, sign_in
 from api import documents as documents_api
 from api import tasks as tasks_api
 from api.auth import REPORTS_READ, require_scope
@@ -131,6 +131,7 @@ def create_app(settings: Settings, deal_client: DealClient, store: Store) -> Fas
     app.include_router(sign_in.router)
     app.include_router(deals.router)
     app.include_router(deal_edits.router)
+    app.include_router(funnels.router)  # GET /pipelines, POST /deals/{id}/move-to-funnel
     app.include_router(documents_api.router)
     app.include_router(intake.router)
     app.include_router(tasks_api.router)

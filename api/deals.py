@@ -25,6 +25,7 @@ from api.auth import DEALS_READ, DEALS_WRITE, require_scope
 from api.caller import request_actor
 from api.errors import DEAL_ERRORS, from_deal_error, temporal
 from api.payments import check_invoice_of_deal
+from api.pipelines import pipeline_named
 from api.read_scope import check_readable, read_scope
 from api.schemas import (
     AcceptBody,
@@ -37,6 +38,7 @@ from api.schemas import (
     InvoicePaidBody,
     MoveBody,
     PlanOut,
+    Problem,
     RunTemplateBody,
     Sent,
     TaskCompleteBody,
@@ -45,10 +47,10 @@ from api.schemas import (
 from funnel.client.deals import DealClient, DealRead
 from funnel.client.errors import BadFilter, closed_refusal
 from funnel.client.listing import Cursor, DealFilter, Source
+from funnel.domain.funnels import NewDeal
 from funnel.domain.models import (
     DEAL_ID_PATTERN,
     CloseInput,
-    DealInput,
     DealState,
     DealStatus,
     InvoicePaid,
@@ -56,10 +58,10 @@ from funnel.domain.models import (
     TaskCompleted,
     UpdateFieldsInput,
 )
+from funnel.domain.pipeline import ID_PATTERN
 from funnel.domain.task_ids import normalise_task_id
 from funnel.domain.text import NO_CONTROL_CHARACTERS
 from funnel.domain.who_may import task_problem
-from funnel.runtime.pipeline_loader import current_pipeline
 from funnel.runtime.settings import Settings
 
 DealId = Annotated[str, Path(pattern=DEAL_ID_PATTERN, description="the deal's id")]
@@ -88,15 +90,16 @@ def _read_out(request: Request, found: DealRead) -> DealOut:
     "",
     status_code=status.HTTP_201_CREATED,
     dependencies=write,
-    summary="Start a deal with the current pipeline file",
+    responses={422: {"model": Problem, "description": "a bad body, or an unknown pipeline"}},
+    summary="Start a deal in the current version of its pipeline",
 )
-async def start_deal(request: Request, deal: DealInput) -> DealOut:
-    settings: Settings = request.app.state.settings
+async def start_deal(request: Request, deal: NewDeal) -> DealOut:
+    """In the pipeline ``pipeline`` names (default: the default one, GET /pipelines)."""
     # Read per request: a new deal gets the pipeline file as it is now (running deals keep
     # the version they started with).
-    pipeline = current_pipeline(settings.pipeline)
+    pipeline = pipeline_named(request, deal.pipeline)
     state = await temporal(
-        request, _deals(request).start(deal, pipeline, actor=request_actor(request))
+        request, _deals(request).start(deal.deal(), pipeline, actor=request_actor(request))
     )
     return _out(request, state)
 
@@ -122,12 +125,16 @@ async def list_deals(
     until: Annotated[
         AwareDatetime | None, Query(description="closed deals closed before this (with its zone)")
     ] = None,
+    pipeline: Annotated[
+        str | None, Query(max_length=64, pattern=ID_PATTERN, description="the pipeline's id")
+    ] = None,
     page_token: Annotated[str | None, Query(max_length=4096)] = None,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DealPage:
     settings: Settings = request.app.state.settings
     try:
-        filt = DealFilter(stage, responsible, breached, status_, since, until, read_scope(request))
+        scope = read_scope(request)
+        filt = DealFilter(stage, responsible, breached, status_, since, until, scope, pipeline)
     except BadFilter as exc:
         raise HTTPException(422, detail=str(exc)) from exc
     query = filt.describe()
@@ -174,7 +181,8 @@ def _decode_token(settings: Settings, query: str, page_token: str) -> Cursor:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
             detail="page_token is not one this API returned for these filters: pass"
-            " next_page_token as is, with the same stage/responsible/breached/status/since/until",
+            " next_page_token as is, with the same filters (stage, responsible, breached,"
+            " status, since, until, pipeline)",
         )
     return cursor
 
@@ -286,6 +294,7 @@ async def invoice_paid(
     # A closed deal is refused as closed, whatever the invoice (the same answer as every
     # other message to it).
     found = await temporal(request, _deals(request).read(deal_id))
+    check_readable(request, found.state.deal)  # a person records payments of their deals only
     if found.state.status is not DealStatus.OPEN:
         raise from_deal_error(closed_refusal(deal_id))
     await check_invoice_of_deal(

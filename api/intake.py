@@ -22,10 +22,11 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.auth import LEADS_WRITE, require_scope
+from api.auth import LEADS_WRITE, directory, require_scope
 from api.caller import PAYMENT_WEBHOOK, request_actor
 from api.errors import DEAL_ERRORS, temporal
 from api.payments import check_invoice_of_deal
+from api.pipelines import pipelines
 from api.schemas import (
     DealOut,
     LeadIn,
@@ -38,8 +39,10 @@ from api.schemas import (
 )
 from funnel.client.deals import DealClient
 from funnel.domain.models import Contact, DealInput, InvoicePaid
-from funnel.runtime.pipeline_loader import current_pipeline
+from funnel.domain.people import Role
+from funnel.domain.pipeline import Pipeline
 from funnel.runtime.settings import Settings
+from funnel.storage.directory import Directory
 from funnel.storage.intake import IntakeStore
 
 REPLAY_WINDOW_SECONDS = 300
@@ -63,6 +66,33 @@ def _state(request: Request) -> tuple[Settings, DealClient, IntakeStore]:
 # --- leads -------------------------------------------------------------------------------
 
 
+def lead_people(settings: Settings, people: Directory) -> tuple[str, str]:
+    """Who takes a web-form lead, and their head: FUNNEL_LEAD_RESPONSIBLE and
+    FUNNEL_LEAD_DEPARTMENT_HEAD, or else the directory's first manager and that manager's head
+    (their ``head``, or the head of their department), so that a lead lands on the board of
+    someone who may accept it. 503 when the directory names no one."""
+    responsible = settings.lead_responsible or next(
+        (e.id for e in people if e.role is Role.MANAGER), None
+    )
+    if responsible is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="no one takes leads: the directory has no manager; set FUNNEL_LEAD_RESPONSIBLE",
+        )
+    head = settings.lead_department_head
+    taker = people.get(responsible)
+    if head is None and taker is not None:
+        heads = (e.id for e in people if e.role is Role.HEAD and e.department == taker.department)
+        head = taker.head or next(heads, None)
+    if head is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"no head for the leads of {responsible!r} in the directory; set"
+            " FUNNEL_LEAD_DEPARTMENT_HEAD",
+        )
+    return responsible, head
+
+
 @router.post(
     "/leads",
     tags=["intake"],
@@ -76,6 +106,7 @@ def _state(request: Request) -> tuple[Settings, DealClient, IntakeStore]:
 )
 async def take_lead(request: Request, response: Response, lead: LeadIn) -> LeadOut:
     settings, deals, intake = _state(request)
+    responsible, head = lead_people(settings, directory(request))
     email, phone = normal_email(lead.email), normal_phone(lead.phone)
     lead_id = uuid.uuid4().hex
     deal_id = f"lead-{lead_id[:12]}"
@@ -107,14 +138,14 @@ async def take_lead(request: Request, response: Response, lead: LeadIn) -> LeadO
     deal = DealInput(
         deal_id=deal_id,
         contact=Contact(name=lead.name, company=lead.company, phone=lead.phone, email=lead.email),
-        responsible=settings.lead_responsible,
-        department_head=settings.lead_department_head,
+        responsible=responsible,
+        department_head=head,
         service=lead.service or settings.lead_service,
         amount=Decimal(0),
         fields=fields,
     )
     try:
-        pipeline = current_pipeline(settings.pipeline)
+        pipeline = lead_pipeline(request, settings, lead.source)
         start = deals.start(deal, pipeline, actor=request_actor(request))
         state = await temporal(request, start)
     except BaseException:
@@ -125,6 +156,20 @@ async def take_lead(request: Request, response: Response, lead: LeadIn) -> LeadO
     await asyncio.to_thread(intake.lead_started, lead_id)
     out = DealOut(**dict(state), ui_link=deals.ui_link(deal_id))
     return LeadOut(lead_id=lead_id, deal_id=deal_id, duplicate=False, ui_link=out.ui_link, deal=out)
+
+
+def lead_pipeline(request: Request, settings: Settings, source: str | None) -> Pipeline:
+    """The pipeline the lead's form is configured for (FUNNEL_LEAD_PIPELINES by the lead's
+    ``source``), else the default one; 503 when the configured one is not loaded."""
+    configured = settings.lead_pipelines.get(source) if source else None
+    loaded = pipelines(request)
+    if configured is not None and configured not in loaded:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"FUNNEL_LEAD_PIPELINES sends source {source!r} to pipeline {configured!r},"
+            f" which is not loaded (the pipelines are: {', '.join(loaded.ids)})",
+        )
+    return loaded.get(configured)
 
 
 # --- payments ----------------------------------------------------------------------------

@@ -68,6 +68,11 @@ class DealSummaryOut(BaseModel):
         " closed deal, listed from the store",
     )
     closed_at: datetime | None = Field(default=None, description="when a closed deal closed")
+    pipeline: str | None = Field(
+        default=None,
+        description="the pipeline's id (null: an open deal started before deals were listed"
+        " by pipeline, until `funnel db backfill-team`)",
+    )
 
 
 class DealPage(BaseModel):

@@ -18,8 +18,9 @@ from typing import Literal
 import click
 from pydantic import ValidationError
 
-from funnel.domain.models import CloseInput, DealInput, InvoicePaid, Outcome
-from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
+from funnel.domain.funnels import NewDeal
+from funnel.domain.models import CloseInput, InvoicePaid, Outcome
+from funnel.runtime.pipeline_loader import PipelineError
 from funnel.runtime.settings import Settings
 from starter import people_cli
 from starter.cli_support import (
@@ -32,6 +33,7 @@ from starter.cli_support import (
     run_async,
     utc_time,
 )
+from starter.funnel_cli import deal_move_funnel, loaded_pipelines, named_pipeline, pipeline
 from starter.payment_cli import payment_line, send_payment
 from starter.render import print_deal, print_deal_list, print_tasks
 
@@ -82,33 +84,10 @@ async def demo(as_json: bool) -> None:
     from starter.demo import run_demo
 
     settings = Settings()
+    pipelines = loaded_pipelines(settings)
     client = await deal_client(settings)
-    results = await run_demo(client, load_pipeline(settings.pipeline), echo=not as_json)
+    results = await run_demo(client, pipelines, echo=not as_json)
     emit(as_json, [r.model_dump(mode="json") for r in results], lambda: None)
-
-
-# --- pipelines -----------------------------------------------------------------------------
-
-
-@main.group()
-def pipeline() -> None:
-    """Pipeline files."""
-
-
-@pipeline.command("check")
-@click.argument("path", type=click.Path(path_type=Path), required=False)
-@json_option
-def pipeline_check(path: Path | None, as_json: bool) -> None:
-    """Load a pipeline file (default: FUNNEL_PIPELINE) and report what is wrong with it."""
-    path = path or Settings().pipeline
-    try:
-        loaded = load_pipeline(path)
-    except PipelineError as exc:
-        raise Failure(str(exc)) from exc
-    stages = [s.id for s in loaded.stages]
-    info = {"id": loaded.id, "version": loaded.version, "stages": stages}
-    summary = f"{path}: pipeline {loaded.id!r} version {loaded.version}: " + " -> ".join(stages)
-    emit(as_json, info, lambda: click.echo(summary))
 
 
 # --- deals ---------------------------------------------------------------------------------
@@ -119,9 +98,9 @@ def deal() -> None:
     """Start, drive and inspect deals."""
 
 
-def _read_deal(path: Path) -> DealInput:
+def _read_deal(path: Path) -> NewDeal:
     try:
-        return DealInput.model_validate_json(path.read_bytes())
+        return NewDeal.model_validate_json(path.read_bytes())
     except OSError as exc:
         raise Failure(f"{path}: {exc.strerror}") from exc
     except ValidationError as exc:
@@ -134,15 +113,19 @@ def _read_deal(path: Path) -> DealInput:
 
 @deal.command("start")
 @click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--pipeline", "pipeline_id", help="the pipeline's id (default: the file's, or the default)"
+)
 @json_option
 @run_async
-async def deal_start(file: Path, as_json: bool) -> None:
-    """Start a deal from a JSON file (see examples/deal.json) with the current pipeline."""
+async def deal_start(file: Path, pipeline_id: str | None, as_json: bool) -> None:
+    """Start a deal from a JSON file (see examples/deal.json) in the current version of its
+    pipeline: --pipeline, else the file's "pipeline", else the default one."""
     settings = Settings()
-    deal_input = _read_deal(file)
-    pipeline_def = load_pipeline(settings.pipeline)
+    new = _read_deal(file)
+    pipeline_def = named_pipeline(settings, pipeline_id or new.pipeline)
     client = await deal_client(settings)
-    state = await client.start(deal_input, pipeline_def)
+    state = await client.start(new.deal(), pipeline_def)
     emit(as_json, state, lambda: print_deal(state, client.ui_link(state.deal_id)))
 
 
@@ -269,6 +252,7 @@ async def deal_close(
 @click.option("--responsible", help="only deals of this employee")
 @click.option("--breached/--not-breached", default=None, help="stage deadline breached or not")
 @click.option("--status", type=click.Choice(["open", "closed"]), help="only open or closed deals")
+@click.option("--pipeline", help="only deals in this pipeline (its id)")
 @click.option("--since", callback=utc_time, help="closed deals closed at or after (ISO, UTC)")
 @click.option("--until", callback=utc_time, help="closed deals closed before (ISO, UTC)")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
@@ -279,6 +263,7 @@ async def deal_list(
     responsible: str | None,
     breached: bool | None,
     status: Literal["open", "closed"] | None,
+    pipeline: str | None,
     since: datetime | None,
     until: datetime | None,
     limit: int,
@@ -294,6 +279,7 @@ async def deal_list(
         status=status,
         since=since,
         until=until,
+        pipeline=pipeline,
         limit=limit,
     )
     emit(as_json, [d.__dict__ for d in deals], lambda: print_deal_list(deals))
@@ -365,6 +351,8 @@ deal.add_command(deal_show)
 deal.add_command(deal_fields)
 deal.add_command(deal_edit)
 deal.add_command(deal_comment)
+deal.add_command(deal_move_funnel)
+main.add_command(pipeline)
 pipeline.add_command(pipeline_migrate)
 main.add_command(simulate_command)
 main.add_command(people_cli.user)

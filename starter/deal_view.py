@@ -13,7 +13,7 @@ from funnel.client.deals import DealClient, DealError
 from funnel.domain.models import DealState, InvoiceView, StageVisit
 from funnel.domain.payments import money
 from funnel.domain.robot_runs import RobotRun, RunOutcome
-from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.pipelines import Pipelines
 from funnel.runtime.settings import Settings
 from starter.cli_support import Failure, deal_client, emit, json_option, run_async
 from starter.render import print_deal, print_tasks
@@ -54,7 +54,7 @@ async def deal_show(deal_id: str, tz_name: str | None, as_json: bool) -> None:
     if as_json:
         emit(as_json, {**state.model_dump(mode="json"), "source": found.source}, lambda: None)
         return
-    zone = zone or await _company_zone(client, deal_id, settings)
+    zone = zone or await _company_zone(client, state, settings)
     print_deal_full(state, client.ui_link(deal_id), zone)
     if found.source == "record":
         click.echo("(read from the deal's record in the store: its workflow is past retention)")
@@ -67,13 +67,16 @@ def _zone(name: str) -> ZoneInfo:
         raise Failure(f"--tz {name!r} is not a known IANA time zone, e.g. Europe/Berlin") from exc
 
 
-async def _company_zone(client: DealClient, deal_id: str, settings: Settings) -> ZoneInfo:
-    """The calendar time zone of the pipeline the deal is pinned to; the pipeline file's when
-    the deal cannot be asked (a deal read from the closed-deal record)."""
+async def _company_zone(client: DealClient, state: DealState, settings: Settings) -> ZoneInfo:
+    """The calendar time zone of the pipeline the deal is pinned to; its pipeline file's (or
+    the default one's) when the deal cannot be asked (a deal read from the closed-deal
+    record)."""
     try:
-        calendar = (await client.pipeline(deal_id)).calendar
+        calendar = (await client.pipeline(state.deal_id)).calendar
     except DealError:
-        calendar = load_pipeline(settings.pipeline).calendar
+        pipelines = Pipelines.from_settings(settings)
+        known = state.pipeline_id in pipelines
+        calendar = pipelines.get(state.pipeline_id if known else None).calendar
     return ZoneInfo(calendar.timezone)
 
 
@@ -81,7 +84,9 @@ def print_deal_full(state: DealState, ui_link: str | None, zone: ZoneInfo) -> No
     t = LocalTimes(zone)
     print_deal(state, ui_link)
     click.echo(f"  times in {zone.key}")
-    _section("stages", (_visit(v, t) for v in state.visits))
+    # A deal that moved to another funnel: each visit names its pipeline.
+    funnels = len({v.pipeline_id or state.pipeline_id for v in state.visits}) > 1
+    _section("stages", (_visit(v, t, funnels) for v in state.visits))
     _section("waiting robots", (f"{w.robot_id} at {t(w.due_at)}: {w.title}" for w in state.waiting))
     if state.tasks:
         print_tasks(state.tasks, indent="  ", when=t)
@@ -99,15 +104,17 @@ def _section(heading: str, lines: Iterable[str]) -> None:
             click.echo(f"    {row}")
 
 
-def _visit(v: StageVisit, t: LocalTimes) -> str:
-    # Why the deal came in (start, accepted, moved, invoice_paid, tasks_done) and why it left.
+def _visit(v: StageVisit, t: LocalTimes, funnels: bool) -> str:
+    # Why the deal came in (start, accepted, moved, invoice_paid, tasks_done, moved_to_funnel)
+    # and why it left.
     why = f"came by {v.cause}" + (f", left by {v.exit_cause}" if v.exit_cause else "")
     if v.entered_by:  # who moved it here, and how when their request said (an actor)
         why += f"; by {v.entered_by}" + (f" via {v.via.value}" if v.via else "")
     mark = "  BREACHED" if v.breached else ""
     left = t(v.exited_at) if v.exited_at else "not yet"
+    stage = f"{v.pipeline_id}/{v.stage}" if funnels and v.pipeline_id else v.stage
     return (
-        f"#{v.seq:<2} {v.stage:<12} in {t(v.entered_at)}  out {left}"
+        f"#{v.seq:<2} {stage:<12} in {t(v.entered_at)}  out {left}"
         f"  deadline {t(v.deadline_at)}  ({why}){mark}"
     )
 

@@ -24,8 +24,12 @@ if TYPE_CHECKING:
 Status = Literal["OK", "WARN", "FAIL"]
 TEMPORAL_TIMEOUT = 5.0  # seconds: a reachable server answers far sooner
 RPC_TIMEOUT = timedelta(seconds=TEMPORAL_TIMEOUT)
-# Deals started before DealTeam was registered lack it: the team does not list them.
-_BACKFILL_TEAM = "; then `funnel db backfill-team` gives the open deals their sales team"
+# Deals started before DealTeam (DealPipeline) was registered lack it: the team does not list
+# them (lists by pipeline miss them).
+_BACKFILL = {
+    "DealTeam": "; then `funnel db backfill-team` gives the open deals their sales team",
+    "DealPipeline": "; then `funnel db backfill-team` gives the open deals their pipeline",
+}
 
 
 @dataclass(frozen=True)
@@ -95,13 +99,28 @@ def check_settings(settings: Settings) -> list[Check]:
 
 
 def check_pipeline(settings: Settings) -> Check:
-    from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
+    """Every pipeline file loads (FUNNEL_PIPELINES, FUNNEL_PIPELINE), and every lead form's
+    pipeline (FUNNEL_LEAD_PIPELINES) is one of them."""
+    from funnel.runtime.pipeline_loader import PipelineError
+    from funnel.runtime.pipelines import Pipelines, lead_pipeline_problem
 
     try:
-        loaded = load_pipeline(settings.pipeline)
+        pipelines = Pipelines.from_settings(settings)
     except PipelineError as exc:
-        return Check("pipeline", "FAIL", f"{exc}; fix the file or point FUNNEL_PIPELINE elsewhere")
-    return Check("pipeline", "OK", f"{settings.pipeline}: {loaded.id} version {loaded.version}")
+        return Check(
+            "pipeline",
+            "FAIL",
+            f"{exc}; fix the file or point FUNNEL_PIPELINES (FUNNEL_PIPELINE) elsewhere",
+        )
+    problem = lead_pipeline_problem(settings, pipelines)
+    if problem is not None:
+        return Check("pipeline", "FAIL", problem)
+    loaded = "; ".join(
+        f"{pipelines.path_of(p.id)}: {p.id} version {p.version}"
+        + (" (default)" if p is pipelines.default else "")
+        for p in pipelines
+    )
+    return Check("pipeline", "OK", loaded)
 
 
 def check_database(settings: Settings) -> list[Check]:
@@ -142,7 +161,7 @@ async def check_temporal(settings: Settings) -> list[Check]:
     from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
     from temporalio.service import RPCError
 
-    from funnel.domain.search_attributes import ALL_KEYS, DEAL_TEAM
+    from funnel.domain.search_attributes import ALL_KEYS
     from funnel.runtime.temporal_client import connect
 
     address, namespace = settings.effective_temporal_address, settings.temporal_namespace
@@ -190,7 +209,8 @@ async def check_temporal(settings: Settings) -> list[Check]:
                 "WARN",
                 f"cannot list them ({exc.message}); check in the Cloud UI that"
                 " DealStage, DealResponsible (Keyword), DealAmount (Double),"
-                " DealDeadlineBreached (Bool) and DealTeam (KeywordList) exist",
+                " DealDeadlineBreached (Bool), DealTeam (KeywordList) and DealPipeline"
+                " (Keyword) exist",
             )
         )
         return checks
@@ -204,8 +224,7 @@ async def check_temporal(settings: Settings) -> list[Check]:
                     f"search attribute {key.name}",
                     "FAIL",
                     f"missing: `temporal operator search-attribute create --namespace"
-                    f" {namespace} --name {key.name} --type {kind}`"
-                    + (_BACKFILL_TEAM if key is DEAL_TEAM else ""),
+                    f" {namespace} --name {key.name} --type {kind}`" + _BACKFILL.get(key.name, ""),
                 )
             )
         elif int(have[key.name]) != want:

@@ -142,8 +142,9 @@ def db_backfill_closed(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def db_backfill_team(wait: float, as_json: bool) -> None:
     """Give every open deal started before the DealTeam search attribute its sales team, so
-    that the team finds it in their lists. Safe to run again; needs the worker running (the
-    deals of FUNNEL_TASK_QUEUE)."""
+    that the team finds it in their lists, and before DealPipeline its pipeline, so that lists
+    by pipeline find it. Safe to run again; needs the worker running (the deals of
+    FUNNEL_TASK_QUEUE)."""
     from datetime import timedelta
 
     from starter.backfill_team import backfill_team
@@ -156,7 +157,8 @@ def db_backfill_team(wait: float, as_json: bool) -> None:
         report = await backfill_team(client, settings.task_queue, timedelta(seconds=wait))
 
         summary = (
-            f"DealTeam set on {len(report.set)} open deal(s); {report.already} had it;"
+            f"DealTeam set on {len(report.set)} open deal(s), DealPipeline on"
+            f" {len(report.pipeline_set)}; {report.already} had both;"
             f" {len(report.no_team)} have no sales team; {len(report.failed)} failed"
         )
         _backfilled(as_json, report.__dict__, summary, "set", report.set)

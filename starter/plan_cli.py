@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from funnel.client.deals import DealError
 from funnel.domain.durations import Duration
 from funnel.domain.models import DealInput, MigrateInput, UpdateFieldsInput
+from funnel.domain.pipeline import Pipeline
 from funnel.domain.pipeline_diff import changes_from
 from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
 from funnel.runtime.settings import Settings
@@ -25,6 +26,7 @@ from starter.cli_support import (
     json_option,
     run_async,
 )
+from starter.funnel_cli import loaded_pipelines, named_pipeline
 
 
 class MigrationPreview(BaseModel):
@@ -80,24 +82,32 @@ async def deal_fields(
 
 
 @click.command("migrate")
-@click.option("--file", "path", type=click.Path(path_type=Path), help="default: FUNNEL_PIPELINE")
+@click.option("--pipeline", "pipeline_id", help="the pipeline (its id) whose deals move")
+@click.option("--file", "path", type=click.Path(path_type=Path), help="or its file")
 @click.option("--to", "version", help="the version to move to; must be the file's version")
 @click.option("--stage", help="only deals now in this stage")
 @click.option("--yes", is_flag=True, help="carry it out (without: only the preview)")
 @json_option
 @run_async
 async def pipeline_migrate(
-    path: Path | None, version: str | None, stage: str | None, yes: bool, as_json: bool
+    pipeline_id: str | None,
+    path: Path | None,
+    version: str | None,
+    stage: str | None,
+    yes: bool,
+    as_json: bool,
 ) -> None:
-    """Move running deals to another pipeline version, after a preview of what changes for
-    each (running deals never change version silently)."""
+    """Move the running deals of one pipeline to its current version (the file as it is
+    now), after a preview of what changes for each (running deals never change version
+    silently). Each pipeline has its own versions: name it with --pipeline (or --file)
+    when several are loaded."""
     settings = Settings()
-    new = load_pipeline(path or settings.pipeline)
+    new = _migration_target(settings, pipeline_id, path)
     if version is not None and version != new.version:
-        raise Failure(f"{path or settings.pipeline} is version {new.version}, not {version}")
+        raise Failure(f"pipeline {new.id!r} is version {new.version}, not {version}")
     client = await deal_client(settings)
     report: list[MigrationPreview] = []
-    for summary in await client.list(stage=stage):
+    for summary in await client.list(stage=stage, pipeline=new.id):
         if summary.status != "running":
             continue
         current = await client.pipeline(summary.deal_id)
@@ -175,6 +185,20 @@ def simulate_command(
             click.echo(f"{t.offset:>10}  {t.at:%Y-%m-%d %H:%M}Z  [{t.stage}] {t.what}")
 
     emit(as_json, [t.model_dump(mode="json") for t in timeline], human)
+
+
+def _migration_target(settings: Settings, pipeline_id: str | None, path: Path | None) -> Pipeline:
+    if path is not None:
+        if pipeline_id is not None:
+            raise Failure("name the pipeline with --pipeline or --file, not both")
+        return load_pipeline(path)
+    pipelines = loaded_pipelines(settings)
+    if pipeline_id is None and len(pipelines) > 1:
+        raise Failure(
+            "several pipelines are loaded, each with its own versions: name the one whose"
+            f" deals move with --pipeline ({' or '.join(pipelines.ids)})"
+        )
+    return named_pipeline(settings, pipeline_id)
 
 
 def _start_time(text: str | None, zone: ZoneInfo) -> datetime | None:

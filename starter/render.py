@@ -24,6 +24,8 @@ class _Listed(Protocol):
     def breached(self) -> bool | None: ...
     @property
     def status(self) -> str: ...
+    @property
+    def pipeline(self) -> str | None: ...
 
 
 def _t(moment: datetime | None) -> str:
@@ -68,6 +70,6 @@ def print_deal_list(deals: Sequence[_Listed]) -> None:
     for d in deals:
         flag = "BREACHED" if d.breached else ""
         click.echo(
-            f"{d.deal_id:<20} {d.status:<10} {d.stage or '-':<12} {d.responsible or '-':<12}"
-            f" {d.amount or 0:>12.2f} {flag}"
+            f"{d.deal_id:<20} {d.status:<10} {d.pipeline or '-':<14} {d.stage or '-':<12}"
+            f" {d.responsible or '-':<12} {d.amount or 0:>12.2f} {flag}"
         )

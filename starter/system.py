@@ -13,19 +13,29 @@ from funnel.runtime.codec_server import app_from_settings, codec_endpoint, runni
 from funnel.runtime.invoice_settings import load_invoice_setup
 from funnel.runtime.logging_setup import configure_logging
 from funnel.runtime.metrics import runtime_for
-from funnel.runtime.pipeline_loader import load_pipeline
+from funnel.runtime.pipeline_loader import PipelineError
+from funnel.runtime.pipelines import Pipelines, lead_pipeline_problem
 from funnel.runtime.retention import set_retention
 from funnel.runtime.settings import Settings
-from funnel.runtime.temporal_client import connect, data_converter
+from funnel.runtime.temporal_client import connect, data_converter, register_search_attributes
 from funnel.storage.migrate import upgrade
+from funnel.storage.store import Store
 from starter.devserver import dev_server
+from starter.first_sign_in import echo_workspace
 
 
 async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
     import worker as worker_module
 
     configure_logging(settings)
-    load_pipeline(settings.pipeline)  # refuse a broken pipeline file before starting anything
+    # A broken pipeline file, or a lead form naming an unknown pipeline, is refused before
+    # anything starts.
+    pipelines = Pipelines.from_settings(settings)
+    problem = lead_pipeline_problem(settings, pipelines)
+    if problem is not None:
+        raise PipelineError(problem)
+    funnels = ", ".join(p.id + (" (default)" if p is pipelines.default else "") for p in pipelines)
+    click.echo(f"pipelines: {funnels}")
     load_invoice_setup()  # and the company's requisites or a bad payment link template
     # Bad codec keys are refused here too, and the database is brought to the schema the code
     # expects before the worker or the API touch it.
@@ -62,6 +72,10 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
                 click.echo(f"Web UI: http://127.0.0.1:{settings.ui_port}")
         client = await connect(settings, runtime=runtime_for(settings))
         if settings.temporal_address is None:
+            # A server persisted by an older version lacks the search attributes added since
+            # (DealPipeline): the dev server registers those of its flags only when it makes
+            # a new database.
+            await register_search_attributes(client)
             # The dev server's namespace keeps closed workflows 24 hours unless told.
             await set_retention(client, settings.retention_days)
             click.echo(
@@ -75,13 +89,18 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
             f" database {settings.effective_database_url}"
         )
         worker_task = asyncio.create_task(worker_module.run_worker(client, settings, stop))
-        from api.server import serve_api
+        from api.app import create_app
+        from api.server import running_api
         from funnel.client.deals import DealClient
 
         ui_base = f"http://127.0.0.1:{settings.ui_port}" if ui else None
         deals = DealClient(client, task_queue=settings.task_queue, ui_base=ui_base)
         settings, local_token = with_local_token(settings)
-        api_task = asyncio.create_task(serve_api(settings, deals, stop))
+        store = Store(settings.effective_database_url)
+        stack.callback(store.dispose)
+        # Listening before anything below is printed: the addresses work once shown.
+        app = create_app(settings, deals, store)
+        await stack.enter_async_context(running_api(app, settings.api_host, settings.api_port))
         base = f"http://{settings.api_host}:{settings.api_port}"
         click.echo(f"HTTP API: {base}/docs")
         if local_token is not None:
@@ -92,11 +111,11 @@ async def run_system(settings: Settings, *, ui: bool, demo: bool) -> None:
         if demo:
             from starter.demo import run_demo
 
-            await run_demo(deals, load_pipeline(settings.pipeline), echo=True)
+            await run_demo(deals, pipelines, echo=True)
+        echo_workspace(settings, store, demo=demo)
         click.echo("running; Ctrl-C stops")
         await stop.wait()
         await worker_task
-        await api_task
 
 
 def with_local_token(settings: Settings) -> tuple[Settings, str | None]:

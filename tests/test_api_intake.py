@@ -6,12 +6,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from fastapi import HTTPException
 from temporalio.testing import WorkflowEnvironment
 
+from api.intake import lead_people
+from funnel.runtime.settings import DEFAULT_DIRECTORY, Settings
+from funnel.storage.directory import Directory
 from funnel.storage.intake import IntakeStore
 from funnel.storage.store import Store
 from tests.api_support import LEADS, READ, Stack, api_stack, deal_body, signed
@@ -201,3 +206,30 @@ def test_dedup_window_and_payment_ids_on_both_databases(db_url: str) -> None:
     assert (intake.payment("p1") or {})["deal_id"] == "d1"
     assert intake.deals_of_invoice("i") == {}  # the funnel tables are not there: none known
     store.dispose()
+
+
+def test_leads_go_to_the_directory_s_first_manager_unless_set(tmp_path: Path) -> None:
+    unset = Settings(lead_responsible=None, lead_department_head=None)
+    pusk = Directory.load(DEFAULT_DIRECTORY)
+    assert lead_people(unset, pusk) == ("ivanov", "smirnova")
+    chosen = Settings(lead_responsible="petrov", lead_department_head="boss")
+    assert lead_people(chosen, pusk) == ("petrov", "boss")
+    # A manager without a `head` gets the head of their department.
+    headless = tmp_path / "directory.yaml"
+    headless.write_text(
+        "employees:\n"
+        "  - {id: orlova, name: Olga Orlova, department: corporate, role: head}\n"
+        "  - {id: kozlov, name: Kirill Kozlov, department: corporate}\n",
+        encoding="utf-8",
+    )
+    assert lead_people(unset, Directory.load(headless)) == ("kozlov", "orlova")
+    # No one to take leads: refused, naming the setting, rather than a deal nobody sees.
+    heads_only = tmp_path / "heads.yaml"
+    heads_only.write_text(
+        "employees:\n  - {id: orlova, name: Olga Orlova, department: corporate, role: head}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(HTTPException) as refused:
+        lead_people(unset, Directory.load(heads_only))
+    assert refused.value.status_code == 503
+    assert "FUNNEL_LEAD_RESPONSIBLE" in str(refused.value.detail)

@@ -1,6 +1,6 @@
-"""Open deals started before the DealTeam search attribute get it from `funnel db
-backfill-team`, so that their sales team finds them in their lists; against the real dev
-server and a worker."""
+"""Open deals started before the DealTeam and DealPipeline search attributes get them from
+`funnel db backfill-team`, so that their sales team finds them in their lists and lists by
+pipeline find them; against the real dev server and a worker."""
 
 from __future__ import annotations
 
@@ -19,16 +19,18 @@ from funnel.client.read_scope import ReadScope
 from funnel.domain import messages
 from funnel.domain.models import DealResult, DealWorkflowInput, workflow_id_for
 from funnel.domain.pipeline import Pipeline
-from funnel.domain.search_attributes import DEAL_TEAM, at_start
+from funnel.domain.search_attributes import DEAL_PIPELINE, DEAL_TEAM, at_start
 from funnel.storage.store import Store
 from starter.backfill_team import backfill_team
 from starter.cli import main
-from tests.helpers import eventually, sample_deal
+from tests.helpers import HISTORIES, eventually, keep_history, patch_ids, sample_deal
 from tests.temporal_fixtures import deal_system, new_deal_id
+from workflows.patches import PATCH_REFRESH_PIPELINE
 
 
 async def _start_as_before(deals: DealClient, pusk: Pipeline, deal_id: str) -> None:
-    """A deal started the way deals were before DealTeam: every attribute but the team."""
+    """A deal started the way deals were before DealTeam: every attribute but the team (and
+    the pipeline, which came later still)."""
     deal = sample_deal(deal_id)
     options = start_options(deal, pusk)
     older = [p for p in at_start(deal, pusk.first_stage.id) if p.key.name != DEAL_TEAM.name]
@@ -69,10 +71,18 @@ async def test_backfill_sets_the_team_of_open_deals_started_before(
         queue = deals._task_queue
         report = await backfill_team(dev_env.client, queue, timedelta(seconds=10))
         assert deal_id in report.set and lone in report.no_team and not report.failed
+        assert report.pipeline_set == [deal_id]  # the lone deal had its pipeline from its start
         handle = dev_env.client.get_workflow_handle(workflow_id_for(deal_id))
         described = await handle.describe()
         assert described.typed_search_attributes.get(DEAL_TEAM) == ["petrov", "sidorova"]
+        assert described.typed_search_attributes.get(DEAL_PIPELINE) == "pusk"
         assert await _team_lists(deals, "petrov", deal_id, want=True)
+        # A refresh recorded before DealPipeline, which had nothing to set, replays without
+        # setting it (the committed history pusk_refresh_nothing_before_deal_pipeline fails
+        # tests/test_replay.py without the patch); this one took the patch.
+        assert PATCH_REFRESH_PIPELINE in patch_ids(await handle.fetch_history())
+        assert (HISTORIES / "pusk_refresh_nothing_before_deal_pipeline.json").exists()
+        await keep_history(deals, deal_id, "pusk_refresh_sets_deal_pipeline")
 
         # Again, from the CLI: nothing more to set.
         await _team_lists(deals, "sidorova", deal_id, want=True)
@@ -86,3 +96,4 @@ async def test_backfill_sets_the_team_of_open_deals_started_before(
         assert ran.exit_code == 0, ran.output
         again = json.loads(ran.output)
         assert (again["set"], again["already"], again["no_team"]) == ([], 1, [lone])
+        assert again["pipeline_set"] == []

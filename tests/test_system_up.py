@@ -87,6 +87,13 @@ async def test_funnel_up_with_codec_and_metrics(tmp_path: Path) -> None:
     )
     try:
         output = await wait_for_line(process, "running; Ctrl-C stops", timeout=60)
+        # The workspace's address, printed once it answers; the first sign-in without --demo
+        # is the operator's command (no invitation links handed out).
+        assert f"Workspace: http://127.0.0.1:{api}/" in output
+        assert "funnel user set-password ID" in output and "/auth/invitations/" not in output
+        async with httpx.AsyncClient() as browser_like:
+            door = await browser_like.get(f"http://127.0.0.1:{api}/")
+        assert door.status_code == 303 and door.headers["location"].startswith("/sign-in")
         codec_url = f"http://127.0.0.1:{codec}"
         assert f"codec server: {codec_url}" in output
         assert schema_status(db_url).at_head

@@ -102,13 +102,13 @@ async def test_the_head_sees_today_s_breaches_and_a_manager_is_refused(
     now_row = head.locator(f'#breaches-standing tr[data-deal-id="{overdue}"]')
     await expect(now_row).to_have_attribute("data-stage", "new")
     await expect(now_row).to_contain_text("Overdue & Co")
-    await expect(now_row).to_contain_text("New deal")  # the stage's name
+    await expect(now_row).to_contain_text("Новая сделка")  # the stage's name, in her language
     await expect(now_row).to_contain_text("Ivan Ivanov")
     await expect(now_row).to_contain_text("просрочена")
     await expect(now_row.locator("time")).to_have_count(1)  # since when
     await expect(now_row.get_by_role("link")).to_have_attribute("href", f"/deals/{overdue}")
     today_row = head.locator(f'#breaches-today tr[data-deal-id="{moved_on}"]')
-    await expect(today_row).to_contain_text("перешла в «In progress»")
+    await expect(today_row).to_contain_text("перешла в «В работе»")
     # Outside her department, or never late: not hers to see here.
     for deal_id in (elsewhere, calm):
         await expect(head.locator(f'tr[data-deal-id="{deal_id}"]')).to_have_count(0)

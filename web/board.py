@@ -1,5 +1,6 @@
-"""The board (``/``): one column per stage of the pipeline with its deals' count and sum,
-a card per open deal, won and lost as drop zones; filters in the query string.
+"""The board (``/``): one column per stage of one pipeline (a selector for the others) with
+its deals' count and sum, a card per open deal, won and lost as drop zones; the pipeline and
+the filters in the query string.
 
 Three routes: the page, the next cards of a column ("show more", a fragment htmx puts in
 place) and the changes since a moment, which the page polls every second so that a deal
@@ -21,7 +22,7 @@ from pydantic import AwareDatetime
 from api.auth import directory
 from funnel.domain.pipeline import Pipeline
 from funnel.domain.text import NO_CONTROL_CHARACTERS
-from funnel.runtime.pipeline_loader import current_pipeline
+from funnel.runtime.pipelines import UnknownPipeline, current_pipelines
 from funnel.runtime.settings import Settings
 from funnel.storage.board import BoardQuery, BoardReader, column_totals
 from funnel.storage.directory import Directory, Employee
@@ -47,6 +48,7 @@ class Board:
     viewer: Viewer
     filters: Filters
     pipeline: Pipeline
+    pipelines: list[Pipeline]  # the funnels to choose from (the selector)
     people: Directory
     query: BoardQuery
     reader: BoardReader
@@ -72,15 +74,21 @@ def board_of(
     department: Text = None,
     breached: Text = None,
     q: Text = None,
+    pipeline: Text = None,
 ) -> Board:
-    """The board the request asks for: its filters from the query string."""
+    """The board the request asks for: its pipeline (default: the default one) and filters
+    from the query string."""
     settings: Settings = request.app.state.settings
-    pipeline = current_pipeline(settings.pipeline)
+    pipelines = current_pipelines(settings)
+    filters = Filters.parse(responsible, department, breached, q, pipeline).with_defaults(viewer)
+    try:
+        funnel = pipelines.get(filters.pipeline)
+    except UnknownPipeline as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     people = directory(request)
-    filters = Filters.parse(responsible, department, breached, q).with_defaults(viewer)
-    query = board_view.board_query(filters, viewer, people, pipeline)
+    query = board_view.board_query(filters, viewer, people, funnel)
     reader = BoardReader(request.app.state.store)
-    return Board(request, viewer, filters, pipeline, people, query, reader)
+    return Board(request, viewer, filters, funnel, list(pipelines), people, query, reader)
 
 
 TheBoard = Annotated[Board, Depends(board_of)]
@@ -106,6 +114,8 @@ def _page(board: Board) -> str:
         query_string=board.filters.query_string(),
         people=people,
         departments=departments,
+        pipelines=board.pipelines,
+        pipeline=board.pipeline,
         cursor=now.isoformat(),
         page_size=PAGE,
     )

@@ -37,16 +37,23 @@ class Filters:
     department: str | None = None
     breached: bool = False
     q: str = ""
+    pipeline: str | None = None  # None: the default pipeline
 
     @classmethod
     def parse(
-        cls, responsible: str | None, department: str | None, breached: str | None, q: str | None
+        cls,
+        responsible: str | None,
+        department: str | None,
+        breached: str | None,
+        q: str | None,
+        pipeline: str | None = None,
     ) -> Filters:
         return cls(
             responsible=None if responsible is None else responsible.strip(),
             department=None if department is None else department.strip(),
             breached=(breached or "").lower() in ("1", "true", "on", "yes"),
             q=(q or "").strip()[:SEARCH_MAX],
+            pipeline=pipeline.strip() or None if pipeline is not None else None,
         )
 
     def with_defaults(self, viewer: Viewer) -> Filters:
@@ -56,7 +63,7 @@ class Filters:
         if department is None:
             is_head = viewer.role.value == "head"
             department = viewer.employee.department if is_head else ""
-        return Filters(responsible, department, self.breached, self.q)
+        return Filters(responsible, department, self.breached, self.q, self.pipeline)
 
     def query_string(self) -> str:
         """The filters in force, explicit (a default made explicit stays the same board)."""
@@ -65,6 +72,8 @@ class Filters:
             values["breached"] = "1"
         if self.q:
             values["q"] = self.q
+        if self.pipeline:
+            values["pipeline"] = self.pipeline
         return urlencode(values)
 
 

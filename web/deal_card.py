@@ -23,7 +23,8 @@ from api.errors import temporal
 from funnel.client.deals import DealClient, DealError, DealRead
 from funnel.domain.models import DEAL_ID_PATTERN
 from funnel.domain.pipeline import Pipeline
-from funnel.runtime.pipeline_loader import PipelineError, load_pipeline
+from funnel.runtime.pipeline_loader import PipelineError
+from funnel.runtime.pipelines import current_pipelines
 from funnel.runtime.settings import Settings
 from funnel.storage.deliveries import DeliveryStore
 from funnel.storage.store import Store
@@ -35,16 +36,21 @@ from web.viewer import CurrentViewer, Viewer
 router = APIRouter(include_in_schema=False, route_class=BrowserPage)
 
 
-async def _pipeline(request: Request, deals: DealClient, deal_id: str) -> Pipeline | None:
-    """The pipeline version the deal runs on; for a deal whose workflow is gone, the
-    pipeline file as it is now, if it is still the deal's pipeline (stage names)."""
+async def _pipeline(deals: DealClient, deal_id: str) -> Pipeline | None:
+    """The pipeline version the deal runs on, while its workflow answers."""
     try:
         return await deals.pipeline(deal_id)
     except DealError:
-        pass
+        return None
+
+
+async def _loaded(request: Request, pipeline_id: str) -> Pipeline | None:
+    """For a deal whose workflow is gone: its pipeline's file as it is now, if it is still
+    loaded (stage names)."""
     settings: Settings = request.app.state.settings
     try:
-        return await asyncio.to_thread(load_pipeline, settings.pipeline)
+        loaded = await asyncio.to_thread(current_pipelines, settings)
+        return loaded.get(pipeline_id)
     except PipelineError:
         return None
 
@@ -61,15 +67,15 @@ async def read_deal(request: Request, viewer: Viewer, deal_id: str) -> Read:
     (found, runs), plan, pipeline, reported, rendered = await asyncio.gather(
         temporal(request, deals.robot_runs(deal_id)),
         temporal(request, deals.plan(deal_id)),
-        _pipeline(request, deals, deal_id),
+        _pipeline(deals, deal_id),
         asyncio.to_thread(store.report_events, deal_id=deal_id),
         asyncio.to_thread(documents.documents, deal_id),
     )
     scope = viewer.scope
     if scope is not None and not scope.allows(found.state.deal):
         raise HTTPException(status.HTTP_403_FORBIDDEN, scope.refusal(deal_id))
-    if pipeline is not None and pipeline.id != found.state.pipeline_id:
-        pipeline = None
+    if pipeline is None:
+        pipeline = await _loaded(request, found.state.pipeline_id)
     return Read(
         state=found.state,
         source=found.source,

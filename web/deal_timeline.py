@@ -22,6 +22,7 @@ from funnel.domain.pipeline import Pipeline
 from funnel.domain.robot_runs import ActivityRun, RunOutcome
 from funnel.storage.deliveries import Document
 from funnel.storage.records import ReportEvent
+from web.i18n import Language, text
 
 # Report rows the timeline shows; the others repeat what the state already tells.
 _REPORTED = {"deal_edited": "edit", "deadline_breached": "escalation", "task_overdue": "overdue"}
@@ -49,18 +50,21 @@ def document_urls(deal_id: str, key: str) -> tuple[str, str]:
     return f"{base}/html", f"{base}/pdf"
 
 
-def stage_name(pipeline: Pipeline | None, stage_id: str) -> str:
+def stage_name(pipeline: Pipeline | None, stage_id: str, language: Language) -> str:
+    """The stage's name in the viewer's language (the pipeline's ``names``)."""
     if pipeline is not None and pipeline.has_stage(stage_id):
-        return pipeline.stage(stage_id).name
+        return pipeline.stage(stage_id).name_in(language)
     return stage_id
 
 
-def _robot_title(pipeline: Pipeline | None, stage_id: str, robot_id: str) -> str:
+def robot_title(
+    pipeline: Pipeline | None, stage_id: str, robot_id: str, language: Language
+) -> str | None:
     if pipeline is None or not pipeline.has_stage(stage_id):
-        return robot_id
+        return None
     stage = pipeline.stage(stage_id)
     robots = [*stage.robots, *(stage.deadline.escalate if stage.deadline else [])]
-    return next((r.title for r in robots if r.id == robot_id), robot_id)
+    return next((r.title_in(language) for r in robots if r.id == robot_id), None)
 
 
 def _via(value: Any) -> Via | None:
@@ -98,16 +102,37 @@ _BOOKKEEPING = {
 }
 
 
-def _is_robot(run: ActivityRun, deal_id: str) -> bool:
-    """A robot's run: a robot's activity with the key deal:seq:robot (a task's notices and
-    an edit's effects have longer keys)."""
+def _robot_of(run: ActivityRun, deal_id: str) -> tuple[int, str] | None:
+    """The stage visit and robot id of a robot's run: a robot's activity with the key
+    deal:seq:robot (a task's notices and an edit's effects have longer keys)."""
     if run.activity in _BOOKKEEPING or not (run.key or "").startswith(f"{deal_id}:"):
-        return False
+        return None
     seq, _, robot = (run.key or "").removeprefix(f"{deal_id}:").partition(":")
-    return seq.isdigit() and bool(robot) and ":" not in robot
+    if not seq.isdigit() or not robot or ":" in robot:
+        return None
+    return int(seq), robot
 
 
-def _robots(state: DealState, pipeline: Pipeline | None, runs: list[ActivityRun]) -> list[Entry]:
+def _run_title(
+    run: ActivityRun, state: DealState, pipeline: Pipeline | None, language: Language
+) -> str:
+    """The robot's title in the viewer's language; the deal's own steps (the acceptance's
+    report row) by their text; Temporal's summary (in English) for anything else."""
+    robot = _robot_of(run, state.deal_id)
+    stages = {visit.seq: visit.stage for visit in state.visits}
+    if robot is not None and robot[0] in stages:
+        title = robot_title(pipeline, stages[robot[0]], robot[1], language)
+        if title is not None:
+            return title
+        key = f"deal_run_{robot[1]}"
+        if text(key, language) != key:
+            return text(key, language)
+    return run.summary or run.activity
+
+
+def _robots(
+    state: DealState, pipeline: Pipeline | None, runs: list[ActivityRun], language: Language
+) -> list[Entry]:
     """Every robot's run as Temporal recorded it (and any other activity that failed or
     still runs), and the robots that ran no activity (skipped by their condition,
     cancelled by a move, compensated, ...)."""
@@ -115,13 +140,13 @@ def _robots(state: DealState, pipeline: Pipeline | None, runs: list[ActivityRun]
         Entry(
             at=run.finished_at or run.scheduled_at,
             kind="robot",
-            subject=run.summary or run.activity,
+            subject=_run_title(run, state, pipeline, language),
             detail=run.result,
             note=run.error,
             attempts=run.attempts,
         )
         for run in runs
-        if _is_robot(run, state.deal_id) or run.result != "completed"
+        if _robot_of(run, state.deal_id) is not None or run.result != "completed"
     ]
     ran = {run.key for run in runs if run.key}
     for robot in state.robot_runs:
@@ -131,7 +156,8 @@ def _robots(state: DealState, pipeline: Pipeline | None, runs: list[ActivityRun]
             Entry(
                 at=robot.at,
                 kind="robot",
-                subject=_robot_title(pipeline, robot.stage, robot.robot_id),
+                subject=robot_title(pipeline, robot.stage, robot.robot_id, language)
+                or robot.robot_id,
                 detail="completed" if robot.outcome is RunOutcome.DONE else robot.outcome.value,
                 note=robot.error,
             )
@@ -139,7 +165,7 @@ def _robots(state: DealState, pipeline: Pipeline | None, runs: list[ActivityRun]
     return entries
 
 
-def _people(state: DealState, pipeline: Pipeline | None) -> list[Entry]:
+def _people(state: DealState, pipeline: Pipeline | None, language: Language) -> list[Entry]:
     """Stage entries, task events and comments: what people (and triggers) did."""
     entries: list[Entry] = []
     for visit in state.visits:
@@ -147,7 +173,7 @@ def _people(state: DealState, pipeline: Pipeline | None) -> list[Entry]:
             Entry(
                 at=visit.entered_at,
                 kind="stage",
-                subject=stage_name(pipeline, visit.stage),
+                subject=stage_name(pipeline, visit.stage, language),
                 who=visit.entered_by,
                 via=visit.via,
                 detail=visit.cause,
@@ -208,6 +234,8 @@ def _money(state: DealState, documents: list[Document]) -> list[Entry]:
                     at=payment.received_at,
                     kind="payment",
                     subject=invoice.invoice_id,
+                    who=payment.by,
+                    via=payment.via,
                     amount=payment.amount,
                     currency=payment.currency or currency,
                 )
@@ -230,7 +258,9 @@ def _money(state: DealState, documents: list[Document]) -> list[Entry]:
     return entries
 
 
-def _reported(events: list[ReportEvent], pipeline: Pipeline | None) -> list[Entry]:
+def _reported(
+    events: list[ReportEvent], pipeline: Pipeline | None, language: Language
+) -> list[Entry]:
     entries: list[Entry] = []
     for event in events:
         kind = _REPORTED.get(event.kind)
@@ -242,7 +272,7 @@ def _reported(events: list[ReportEvent], pipeline: Pipeline | None) -> list[Entr
             Entry(
                 at=event.at,
                 kind=kind,
-                subject=stage_name(pipeline, event.stage),
+                subject=stage_name(pipeline, event.stage, language),
                 who=who if isinstance(who, str) else None,
                 via=_via(details.get("via")),
                 note=_changes(details) if kind == "edit" else None,
@@ -257,11 +287,12 @@ def timeline(
     runs: list[ActivityRun],
     reported: list[ReportEvent],
     documents: list[Document],
+    language: Language,
 ) -> list[Entry]:
     entries = [
-        *_people(state, pipeline),
-        *_robots(state, pipeline, runs),
+        *_people(state, pipeline, language),
+        *_robots(state, pipeline, runs, language),
         *_money(state, documents),
-        *_reported(reported, pipeline),
+        *_reported(reported, pipeline, language),
     ]
     return sorted(entries, key=lambda e: e.at, reverse=True)

@@ -18,7 +18,8 @@ from funnel.storage.directory import Directory
 from funnel.storage.records import ReportEvent
 from web.deal_permissions import DealPermissions, permissions
 from web.deal_rules import rule_words
-from web.deal_timeline import Entry, document_urls, stage_name, timeline
+from web.deal_timeline import Entry, document_urls, robot_title, stage_name, timeline
+from web.i18n import Language
 from web.viewer import Viewer
 
 
@@ -52,6 +53,7 @@ class Planned:
 class Choice:
     id: str
     name: str
+    first: bool = False  # chosen to begin with (the stage after the deal's)
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class DealCard:
     employees: list[Choice]
     heads: list[Choice]
     fields: list[CustomField]
+    moves_on: list[str]  # the events that move the deal out of its stage by itself
 
     def name(self, employee: str | None) -> str:
         return self.names.get(employee or "", employee or "")
@@ -113,17 +116,22 @@ class DealCard:
         return self.state.status is not DealStatus.OPEN
 
 
-def _path(state: DealState, pipeline: Pipeline | None, now: datetime) -> list[Visit]:
+def _path(
+    state: DealState, pipeline: Pipeline | None, now: datetime, language: Language
+) -> list[Visit]:
     last = state.visits[-1].seq if state.visits else None
     steps: list[Visit] = []
     for visit in state.visits:
         ended = visit.exited_at or now
         terminal = visit.exited_at is None and state.status is not DealStatus.OPEN
+        # A stage of a funnel the deal moved from: named by its id and that funnel's.
+        elsewhere = visit.pipeline_id not in (None, state.pipeline_id)
+        name = f"{visit.stage} ({visit.pipeline_id})" if elsewhere else None
         steps.append(
             Visit(
                 seq=visit.seq,
                 stage=visit.stage,
-                name=stage_name(pipeline, visit.stage),
+                name=name or stage_name(pipeline, visit.stage, language),
                 entered_at=visit.entered_at,
                 spent=None if terminal else ended - visit.entered_at,
                 current=visit.seq == last,
@@ -133,12 +141,16 @@ def _path(state: DealState, pipeline: Pipeline | None, now: datetime) -> list[Vi
     return steps
 
 
-def _planned_title(entry: WaitingRobot, state: DealState, pipeline: Pipeline | None) -> str:
+def _planned_title(
+    entry: WaitingRobot, state: DealState, pipeline: Pipeline | None, language: Language
+) -> str:
     """A robot's title; a deadline's stage; a task deadline's task."""
     if entry.kind == "deadline":
-        return stage_name(pipeline, entry.stage)
+        return stage_name(pipeline, entry.stage, language)
     task = state.task(entry.robot_id) if entry.kind == "task_deadline" else None
-    return task.title if task is not None else entry.title
+    if task is not None:
+        return task.title
+    return robot_title(pipeline, entry.stage, entry.robot_id, language) or entry.title
 
 
 def _plan(read: Read, viewer: Viewer, now: datetime) -> list[Planned]:
@@ -147,8 +159,8 @@ def _plan(read: Read, viewer: Viewer, now: datetime) -> list[Planned]:
         Planned(
             key=w.key,
             kind=w.kind,
-            title=_planned_title(w, state, pipeline),
-            stage=stage_name(pipeline, w.stage),
+            title=_planned_title(w, state, pipeline, viewer.language),
+            stage=stage_name(pipeline, w.stage, viewer.language),
             due_at=w.due_at,
             rule=rule_words(w, state.deal, viewer.language, viewer.timezone),
             late=w.due_at <= now,
@@ -162,14 +174,30 @@ def _tasks(state: DealState) -> list[TaskView]:
     return sorted(state.tasks, key=lambda t: (t.status.closed, -t.seq, t.task_id))
 
 
-def _move_to(state: DealState, pipeline: Pipeline | None) -> list[Choice]:
+def _move_to(state: DealState, pipeline: Pipeline | None, language: Language) -> list[Choice]:
+    """The stages a person may move the deal to, the next one chosen to begin with (a deal
+    mostly moves forward)."""
     if pipeline is None:
         return []
+    stages = [s for s in pipeline.stages if s.semantics is Semantics.PROCESS]
+    ids = [s.id for s in stages]
+    after = ids.index(state.stage) + 1 if state.stage in ids else len(ids)
+    following = ids[after] if after < len(ids) else None
     return [
-        Choice(s.id, s.name)
-        for s in pipeline.stages
-        if s.semantics is Semantics.PROCESS and s.id != state.stage
+        Choice(s.id, s.name_in(language), first=s.id == following)
+        for s in stages
+        if s.id != state.stage
     ]
+
+
+def _moves_on(state: DealState, pipeline: Pipeline | None) -> list[str]:
+    """The current stage's triggers (its invoice paid, its tasks done): after such a change
+    the card waits to show the deal in its next stage."""
+    if state.status is not DealStatus.OPEN or pipeline is None:
+        return []
+    if not pipeline.has_stage(state.stage):
+        return []
+    return [trigger.event.value for trigger in pipeline.stage(state.stage).triggers]
 
 
 def _field_text(value: FieldValue) -> str:
@@ -201,8 +229,8 @@ def build_card(read: Read, viewer: Viewer, directory: Directory) -> DealCard:
         state=state,
         source=read.source,
         ui_link=read.ui_link,
-        stage_name=stage_name(pipeline, state.stage),
-        path=_path(state, pipeline, now),
+        stage_name=stage_name(pipeline, state.stage, viewer.language),
+        path=_path(state, pipeline, now, viewer.language),
         plan=_plan(read, viewer, now),
         tasks=_tasks(state),
         invoices=sorted(state.invoices, key=lambda i: i.received_at, reverse=True),
@@ -210,11 +238,14 @@ def build_card(read: Read, viewer: Viewer, directory: Directory) -> DealCard:
             DocumentLink(d.name, d.created_at, *document_urls(state.deal_id, d.key))
             for d in read.documents
         ],
-        timeline=timeline(state, pipeline, read.runs, read.reported, read.documents),
+        timeline=timeline(
+            state, pipeline, read.runs, read.reported, read.documents, viewer.language
+        ),
         may=permissions(viewer, state, pipeline),
         names={e.id: e.name for e in people},
-        move_to=_move_to(state, pipeline),
+        move_to=_move_to(state, pipeline, viewer.language),
         employees=[Choice(e.id, e.name) for e in people],
         heads=[Choice(e.id, e.name) for e in people if e.role in (Role.HEAD, Role.ADMIN)],
         fields=_fields(state, pipeline),
+        moves_on=_moves_on(state, pipeline),
     )

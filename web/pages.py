@@ -28,6 +28,14 @@ async def sign_in_page(request: Request, next: str = "/") -> HTMLResponse:
     return page(request, None, "sign_in.html.jinja", language=language, next_url=next_url)
 
 
+@router.get("/auth/invitations/{token}", response_class=HTMLResponse)
+async def invitation_page(request: Request, token: str) -> HTMLResponse:
+    """The link of `funnel user invite` opened in a browser: the person chooses a password
+    (the form posts it to the same address, the API's invitation endpoint) and is signed in."""
+    language = best_language(request.headers.get("accept-language"))
+    return page(request, None, "invitation.html.jinja", language=language, token=token)
+
+
 @router.get("/docs", response_class=HTMLResponse)
 async def api_docs(request: Request) -> HTMLResponse:
     """Swagger UI from the vendored package: FastAPI's default loads it from a CDN."""

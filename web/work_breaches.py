@@ -40,5 +40,5 @@ async def breaches(request: Request, viewer: CurrentViewer) -> HTMLResponse:
         moved_on=[b for b in found if not b.standing],
         now=datetime.now(UTC),
         people=people_names(request),
-        stages=stage_names(request),
+        stages=stage_names(request, viewer.language),
     )

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from api.auth import directory
 from funnel.domain.pipeline import Pipeline
-from funnel.runtime.pipeline_loader import current_pipeline
+from funnel.runtime.pipelines import Pipelines, current_pipelines
 from funnel.runtime.settings import Settings
 from funnel.storage.store import Store
 from funnel.storage.work_reads import WorkReads
@@ -28,14 +28,21 @@ def work_reads(request: Request) -> WorkReads:
     return WorkReads(store(request))
 
 
-def pipeline(request: Request) -> Pipeline:
-    """The pipeline file new deals get, as it is now (as POST /deals reads it)."""
+def pipelines(request: Request) -> Pipelines:
+    """The pipelines new deals may run in, read now (as POST /deals reads them)."""
     settings: Settings = request.app.state.settings
-    return current_pipeline(settings.pipeline)
+    return current_pipelines(settings)
 
 
-def stage_names(request: Request) -> dict[str, str]:
-    return {stage.id: stage.name for stage in pipeline(request).stages}
+def pipeline(request: Request) -> Pipeline:
+    """The default pipeline, the one new deals get unless they name another."""
+    return pipelines(request).default
+
+
+def stage_names(request: Request, language: str) -> dict[str, str]:
+    """Stage id -> its name in the viewer's language (the pipelines' ``names``), over every
+    pipeline (the default one's where two share an id)."""
+    return pipelines(request).stage_names(language)
 
 
 def people_names(request: Request) -> dict[str, str]:

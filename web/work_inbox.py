@@ -38,7 +38,7 @@ async def my_inbox(request: Request, viewer: CurrentViewer) -> HTMLResponse:
         notifications=notes,
         unread=unread,
         deals=deals,
-        stages=stage_names(request),
+        stages=stage_names(request, viewer.language),
         shown=SHOWN,
     )
 

@@ -22,7 +22,7 @@ from web.i18n import Language, catalog
 from web.page_routes import BrowserPage
 from web.render import page
 from web.viewer import CurrentViewer, Viewer
-from web.work_common import pipeline
+from web.work_common import pipelines
 
 # A page that shares /deals/{id}'s path shape: API clients asking for deal "new" reach the API.
 router = APIRouter(include_in_schema=False, route_class=BrowserPage)
@@ -71,8 +71,11 @@ def error_texts(language: Language) -> dict[str, str]:
 async def new_deal(request: Request, viewer: CurrentViewer) -> HTMLResponse:
     people = sorted(directory(request), key=lambda e: e.name)
     heads = [e for e in people if e.role is not Role.MANAGER]
-    flow = pipeline(request)
-    services = sorted({s for stage in flow.stages for s in stage.task_sets} - {"default"})
+    flows = pipelines(request)
+    stages = [stage for flow in flows for stage in flow.stages]
+    services = sorted({s for stage in stages for s in stage.task_sets} - {"default"})
+    # The fields of every pipeline: the deal may be started in any of them.
+    fields = {name: kind.value for flow in flows for name, kind in flow.fields.items()}
     return page(
         request,
         viewer,
@@ -82,6 +85,8 @@ async def new_deal(request: Request, viewer: CurrentViewer) -> HTMLResponse:
         defaults=_defaults(viewer, heads),
         services=services,
         currencies=CURRENCIES,
-        custom_fields={name: kind.value for name, kind in flow.fields.items()},
+        custom_fields=fields,
+        pipelines=list(flows),
+        default_pipeline=flows.default.id,
         error_texts=error_texts(viewer.language),
     )

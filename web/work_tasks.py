@@ -85,5 +85,5 @@ async def my_tasks(request: Request, viewer: CurrentViewer) -> HTMLResponse:
         "work_tasks.html.jinja",
         tasks=mine,
         people=people_names(request),
-        stages=stage_names(request),
+        stages=stage_names(request, viewer.language),
     )

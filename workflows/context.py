@@ -207,10 +207,17 @@ class DealContext:
 
     # --- due times and waiting ------------------------------------------------------------
 
-    async def due(self, key: str, timing: Timing, base: datetime) -> Due:
-        return (await self.due_many([(key, timing, base)]))[0]
+    async def due(
+        self, key: str, timing: Timing, base: datetime, *, pipeline: Pipeline | None = None
+    ) -> Due:
+        return (await self.due_many([(key, timing, base)], pipeline=pipeline))[0]
 
-    async def due_many(self, items: list[tuple[str, Timing, datetime]]) -> list[Due]:
+    async def due_many(
+        self, items: list[tuple[str, Timing, datetime]], *, pipeline: Pipeline | None = None
+    ) -> list[Due]:
+        """In the calendar of ``pipeline`` (default: the deal's; another one's for a stage
+        of the pipeline the deal is moving into)."""
+        pipeline = pipeline or self.pipeline
         # A local activity: the holiday data lives outside the sandbox, and the recorded
         # result means replay never recomputes a due time with newer holiday data.
         requests = [
@@ -219,8 +226,8 @@ class DealContext:
                 base=base,
                 timing=Timing.model_validate(timing.model_dump(include=TIMING_FIELDS)),
                 anchor_value=self._field_text(timing.relative_to),
-                calendar=self.pipeline.calendar,
-                responsible_calendar=self.pipeline.calendar_for(self.state.deal.responsible),
+                calendar=pipeline.calendar,
+                responsible_calendar=pipeline.calendar_for(self.state.deal.responsible),
             )
             for key, timing, base in items
         ]

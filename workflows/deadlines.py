@@ -14,7 +14,7 @@ from workflows.robots import Robots
 with workflow.unsafe.imports_passed_through():
     from funnel.domain.activity_io import ActivityName, DeadlineBreach
     from funnel.domain.models import WaitingRobot
-    from funnel.domain.pipeline import Stage
+    from funnel.domain.pipeline import Pipeline, Stage
     from funnel.domain.search_attributes import DEAL_BREACHED
     from funnel.domain.timing import Due
     from funnel.runtime.metrics import record_deadline_breach
@@ -30,10 +30,14 @@ class Deadlines:
     def key(self, seq: int) -> str:
         return f"{self._ctx.state.deal_id}:{seq}:{DEADLINE}"
 
-    async def due(self, seq: int, stage: Stage, entered_at: datetime) -> Due | None:
+    async def due(
+        self, seq: int, stage: Stage, entered_at: datetime, pipeline: Pipeline
+    ) -> Due | None:
+        """The deadline of ``stage`` entered now, in ``pipeline``'s calendar."""
         if stage.deadline is None:
             return None
-        return await self._ctx.due(self.key(seq), stage.deadline.timing, entered_at)
+        key, timing = self.key(seq), stage.deadline.timing
+        return await self._ctx.due(key, timing, entered_at, pipeline=pipeline)
 
     def arm(self, seq: int, stage: Stage, due: Due) -> None:
         visit = self._ctx.state.visits[-1]

@@ -8,8 +8,9 @@ done). Leaving a stage applies each waiting robot's ``on_leave``; a jump, ``catc
 This module holds the run loop and the message handlers. The parts they use are composed
 objects sharing one :class:`~workflows.context.DealContext`: the move queue and triggers
 (:mod:`workflows.moves`), carrying out a move (:mod:`workflows.stages`), robot flows
-(:mod:`workflows.robots`), deadlines, tasks, task sets, payments, and edits and comments
-(:mod:`workflows.edits`). Every ``workflow.patched`` id is in :mod:`workflows.patches`.
+(:mod:`workflows.robots`), deadlines, tasks, task sets, payments, edits and comments
+(:mod:`workflows.edits`), moves to another pipeline (:mod:`workflows.funnels`). Every
+``workflow.patched`` id is in :mod:`workflows.patches`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from funnel.domain import messages
     from funnel.domain.activity_io import ActivityName, RegisterDeal
     from funnel.domain.edits import CommentInput, EditDealInput
+    from funnel.domain.funnels import MoveToFunnelInput
     from funnel.domain.models import (
         AcceptInput,
         CloseInput,
@@ -49,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.context import DealContext, invalid
     from workflows.deadlines import Deadlines
     from workflows.edits import Edits
+    from workflows.funnels import FunnelMoves
     from workflows.migration import Migration
     from workflows.moves import Move, MoveQueue
     from workflows.patches import (
@@ -81,11 +84,11 @@ class DealWorkflow:
         self._tasks = Tasks(ctx)
         self._payments = Payments(ctx, self._check_triggers)
         self._task_sets = TaskSets(ctx, self._tasks, self._check_triggers)
-        self._moves = MoveQueue(ctx, self._task_sets.creating)
-        self._robots = Robots(ctx, self._tasks, self._payments)
+        self._moves, self._may = MoveQueue(ctx, self._task_sets.creating), Permissions(ctx)
+        self._funnels = FunnelMoves(ctx, self._moves, self._may)
+        self._robots = Robots(ctx, self._tasks, self._payments, self._funnels)
         deadlines = self._deadlines = Deadlines(ctx, self._robots)
         self._stages = Stages(ctx, self._robots, deadlines, self._tasks, self._payments)
-        self._may = Permissions(ctx)
         self._edits = Edits(ctx, self._may, self._moves, deadlines, self._payments)
         self._migration, self._visibility = Migration(ctx), Visibility(ctx)
 
@@ -277,6 +280,15 @@ class DealWorkflow:
     @migrate_pipeline.validator
     def _validate_migrate(self, input: MigrateInput) -> None:
         self._migration.validate(input)
+
+    @workflow.update(name=messages.MOVE_TO_FUNNEL)
+    async def move_to_funnel(self, input: MoveToFunnelInput) -> DealSnapshot:
+        """To a stage of another pipeline, whose robots run (workflows/funnels.py)."""
+        return await self._funnels.move(input)
+
+    @move_to_funnel.validator
+    def _validate_move_to_funnel(self, input: MoveToFunnelInput) -> None:
+        self._funnels.validate(input)
 
     @workflow.update(name=messages.REFRESH_SEARCH_ATTRIBUTES)
     def refresh_search_attributes(self) -> list[str]:

@@ -22,7 +22,7 @@ from workflows.patches import PATCH_RECHECK
 with workflow.unsafe.imports_passed_through():
     from funnel.domain.models import DealSnapshot, DealStatus
     from funnel.domain.people import Doer, Via
-    from funnel.domain.pipeline import Semantics, Stage, TriggerEvent
+    from funnel.domain.pipeline import Pipeline, Semantics, Stage, TriggerEvent
 
 
 TRIGGER = Doer(via=Via.TRIGGER)  # the deal moving by itself
@@ -37,6 +37,7 @@ class Move:
     reason: str | None = None
     checked_in_seq: int | None = None  # a trigger's move: the stage visit it was checked in
     invoice_id: str | None = None  # the paid invoice an invoice_paid trigger applied
+    pipeline: Pipeline | None = None  # another pipeline the deal moves to (workflows/funnels.py)
 
 
 class MoveQueue:
@@ -91,14 +92,12 @@ class MoveQueue:
         for a failure stage."""
         ctx = self._ctx
         ctx.require_open()
-        if not ctx.pipeline.has_stage(to):
-            known = ", ".join(s.id for s in ctx.pipeline.stages)
-            raise invalid(
-                f"unknown stage {to!r}; the stages of pipeline {ctx.pipeline.id!r} are: {known}"
-            )
+        unknown = self.unknown_stage(to)
+        if unknown is not None:
+            raise invalid(unknown)
         if to == ctx.state.stage:
             raise invalid(f"deal {ctx.state.deal_id} is already in stage {to!r}")
-        target = ctx.pipeline.stage(to)
+        target = self.landing_pipeline().stage(to)
         if target.semantics is Semantics.FAILURE and not (reason or "").strip():
             raise invalid(f"moving deal {ctx.state.deal_id} to {to!r} needs a reason")
 
@@ -112,6 +111,8 @@ class MoveQueue:
             await workflow.wait_condition(lambda: self.pending is None)
             self._ctx.require_open()
             self.refuse_if(self.closing_problem())
+            if move.pipeline is None:  # another pipeline may have come in meanwhile
+                self.refuse_if(self.unknown_stage(move.stage))
             if still_applies is not None:
                 self.refuse_if(still_applies())
             self.pending = move
@@ -121,8 +122,22 @@ class MoveQueue:
     def landing_stage(self) -> Stage:
         """The stage the deal is in, or the one the run loop is entering now."""
         if self._entering is not None:
-            return self._ctx.pipeline.stage(self._entering.stage)
+            return self.landing_pipeline().stage(self._entering.stage)
         return self._ctx.current_stage()
+
+    def landing_pipeline(self) -> Pipeline:
+        """The deal's pipeline, or the other one the run loop is moving it into now."""
+        entering = self._entering
+        if entering is not None and entering.pipeline is not None:
+            return entering.pipeline
+        return self._ctx.pipeline
+
+    def unknown_stage(self, to: str) -> str | None:
+        pipeline = self.landing_pipeline()
+        if pipeline.has_stage(to):
+            return None
+        known = ", ".join(s.id for s in pipeline.stages)
+        return f"unknown stage {to!r}; the stages of pipeline {pipeline.id!r} are: {known}"
 
     def closing_problem(self) -> str | None:
         landing = self.landing_stage()

@@ -92,6 +92,12 @@ PATCH_REPEATING_ROBOTS = "repeating-robots"
 # started before 2026-12-02 is open.
 PATCH_EDIT_PEOPLE_FOLLOW = "edit-people-follow-rules"
 
+# `refresh_search_attributes` (funnel db backfill-team) also sets DealPipeline, the pipeline's
+# id, on a deal started before it: lists by pipeline find it. A refresh recorded before set
+# no such attribute. Checked only when the deal lacks it. Retire once no deal started before
+# 2026-12-02 is open.
+PATCH_REFRESH_PIPELINE = "refresh-sets-deal-pipeline"
+
 # Entering a stage computes the due times of its timed robots with its deadline, in one
 # local activity before the stage-transition record (was: one per robot, after it), so the
 # record carries the stage's plan to the store for the board. Checked only on entering a

@@ -1,4 +1,6 @@
-"""The pipelines pinned by the deals of this worker, held once per version.
+"""The pipelines pinned by the deals of this worker, held once per pipeline and version (each
+pipeline of several funnels has its own versions; a deal moved to another funnel pins that
+one's).
 
 Every deal's workflow input carries its whole pipeline, and every cached workflow would keep
 its own deserialized copy: with thousands of open deals on one version that copy is most of

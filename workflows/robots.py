@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.context import TIMING_FIELDS, DealContext, robot_key
+from workflows.funnels import FunnelMoves
 from workflows.payments import Payments
 from workflows.repeats import LEFT, Repeats, armed
 from workflows.tasks import Tasks
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         CompleteDealRobot,
         CreateInvoiceRobot,
         CreateTaskRobot,
+        MoveToFunnelRobot,
         NotifyRobot,
         RenderDocumentRobot,
         ReportEventRobot,
@@ -50,10 +52,13 @@ with workflow.unsafe.imports_passed_through():
 
 
 class Robots:
-    def __init__(self, ctx: DealContext, tasks: Tasks, payments: Payments) -> None:
+    def __init__(
+        self, ctx: DealContext, tasks: Tasks, payments: Payments, funnels: FunnelMoves
+    ) -> None:
         self._ctx = ctx
         self._tasks = tasks
         self._payments = payments
+        self._funnels = funnels
         self.repeats = Repeats(ctx, self)
 
     # --- flows ----------------------------------------------------------------------------
@@ -89,7 +94,8 @@ class Robots:
         ctx, state = self._ctx, self._ctx.state
         if previous is not None:
             await previous  # flows never raise: a failed robot is recorded, not thrown
-            if state.seq != seq and robot.on_leave is not OnLeave.KEEP:
+            left = state.seq != seq and robot.on_leave is not OnLeave.KEEP
+            if left or self._funnels.queued_in(seq):
                 self.record(seq, stage, robot.id, RunOutcome.CANCELLED)
                 return
             stopped_above = self.repeats.stopped_above(seq, stage, robot)
@@ -141,7 +147,7 @@ class Robots:
             return
         await self.run(seq, stage, robot, key, repetition=repetition)
 
-    def timed_at_entry(self, seq: int, stage: Stage) -> list[Robot]:
+    def timed_at_entry(self, seq: int, stage: Stage, pipeline_id: str) -> list[Robot]:
         """The stage's timed robots whose due times are known on entering: counted from the
         entry, or chained after robots that all run at once (which the entry waits for, so
         they take a moment: such a robot counts from the entry too), and not skipped on
@@ -152,7 +158,7 @@ class Robots:
             if index == 0 or robot.start is not Start.AFTER_PREVIOUS:
                 chain_at_once = True
             skipped = robot.on_reentry is OnReentry.FIRST_ENTRY and self._entered_before(
-                stage.id, seq
+                stage.id, seq, pipeline_id
             )
             # A repeating robot arms each run in its own flow (workflows/repeats.py), and
             # one chained after it waits for its repetitions to end.
@@ -176,8 +182,14 @@ class Robots:
     def _entered_at(self, seq: int) -> datetime:
         return next(v.entered_at for v in self._ctx.state.visits if v.seq == seq)
 
-    def _entered_before(self, stage_id: str, seq: int) -> bool:
-        return any(v.stage == stage_id and v.seq < seq for v in self._ctx.state.visits)
+    def _entered_before(self, stage_id: str, seq: int, pipeline_id: str | None = None) -> bool:
+        """Whether the deal was in this stage of this pipeline (default: the deal's) before
+        visit ``seq``: a stage of the same id in a funnel it moved from is another stage."""
+        pipeline_id = pipeline_id or self._ctx.pipeline.id
+        return any(
+            v.stage == stage_id and v.seq < seq and v.pipeline_id in (None, pipeline_id)
+            for v in self._ctx.state.visits
+        )
 
     def record(
         self,
@@ -215,6 +227,7 @@ class Robots:
         ctx, state = self._ctx, self._ctx.state
         context = ctx.robot_context(stage)
         now = ctx.now()
+        error: str | None = None  # why a robot that ran did not do its part
         with ctx.working():
             try:
                 match robot:
@@ -283,7 +296,9 @@ class Robots:
                             None,
                             summary=robot.title,
                         )
-                self.record(seq, stage, robot.id, outcome, None, repetition)
+                    case MoveToFunnelRobot():
+                        outcome, error = await self._funnels.by_robot(seq, robot, key)
+                self.record(seq, stage, robot.id, outcome, error, repetition)
             except ActivityError as err:
                 # A robot that cannot run (e.g. a template naming a missing field) must not
                 # stop the deal: it is recorded and shown in the state.
@@ -294,12 +309,12 @@ class Robots:
 
     # --- leaving and skipping stages ------------------------------------------------------
 
-    async def leave(self, seq: int, stage: Stage, next_stage_id: str) -> None:
+    async def leave(self, seq: int, stage: Stage, closing: bool) -> None:
         """Apply each robot's on_leave policy: cancel its timer (the default), keep it, or
-        cancel it and undo what the robot did (cancel the tasks it created)."""
-        ctx, state = self._ctx, self._ctx.state
+        cancel it and undo what the robot did (cancel the tasks it created). ``closing``:
+        the deal is closed (or leaves the pipeline): nothing waits on, even what keeps."""
+        state = self._ctx.state
         policies = {r.id: r.on_leave for r in stage.robots}
-        closing = ctx.pipeline.stage(next_stage_id).terminal
         kept: list[WaitingRobot] = []
         for entry in state.waiting:
             # Closing the deal ends everything still waiting, even robots set to keep.

@@ -21,11 +21,12 @@ from workflows.tasks import Tasks
 with workflow.unsafe.imports_passed_through():
     from funnel.domain.activity_io import ActivityName, StageTransition
     from funnel.domain.models import DealStatus, ReportEventView, StageVisit
-    from funnel.domain.pipeline import Robot, Semantics, Stage
+    from funnel.domain.pipeline import Pipeline, Robot, Semantics, Stage
     from funnel.domain.robot_rules import Timing
     from funnel.domain.search_attributes import (
         DEAL_AMOUNT,
         DEAL_BREACHED,
+        DEAL_PIPELINE,
         DEAL_RESPONSIBLE,
         DEAL_STAGE,
     )
@@ -85,16 +86,24 @@ class Stages:
     async def enter(self, move: Move) -> Stage:
         ctx, state = self._ctx, self._ctx.state
         now = ctx.now()
-        stage = ctx.pipeline.stage(move.stage)
+        # Another pipeline when the deal moves to another funnel (workflows/funnels.py).
+        pipeline = move.pipeline or ctx.pipeline
+        stage = pipeline.stage(move.stage)
         previous = state.visits[-1] if state.visits else None
         seq = state.seq + 1
         # Computed before the state changes, so that no query ever sees a visit without
         # its deadline.
-        deadline_due, robot_dues = await self._dues_at_entry(seq, stage, now)
+        deadline_due, robot_dues = await self._dues_at_entry(seq, stage, now, pipeline)
+        left = ctx.pipeline
         if previous is not None:
             previous.exited_at = now
             previous.exit_cause = move.cause
-            await self._robots.leave(previous.seq, ctx.pipeline.stage(previous.stage), stage.id)
+            # Closing, or leaving the funnel, ends everything the stage still waits for.
+            ending = stage.terminal or pipeline is not left
+            await self._robots.leave(previous.seq, left.stage(previous.stage), ending)
+        if pipeline is not left:
+            ctx.pipeline = pipeline
+            state.pipeline_id, state.pipeline_version = pipeline.id, pipeline.version
         visit = StageVisit(
             seq=seq,
             stage=stage.id,
@@ -103,6 +112,7 @@ class Stages:
             entered_by=move.by.id,
             via=move.by.via,
             entered_by_kind=move.by.kind,
+            pipeline_id=pipeline.id,
         )
         state.visits.append(visit)
         if deadline_due is not None:
@@ -124,7 +134,7 @@ class Stages:
         elif stage.semantics is Semantics.FAILURE:
             state.status = DealStatus.LOST
             state.lost_reason = move.reason
-        self._upsert_stage(stage.id)
+        self._upsert_stage(stage.id, pipeline_changed=pipeline is not left)
         workflow.set_current_details(f"**{stage.name}** since {now:%Y-%m-%d %H:%M} UTC")
 
         key = f"{state.deal_id}:{seq}:enter"
@@ -141,6 +151,8 @@ class Stages:
             via=move.by.via,
             actor_kind=move.by.kind,
             plan=stage_plan(state.waiting, seq),
+            from_pipeline_id=left.id if pipeline is not left else None,
+            from_pipeline_version=left.version if pipeline is not left else None,
         )
         summary = f"Record the move to {stage.name}"
         # The record is an idempotent store write of a few ms that the stage's first robot
@@ -154,38 +166,41 @@ class Stages:
         state.report_events.append(
             ReportEventView(key=key, kind="stage_entered", stage=stage.id, at=now)
         )
-        if previous is not None:
-            await self._robots.catch_up(seq, ctx.pipeline.stage(previous.stage), stage)
+        if previous is not None and pipeline is left:
+            await self._robots.catch_up(seq, left.stage(previous.stage), stage)
         await asyncio.gather(*self._robots.start_flows(seq, stage))
         return stage
 
     async def _dues_at_entry(
-        self, seq: int, stage: Stage, now: datetime
+        self, seq: int, stage: Stage, now: datetime, pipeline: Pipeline
     ) -> tuple[Due | None, list[tuple[Robot, Due]]]:
         """The stage deadline's due time and, for deals since PATCH_STAGE_PLAN, those of
         the robots timed from the entry, in one local activity: the stage-transition record
         then carries the whole plan to the store (the board's "next"), and each such robot
         needs no computation of its own. Deals before it compute the deadline here and each
-        robot's due time in its flow, as their histories hold."""
-        timed = self._robots.timed_at_entry(seq, stage)
+        robot's due time in its flow, as their histories hold. In ``pipeline``'s calendar
+        (another one's when the deal moves to another funnel)."""
+        timed = self._robots.timed_at_entry(seq, stage, pipeline.id)
         if not timed or not workflow.patched(PATCH_STAGE_PLAN):
-            return await self._deadlines.due(seq, stage, now), []
+            return await self._deadlines.due(seq, stage, now, pipeline), []
         deal_id = self._ctx.state.deal_id
         requests: list[tuple[str, Timing, datetime]] = [
             (robot_key(deal_id, seq, robot.id), robot, now) for robot in timed
         ]
         if stage.deadline is not None:
             requests.insert(0, (self._deadlines.key(seq), stage.deadline.timing, now))
-        dues = await self._ctx.due_many(requests)
+        dues = await self._ctx.due_many(requests, pipeline=pipeline)
         deadline = dues.pop(0) if stage.deadline is not None else None
         return deadline, list(zip(timed, dues, strict=True))
 
-    def _upsert_stage(self, stage_id: str) -> None:
+    def _upsert_stage(self, stage_id: str, *, pipeline_changed: bool) -> None:
         """One upsert per stage entry: DealStage, and whichever of the others changed. Each
         attribute is a write to the server's visibility store, and most stay as the deal
         started (responsible, amount). Deals before PATCH_NOV_27 write the stage on every
         entry, as their histories hold; newer ones skip the upsert when nothing changed
-        (the first stage, when the start set the attributes)."""
+        (the first stage, when the start set the attributes). DealPipeline is set by the
+        start and written again only when the deal moves to another pipeline (a deal
+        started before it has none until `funnel db backfill-team`)."""
         deal = self._ctx.state.deal
         current = workflow.info().typed_search_attributes
         others: list[SearchAttributeUpdate[Any]] = [
@@ -193,6 +208,8 @@ class Stages:
             DEAL_AMOUNT.value_set(float(deal.amount)),
             DEAL_BREACHED.value_set(False),
         ]
+        if pipeline_changed:
+            others.append(DEAL_PIPELINE.value_set(self._ctx.pipeline.id))
         updates = [u for u in others if current.get(u.key) != u.value]
         if not self._ctx.patches.nov_27 or current.get(DEAL_STAGE) != stage_id:
             updates.insert(0, DEAL_STAGE.value_set(stage_id))

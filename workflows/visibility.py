@@ -11,11 +11,13 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 from workflows.context import DealContext
+from workflows.patches import PATCH_REFRESH_PIPELINE
 
 with workflow.unsafe.imports_passed_through():
     from funnel.domain.search_attributes import (
         DEAL_AMOUNT,
         DEAL_BREACHED,
+        DEAL_PIPELINE,
         DEAL_RESPONSIBLE,
         DEAL_STAGE,
         DEAL_TEAM,
@@ -40,6 +42,10 @@ class Visibility:
         if deal.sales_team:
             wanted.append(DEAL_TEAM.value_set(list(deal.sales_team)))
         current = workflow.info().typed_search_attributes
+        if current.get(DEAL_PIPELINE) != state.pipeline_id and workflow.patched(
+            PATCH_REFRESH_PIPELINE
+        ):
+            wanted.append(DEAL_PIPELINE.value_set(state.pipeline_id))
         updates = [u for u in wanted if current.get(u.key) != u.value]
         if updates:
             workflow.upsert_search_attributes(updates)

@@ -35,6 +35,7 @@ from funnel.client.errors import (
     closed_refusal,
     visibility_literal,
 )
+from funnel.client.funnels import DealFunnels
 from funnel.client.listing import (
     Cursor,
     DealFilter,
@@ -55,7 +56,6 @@ from funnel.domain.models import (
     DealState,
     DealWorkflowInput,
     InvoicePaid,
-    MigrateInput,
     MoveInput,
     RunTemplateInput,
     TaskCompleted,
@@ -108,13 +108,13 @@ def start_options(deal: DealInput, pipeline: Pipeline) -> dict[str, Any]:
         "id": workflow_id_for(deal.deal_id),
         # A deal id names one deal for good: never start a second one with it.
         "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        "search_attributes": at_start(deal, pipeline.first_stage.id),
+        "search_attributes": at_start(deal, pipeline.first_stage.id, pipeline.id),
         "static_summary": summary_line(deal),
         "static_details": f"Pipeline {pipeline.id} version {pipeline.version}",
     }
 
 
-class DealClient(DealEdits):
+class DealClient(DealEdits, DealFunnels):
     def __init__(
         self,
         client: Client,
@@ -284,9 +284,6 @@ class DealClient(DealEdits):
     ) -> DealState:
         return await self._change(deal_id, messages.UPDATE_FIELDS, _as(request, actor))
 
-    async def migrate(self, deal_id: str, request: MigrateInput) -> DealState:
-        return await self._change(deal_id, messages.MIGRATE, request)
-
     async def invoice_paid(self, deal_id: str, paid: InvoicePaid) -> None:
         await self._signal(deal_id, messages.INVOICE_PAID, paid)
 
@@ -356,9 +353,10 @@ class DealClient(DealEdits):
         status: StatusFilter | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        pipeline: str | None = None,
         limit: int = 100,
     ) -> list[DealSummary]:
-        filt = DealFilter(stage, responsible, breached, status, since, until)
+        filt = DealFilter(stage, responsible, breached, status, since, until, pipeline=pipeline)
         deals: list[DealSummary] = []
         cursor: Cursor | None = None
         while len(deals) < limit:

@@ -18,7 +18,13 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from funnel.client.errors import BadFilter, visibility_literal
 from funnel.client.read_scope import ReadScope
 from funnel.domain import messages
-from funnel.domain.search_attributes import DEAL_AMOUNT, DEAL_BREACHED, DEAL_RESPONSIBLE, DEAL_STAGE
+from funnel.domain.search_attributes import (
+    DEAL_AMOUNT,
+    DEAL_BREACHED,
+    DEAL_PIPELINE,
+    DEAL_RESPONSIBLE,
+    DEAL_STAGE,
+)
 from funnel.storage.closed_deals import ClosedDeals, ClosedSummary, MissingSchema
 
 Source = Literal["workflow", "record"]
@@ -41,6 +47,7 @@ class DealSummary:
     status: str  # the workflow's: running, or how it ended (completed, terminated, ...)
     source: Source = "workflow"
     closed_at: datetime | None = None
+    pipeline: str | None = None  # None: an open deal started before DealPipeline
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class DealFilter:
     since: datetime | None = None  # closed at or after (closed deals only)
     until: datetime | None = None  # closed before
     scope: ReadScope | None = None  # the person's deals only (None: all)
+    pipeline: str | None = None  # the deals of this pipeline only
 
     def __post_init__(self) -> None:
         for name in ("since", "until"):
@@ -77,6 +85,8 @@ class DealFilter:
             clauses.append(f"DealResponsible = {visibility_literal(self.responsible)}")
         if self.breached is not None:
             clauses.append(f"DealDeadlineBreached = {str(self.breached).lower()}")
+        if self.pipeline:
+            clauses.append(f"DealPipeline = {visibility_literal(self.pipeline)}")
         if self.scope is not None:
             clauses.append(_scope_clause(self.scope))
         return " AND ".join(clauses)
@@ -135,6 +145,7 @@ def _from_visibility(execution: WorkflowExecution) -> DealSummary:
         amount=attrs.get(DEAL_AMOUNT),
         breached=attrs.get(DEAL_BREACHED),
         status=(execution.status or WorkflowExecutionStatus.RUNNING).name.lower(),
+        pipeline=attrs.get(DEAL_PIPELINE),
     )
 
 
@@ -148,6 +159,7 @@ def _from_record(record: ClosedSummary) -> DealSummary:
         status=record.workflow_end,
         source="record",
         closed_at=record.closed_at,
+        pipeline=record.pipeline_id,
     )
 
 
@@ -167,6 +179,7 @@ async def _closed(
             responsibles=filt.scope.responsibles if filt.scope else None,
             head=filt.scope.head if filt.scope else None,
             member=filt.scope.member if filt.scope else None,
+            pipeline=filt.pipeline,
             offset=offset,
             limit=limit,
         )

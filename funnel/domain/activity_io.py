@@ -60,6 +60,9 @@ class StageTransition(BaseModel):
     reason: str | None = None
     via: str | None = None  # how the actor acted (web, api, cli, webhook, trigger)
     actor_kind: str | None = None  # person or service (None: unknown, as before actors)
+    # The pipeline the deal left when it moved to another one (the context names the new).
+    from_pipeline_id: str | None = None
+    from_pipeline_version: str | None = None
     # What waits in the stage entered (its deadline, its timed robots) for the board; None
     # from moves recorded before the board had it.
     plan: list[PlanEntry] | None = None
@@ -245,3 +248,4 @@ class ActivityName:
     SEND_INVOICE = "send_invoice"  # the invoice's document, e-mailed to the deal's contact
     RECORD_DEAL_EDIT = "record_deal_edit"  # an edit: the deal row, its tasks' responsible
     RECORD_CLOSED_DEAL = "record_closed_deal"  # its record (funnel.storage.closed_deals)
+    LOAD_PIPELINE = "load_pipeline"  # a move_to_funnel robot's target, its current version

@@ -16,6 +16,7 @@ RUN_TEMPLATE: Final = "run_template"
 TASK_EVENT: Final = "task_event"
 UPDATE_FIELDS: Final = "update_fields"
 MIGRATE: Final = "migrate_pipeline"
+MOVE_TO_FUNNEL: Final = "move_to_funnel"  # to a stage of another pipeline
 EDIT_DEAL: Final = "edit_deal"
 COMMENT: Final = "comment"
 REFRESH_SEARCH_ATTRIBUTES: Final = "refresh_search_attributes"

@@ -161,6 +161,7 @@ class StageVisit(BaseModel):
     entered_by: str | None = None  # who moved the deal here (None: the deal itself, start)
     via: Via | None = None  # how (None: a request without an actor, or recorded before)
     entered_by_kind: ActorKind | None = None  # a person or a service (None: as for via)
+    pipeline_id: str | None = None  # the pipeline of the stage (None: recorded before)
 
 
 class WaitingRobot(BaseModel):
@@ -389,7 +390,9 @@ class DealResult(BaseModel):
     lost_reason: str | None = None
 
 
-MoveCause = Literal["start", "accepted", "moved", "invoice_paid", "tasks_done", "closed"]
+MoveCause = Literal[
+    "start", "accepted", "moved", "invoice_paid", "tasks_done", "closed", "moved_to_funnel"
+]
 
 
 DealWorkflowInput.model_rebuild()

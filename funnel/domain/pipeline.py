@@ -8,157 +8,39 @@ imports because the workflow sandbox imports it.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from funnel.domain.calendar_spec import CalendarSpec
-from funnel.domain.channels import Channel
 from funnel.domain.durations import Duration
-from funnel.domain.repeats import Repeat, repeat_problems
-from funnel.domain.robot_rules import (
-    Condition,
-    Direction,
-    OnLeave,
-    OnReentry,
-    OnSkip,
-    Start,
-    Timing,
-)
+from funnel.domain.repeats import repeat_problems
+from funnel.domain.robot_rules import Condition, Direction, Timing
 
-ID_PATTERN = r"^[a-z][a-z0-9_]*$"
-
-# People are addressed by role or by employee id. Roles resolve against the deal.
-ROLE_RESPONSIBLE = "responsible"
-ROLE_HEAD = "head"
-ROLE_SALES_TEAM = "sales_team"
-ROLES = (ROLE_RESPONSIBLE, ROLE_HEAD, ROLE_SALES_TEAM)
-
-# A name in the languages of the people who read it (the workspace shows a Russian board to
-# Russian-speaking employees): language code -> text; the plain name is the fallback.
-Translations = dict[str, str]
-_TRANSLATIONS = "the same in other languages, e.g. {ru: ...}; the workspace shows each person's"
+# The robot types, importable from here as before.
+from funnel.domain.robot_types import ID_PATTERN as ID_PATTERN
+from funnel.domain.robot_types import INVOICE_MESSAGE as INVOICE_MESSAGE
+from funnel.domain.robot_types import INVOICE_SUBJECT as INVOICE_SUBJECT
+from funnel.domain.robot_types import ROLE_HEAD as ROLE_HEAD
+from funnel.domain.robot_types import ROLE_RESPONSIBLE as ROLE_RESPONSIBLE
+from funnel.domain.robot_types import ROLE_SALES_TEAM as ROLE_SALES_TEAM
+from funnel.domain.robot_types import ROLES as ROLES
+from funnel.domain.robot_types import TRANSLATIONS
+from funnel.domain.robot_types import CompleteDealRobot as CompleteDealRobot
+from funnel.domain.robot_types import CreateInvoiceRobot as CreateInvoiceRobot
+from funnel.domain.robot_types import CreateTaskRobot as CreateTaskRobot
+from funnel.domain.robot_types import MoveToFunnelRobot as MoveToFunnelRobot
+from funnel.domain.robot_types import NotifyRobot as NotifyRobot
+from funnel.domain.robot_types import RenderDocumentRobot as RenderDocumentRobot
+from funnel.domain.robot_types import ReportEventRobot as ReportEventRobot
+from funnel.domain.robot_types import Robot as Robot
+from funnel.domain.robot_types import RobotBase as RobotBase
+from funnel.domain.robot_types import SendInvoiceRobot as SendInvoiceRobot
+from funnel.domain.robot_types import SetTitleRobot as SetTitleRobot
+from funnel.domain.robot_types import Translations as Translations
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RobotBase(Timing):
-    """What every robot has: identity, timing (from :class:`Timing`), a condition checked
-    when it is due, and its policies (defaults as in Bitrix24)."""
-
-    id: str = Field(pattern=ID_PATTERN, description="unique within the stage")
-    title: str = Field(min_length=1, description="plain-language summary shown in the Web UI")
-    titles: Translations = Field(default_factory=dict, description=_TRANSLATIONS)
-    start: Start = Start.AFTER_PREVIOUS
-    condition: Condition | None = None
-    on_reentry: OnReentry = OnReentry.EVERY_ENTRY
-    on_leave: OnLeave = OnLeave.CANCEL
-    on_skip: OnSkip = OnSkip.IGNORE
-    repeat: Repeat | None = Field(
-        default=None, description="run again every so much working time until something happens"
-    )
-
-    def title_in(self, language: str) -> str:
-        return self.titles.get(language) or self.title
-
-
-class SetTitleRobot(RobotBase):
-    """Give the deal a title rendered from a jinja2 template (also used to rename it)."""
-
-    type: Literal["set_title"]
-    template: str = Field(min_length=1)
-
-
-class NotifyRobot(RobotBase):
-    type: Literal["notify"]
-    to: list[str] = Field(min_length=1, description="roles or employee ids")
-    message: str = Field(min_length=1, description="jinja2 template")
-    channels: list[Channel] | None = Field(
-        default=None, description="override each person's channels from the directory"
-    )
-
-
-class CreateTaskRobot(RobotBase):
-    type: Literal["create_task"]
-    task_title: str = Field(min_length=1, description="jinja2 template")
-    description: str = Field(default="", description="jinja2 template")
-    deadline: Duration | None = None
-    responsible: str = ROLE_RESPONSIBLE
-    co_executors: list[str] = Field(default_factory=list)
-    created_by: str = ROLE_RESPONSIBLE
-    needs_confirmation: bool = Field(
-        default=False, description="closing needs the creator's confirmation"
-    )
-
-
-class ReportEventRobot(RobotBase):
-    type: Literal["report_event"]
-    kind: str = Field(pattern=ID_PATTERN)
-    details: str = Field(default="", description="jinja2 template")
-
-
-class CreateInvoiceRobot(RobotBase):
-    """Issue an invoice for the deal amount; its id is ``<deal id>-<stage entry number>``."""
-
-    type: Literal["create_invoice"]
-
-
-class RenderDocumentRobot(RobotBase):
-    """Render a document (commercial proposal, contract) from templates/documents/ and keep
-    it with the deal."""
-
-    type: Literal["render_document"]
-    template: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", description="file name")
-    document_name: str = Field(min_length=1)
-
-
-INVOICE_SUBJECT = "Счёт № {{ invoice.number }} от {{ invoice.short_date }}"
-INVOICE_MESSAGE = """Здравствуйте, {{ contact.name }}!
-
-Направляем счёт № {{ invoice.number }} от {{ invoice.date }} на сумму \
-{{ invoice.amount_figures }} {{ invoice.currency }} ({{ invoice.amount_words }}).
-{% if invoice.replaces %}Он заменяет счёт № {{ invoice.replaces }}, который аннулирован.
-{% endif %}{% if invoice.payment_url %}
-Оплатить онлайн: {{ invoice.payment_url }}
-{% endif %}
-Счёт во вложении (PDF и HTML).
-
-{{ company.name }}"""
-
-
-class SendInvoiceRobot(RobotBase):
-    """Render the deal's open invoice from templates/documents/ with the company's
-    requisites and e-mail it to the deal's contact with a payment link. Once per invoice:
-    coming back to the stage with the same invoice sends nothing again."""
-
-    type: Literal["send_invoice"]
-    template: str = Field(
-        default="invoice.html.j2", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", description="file"
-    )
-    document_name: str = Field(default="Счёт на оплату", min_length=1)
-    subject: str = Field(default=INVOICE_SUBJECT, min_length=1, description="jinja2 template")
-    message: str = Field(default=INVOICE_MESSAGE, min_length=1, description="jinja2 template")
-
-
-class CompleteDealRobot(RobotBase):
-    """Close the deal record as won or lost (the outcome follows the stage's semantics)."""
-
-    type: Literal["complete_deal"]
-
-
-Robot = Annotated[
-    SetTitleRobot
-    | NotifyRobot
-    | CreateTaskRobot
-    | ReportEventRobot
-    | CreateInvoiceRobot
-    | CompleteDealRobot
-    | RenderDocumentRobot
-    | SendInvoiceRobot,
-    Field(discriminator="type"),
-]
 
 
 class Deadline(_Strict):
@@ -214,7 +96,7 @@ class Semantics(StrEnum):
 class Stage(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     name: str = Field(min_length=1)
-    names: Translations = Field(default_factory=dict, description=_TRANSLATIONS)
+    names: Translations = Field(default_factory=dict, description=TRANSLATIONS)
     semantics: Semantics = Semantics.PROCESS
     robots: list[Robot] = Field(default_factory=list)
     deadline: Deadline | None = None
@@ -230,6 +112,11 @@ class Stage(_Strict):
 
     def name_in(self, language: str) -> str:
         return self.names.get(language) or self.name
+
+    def funnel_moves(self) -> list[MoveToFunnelRobot]:
+        """The stage's robots (escalations too) that move the deal to another pipeline."""
+        robots = [*self.robots, *(self.deadline.escalate if self.deadline else [])]
+        return [r for r in robots if isinstance(r, MoveToFunnelRobot)]
 
     def trigger(self, event: TriggerEvent) -> Trigger | None:
         return next((t for t in self.triggers if t.event is event), None)
@@ -253,6 +140,11 @@ class Stage(_Strict):
                     )
         if self.terminal and (self.deadline or self.triggers or self.task_sets):
             raise ValueError("a won/lost stage cannot have a deadline, triggers or task sets")
+        if self.terminal and self.funnel_moves():
+            raise ValueError(
+                "a won/lost stage cannot move the deal to another funnel (move_to_funnel):"
+                " the deal is closed there; put the robot in a process stage"
+            )
         events = [t.event for t in self.triggers]
         if len(set(events)) != len(events):
             raise ValueError("at most one trigger per event in a stage")
@@ -392,6 +284,14 @@ class Pipeline(_Strict):
                         f" {trigger.to!r}; set allow_back: true if that is meant"
                     )
         problems = self._field_problems()
+        problems += [
+            f"stage {stage.id!r}, robot {robot.id!r}, field 'pipeline': moves the deal to its"
+            f" own pipeline {self.id!r}; move_to_funnel names another one (a move within"
+            " the pipeline is a trigger or a person's move)"
+            for stage in self.stages
+            for robot in stage.funnel_moves()
+            if robot.pipeline == self.id
+        ]
         for stage in self.stages:
             escalation = stage.deadline.escalate if stage.deadline else []
             accepts = stage.trigger(TriggerEvent.ACCEPTED) is not None

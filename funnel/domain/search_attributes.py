@@ -1,5 +1,8 @@
 """Custom search attributes that the deal workflow keeps current, so deals can be listed by
-stage, responsible, amount and breach in the Web UI, the CLI and the API.
+stage, responsible, amount, breach and pipeline in the Web UI, the CLI and the API.
+
+``DealPipeline`` (the pipeline's id) is set when the deal starts and when it moves to another
+pipeline; deals started before it have none until `funnel db backfill-team` sets it.
 
 ``DealTeam`` (the sales team) is set when the deal starts, so that a manager's list of open
 deals can show those whose team they are in (funnel/client/read_scope.py); deals started
@@ -19,11 +22,12 @@ DEAL_RESPONSIBLE = SearchAttributeKey.for_keyword("DealResponsible")
 DEAL_AMOUNT = SearchAttributeKey.for_float("DealAmount")
 DEAL_BREACHED = SearchAttributeKey.for_bool("DealDeadlineBreached")
 DEAL_TEAM = SearchAttributeKey.for_keyword_list("DealTeam")
+DEAL_PIPELINE = SearchAttributeKey.for_keyword("DealPipeline")
 
-ALL_KEYS = (DEAL_STAGE, DEAL_RESPONSIBLE, DEAL_AMOUNT, DEAL_BREACHED, DEAL_TEAM)
+ALL_KEYS = (DEAL_STAGE, DEAL_RESPONSIBLE, DEAL_AMOUNT, DEAL_BREACHED, DEAL_TEAM, DEAL_PIPELINE)
 
 
-def at_start(deal: DealInput, stage: str) -> TypedSearchAttributes:
+def at_start(deal: DealInput, stage: str, pipeline_id: str | None = None) -> TypedSearchAttributes:
     """A new deal's attributes, set by its start (the workflow then upserts none on
     entering the first stage)."""
     pairs: list[SearchAttributePair[Any]] = [
@@ -34,4 +38,6 @@ def at_start(deal: DealInput, stage: str) -> TypedSearchAttributes:
     ]
     if deal.sales_team:  # a manager in the team lists the deal (funnel/client/read_scope.py)
         pairs.append(SearchAttributePair(DEAL_TEAM, list(deal.sales_team)))
+    if pipeline_id is not None:
+        pairs.append(SearchAttributePair(DEAL_PIPELINE, pipeline_id))
     return TypedSearchAttributes(pairs)

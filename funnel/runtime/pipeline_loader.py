@@ -30,30 +30,6 @@ def load_pipeline(path: str | Path) -> Pipeline:
     return parse_pipeline(text, source=str(path))
 
 
-# Per file: what identified its content when it was last parsed, and its pipeline.
-_parsed: dict[Path, tuple[tuple[int, int, int], Pipeline]] = {}
-
-
-def current_pipeline(path: str | Path) -> Pipeline:
-    """The pipeline file as it is now, for a server that reads it on every request (a new
-    deal gets the file as it is when it starts): parsed again only when the file changed
-    (its modification time, size or inode, as Python's own caches of source files tell);
-    parsing PUSK's file costs about 28 ms, looking at it a few microseconds. The pipeline
-    returned is shared between callers (it is frozen)."""
-    path = Path(path)
-    try:
-        info = path.stat()
-    except OSError:
-        return load_pipeline(path)  # which says why the file cannot be read
-    version = (info.st_mtime_ns, info.st_size, info.st_ino)
-    known = _parsed.get(path)
-    if known is not None and known[0] == version:
-        return known[1]
-    pipeline = load_pipeline(path)
-    _parsed[path] = (version, pipeline)
-    return pipeline
-
-
 def parse_pipeline(text: str, *, source: str) -> Pipeline:
     try:
         data = yaml.safe_load(text)

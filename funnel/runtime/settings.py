@@ -1,6 +1,7 @@
 """Settings from the environment (and an optional ``.env`` file).
 
-Names: ``FUNNEL_HOME``, ``FUNNEL_DATABASE_URL``, ``FUNNEL_PIPELINE``, ``FUNNEL_TASK_QUEUE``,
+Names: ``FUNNEL_HOME``, ``FUNNEL_DATABASE_URL``, ``FUNNEL_PIPELINES`` (the folder of pipeline
+files), ``FUNNEL_PIPELINE`` (one file: see funnel/runtime/pipelines.py), ``FUNNEL_TASK_QUEUE``,
 ``FUNNEL_UI_PORT``, ``FUNNEL_TEMPORAL_PORT``, ``FUNNEL_CONNECT_WAIT`` (seconds a command waits
 for a Temporal server still starting), ``FUNNEL_RETENTION_DAYS`` (the embedded server's
 retention of closed workflows, funnel/runtime/retention.py) and Temporal's own ``TEMPORAL_ADDRESS``,
@@ -11,7 +12,8 @@ The HTTP API (see docs/http-api.md): ``FUNNEL_API_HOST``, ``FUNNEL_API_PORT``,
 "reports:read"]}``), ``FUNNEL_API_MAX_BODY_BYTES``, ``FUNNEL_API_TEMPORAL_TIMEOUT``,
 ``FUNNEL_PAYMENT_WEBHOOK_SECRET``, ``FUNNEL_LEAD_DEDUP_HOURS`` and the defaults of deals
 started from web-form leads ``FUNNEL_LEAD_RESPONSIBLE``, ``FUNNEL_LEAD_DEPARTMENT_HEAD``,
-``FUNNEL_LEAD_SERVICE``. People signing in: ``FUNNEL_SESSION_HOURS``,
+``FUNNEL_LEAD_SERVICE``, and the pipeline per form ``FUNNEL_LEAD_PIPELINES`` (JSON:
+``{"source": "pipeline id"}``). People signing in: ``FUNNEL_SESSION_HOURS``,
 ``FUNNEL_SESSION_COOKIE_SECURE``, ``FUNNEL_SIGN_IN_MAX_FAILURES``,
 ``FUNNEL_SIGN_IN_WINDOW_MINUTES``, ``FUNNEL_SIGN_IN_LOCKOUT_MINUTES``,
 ``FUNNEL_INVITATION_HOURS``, ``FUNNEL_PUBLIC_URL``.
@@ -34,7 +36,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # The project's folder (this file is funnel/runtime/settings.py): the shipped pipeline, the
 # directory and the document templates live there.
 PROJECT = Path(__file__).resolve().parents[2]
-DEFAULT_PIPELINE = PROJECT / "pipelines" / "pusk.yaml"
+DEFAULT_PIPELINES = PROJECT / "pipelines"
+DEFAULT_PIPELINE = DEFAULT_PIPELINES / "pusk.yaml"
 DEFAULT_DIRECTORY = PROJECT / "directory.yaml"
 # Deal document templates (jinja2 HTML), see activities/documents.py.
 DEFAULT_DOCUMENT_TEMPLATES = PROJECT / "templates" / "documents"
@@ -49,7 +52,16 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: a SQLite file under FUNNEL_HOME"
     )
-    pipeline: Path = Field(default=DEFAULT_PIPELINE, description="the pipeline file new deals use")
+    pipelines: Path | None = Field(
+        default=None,
+        description="the folder of pipeline files new deals may run in; default: the"
+        " project's pipelines/ (funnel/runtime/pipelines.py)",
+    )
+    pipeline: Path | None = Field(
+        default=None,
+        description="one pipeline file: alone, the only pipeline; with FUNNEL_PIPELINES, the"
+        " default one (new deals naming none get it)",
+    )
     task_queue: str = "sales-funnel"
     directory: Path = Field(
         default=DEFAULT_DIRECTORY, description="employee directory (YAML, see directory.yaml)"
@@ -79,9 +91,18 @@ class Settings(BaseSettings):
         default=None, description="HMAC-SHA256 key of /webhooks/payments; unset: webhook off"
     )
     lead_dedup_hours: float = Field(default=24.0, ge=0)
-    lead_responsible: str = "sales"
-    lead_department_head: str = "sales-head"
+    lead_responsible: str | None = Field(
+        default=None, description="who takes web-form leads; unset: the directory's first manager"
+    )
+    lead_department_head: str | None = Field(
+        default=None, description="their head; unset: the lead responsible's head in the directory"
+    )
     lead_service: str = "default"
+    lead_pipelines: dict[str, str] = Field(
+        default_factory=dict,
+        description="a lead's source (its form) -> the pipeline its deal starts in; other"
+        " sources: the default pipeline",
+    )
 
     # --- people signing in (see docs/http-api.md#people-sign-in) ---------------------------
     session_hours: float = Field(

@@ -59,12 +59,13 @@ stage_bits = Table(
 
 MAX_BIT = 62  # masks are signed 64-bit integers on both backends
 
-# One row per deal, kept at fold time: the stages it ever entered as a bit mask (the funnel
-# reads 100,000 of these instead of grouping every visit), its breaches, and its start day.
+# One row per deal and pipeline (a deal moved to another funnel has one in each), kept at
+# fold time: the stages it ever entered there as a bit mask (the funnel reads 100,000 of
+# these instead of grouping every visit), its breaches there, and its start day.
 deal_rows = Table(
     "analytics_deals", metadata,
     Column("deal_id", sa.String, primary_key=True),
-    Column("pipeline_id", sa.String, nullable=False),
+    Column("pipeline_id", sa.String, primary_key=True),
     Column("responsible", sa.String, nullable=False),
     Column("department_head", sa.String, nullable=False),
     Column("started_epoch", _EPOCH, nullable=False),

@@ -119,13 +119,13 @@ class BoardReader:
         return self._read(BoardCard, select)
 
     def changed(self, query: BoardQuery, since: datetime, limit: int = 200) -> list[ChangedCard]:
-        """The reader's deals of the pipeline whose rows changed after ``since`` (moved,
-        closed, edited, breached), oldest change first, each saying whether the board shows
-        it now."""
+        """The reader's deals whose rows changed after ``since`` (moved, closed, edited,
+        breached), oldest change first, each saying whether the board shows it now: of any
+        pipeline, so that a deal moved to another funnel leaves this board."""
         shown = sa.case((sa.and_(*self._shown(query)), sa.true()), else_=sa.false())
         select = (
             sa.select(*_CARD_COLUMNS, shown.label("shown"))
-            .where(_c.updated_at > since, _c.pipeline_id == query.pipeline_id)
+            .where(_c.updated_at > since)
             .order_by(_c.updated_at)
             .limit(limit)
         )

@@ -56,6 +56,7 @@ closed_deals = Table(
     sa.Index(None, "stage", "closed_at"),
     sa.Index(None, "responsible", "closed_at"),
     sa.Index(None, "closed_at"),
+    sa.Index(None, "pipeline_id", "closed_at"),  # migration 0011
 )  # fmt: skip
 
 
@@ -127,6 +128,7 @@ class ClosedSummary(BaseModel):
     breached: bool
     closed_at: AwareDatetime
     workflow_end: WorkflowEnd
+    pipeline_id: str
 
 
 _COLUMNS = [closed_deals.c[name] for name in ClosedSummary.model_fields]
@@ -168,6 +170,7 @@ class ClosedDeals:
         responsibles: Collection[str] | None = None,
         head: str | None = None,
         member: str | None = None,
+        pipeline: str | None = None,
         offset: int = 0,
         limit: int = 100,
     ) -> list[ClosedSummary]:
@@ -183,6 +186,8 @@ class ClosedDeals:
             query = query.where(c.responsible == responsible)
         if breached is not None:
             query = query.where(c.breached == breached)
+        if pipeline is not None:
+            query = query.where(c.pipeline_id == pipeline)
         if since is not None:
             query = query.where(c.closed_at >= since)
         if until is not None:

@@ -232,17 +232,20 @@ class Store(TaskMethods, InvoiceMethods):
         entered_at: datetime | None = None,
         plan: Sequence[PlanEntry] | None = None,
         sales_team: Sequence[str] | None = None,
+        pipeline: tuple[str, str] | None = None,
     ) -> None:
         """A stage transition's report rows (exit, entry) and the deal's new stage, when it
         entered it, what waits there (None: nothing known, the former stage's plan is
-        dropped) and its sales team, in one write transaction: it runs on the path from a
-        deal's event to its next robots, and each transaction waits its turn for SQLite's
-        write lock."""
+        dropped), its sales team and, when it moved to another pipeline, that ``pipeline``
+        (id and version), in one write transaction: it runs on the path from a deal's event
+        to its next robots, and each transaction waits its turn for SQLite's write lock."""
         changes: dict[str, Any] = {"stage": stage, "breached": False, "plan": _plan_value(plan)}
         if entered_at is not None:
             changes["stage_entered_at"] = to_utc(entered_at)
         if sales_team is not None:
             changes["sales_team"] = list(sales_team)
+        if pipeline is not None:
+            changes |= {"pipeline_id": pipeline[0], "pipeline_version": pipeline[1]}
         with self._tx(write=True) as conn:
             for event in events:
                 self.insert_new(conn, report_events, _report_values(event))

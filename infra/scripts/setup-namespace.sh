@@ -14,7 +14,8 @@ SEARCH_ATTRIBUTES='DealStage Keyword
 DealResponsible Keyword
 DealAmount Double
 DealDeadlineBreached Bool
-DealTeam KeywordList'
+DealTeam KeywordList
+DealPipeline Keyword'
 
 retry() { # retry COMMAND...: run it until it succeeds, at most ATTEMPTS times
     n=1

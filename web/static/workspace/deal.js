@@ -21,17 +21,76 @@
     });
   }
 
-  // A task completed is a signal: its effect shows a moment later. Read the card again
-  // until the task has left ``status`` (at most ~5 s).
-  function refreshUntilTaskLeaves(taskId, status, tries) {
+  // A completed task or a recorded payment is a signal: its effect shows a moment later.
+  // Read the card again until ``shown()`` holds (at most ~5 s).
+  function refreshUntil(shown, tries) {
     return refresh().then(function () {
-      var task = document.querySelector('[data-task-id="' + CSS.escape(taskId) + '"]');
-      if (task && task.dataset.status === status && tries > 0) {
+      if (!shown() && tries > 0) {
         return new Promise(function (resolve) { setTimeout(resolve, 250); }).then(function () {
-          return refreshUntilTaskLeaves(taskId, status, tries - 1);
+          return refreshUntil(shown, tries - 1);
         });
       }
     });
+  }
+
+  function movesOn(event) {
+    return (card().dataset.movesOn || "").split(" ").indexOf(event) >= 0;
+  }
+
+  function moved(stageBefore) {
+    return card().dataset.stage !== stageBefore || card().dataset.status !== "open";
+  }
+
+  // The task has left ``status``; and when it was the last of a stage that moves on once
+  // its tasks are done (a set's next task may still be on its way: then it shows), the
+  // deal is in its next stage.
+  function taskLeft(taskId, status) {
+    var stageBefore = card().dataset.stage;
+    var waitsForMove = movesOn("tasks_done");
+    return function () {
+      var task = document.querySelector('[data-task-id="' + CSS.escape(taskId) + '"]');
+      if (task && task.dataset.status === status) return false;
+      var seq = card().dataset.seq;
+      var pending = document.querySelectorAll(
+        '[data-task-id][data-seq="' + seq + '"][data-status="open"],' +
+        '[data-task-id][data-seq="' + seq + '"][data-status="awaiting_confirmation"]');
+      return !waitsForMove || pending.length > 0 || moved(stageBefore);
+    };
+  }
+
+  // The payment is in the invoice's row; and when it paid the invoice in full in a stage
+  // that moves on once paid, the deal is in its next stage.
+  function paymentShown(invoiceId, paidBefore, stageBefore) {
+    var waitsForMove = movesOn("invoice_paid");
+    var id = CSS.escape(invoiceId);
+    return function () {
+      var row = document.querySelector('[data-invoice-id="' + id + '"]');
+      if (!row || row.dataset.paid === paidBefore) return false;
+      var paidInFull = !document.querySelector('.payment-row[data-for-invoice="' + id + '"]');
+      return !(waitsForMove && paidInFull) || moved(stageBefore);
+    };
+  }
+
+  // One id per payment form: a second click (or a retry) is the same payment, applied once.
+  function paymentId(form) {
+    if (!form.dataset.paymentId) {
+      var bytes = crypto.getRandomValues(new Uint8Array(12));
+      form.dataset.paymentId = "web-" + Array.prototype.map.call(bytes, function (b) {
+        return ("0" + b.toString(16)).slice(-2);
+      }).join("");
+    }
+    return form.dataset.paymentId;
+  }
+
+  function recordPayment(form, button) {
+    var invoiceId = form.dataset.invoice;
+    var row = document.querySelector('[data-invoice-id="' + CSS.escape(invoiceId) + '"]');
+    var shown = paymentShown(invoiceId, row.dataset.paid, card().dataset.stage);
+    // "250 000,50" as a person types it -> "250000.50"
+    var amount = value(form, "amount").replace(/[\s\u00a0\u202f]/g, "").replace(",", ".");
+    var url = dealUrl() + "/invoices/" + encodeURIComponent(invoiceId) + "/paid";
+    var body = { amount: amount, payment_id: paymentId(form), currency: form.dataset.currency };
+    act(button, "POST", url, body, function () { return refreshUntil(shown, 20); });
   }
 
   function busy(element, on) {
@@ -191,6 +250,11 @@
     var form = event.target;
     if (!card() || !card().contains(form)) return;
     var button = form.querySelector("button[type=submit]");
+    if (form.classList.contains("payment-form")) {
+      event.preventDefault();
+      recordPayment(form, button);
+      return;
+    }
     if (form.classList.contains("return-form")) {
       event.preventDefault();
       var taskUrl = dealUrl() + "/tasks/" + encodeURIComponent(form.dataset.task);
@@ -214,12 +278,9 @@
     if (!action) return;
     var taskId = button.dataset.task;
     var url = dealUrl() + "/tasks/" + encodeURIComponent(taskId) + "/" + action;
-    if (action === "complete") {
-      act(button, "POST", url, undefined, function () {
-        return refreshUntilTaskLeaves(taskId, "open", 20);
-      });
-    } else {
-      act(button, "POST", url);
-    }
+    var from = action === "complete" ? "open" : "awaiting_confirmation";
+    act(button, "POST", url, undefined, function () {
+      return refreshUntil(taskLeft(taskId, from), 20);
+    });
   });
 })();

@@ -60,22 +60,42 @@
     event.detail.headers["X-CSRF-Token"] = csrfToken();
   });
 
-  function wireSignIn() {
-    var form = document.getElementById("sign-in-form");
+  // A form of the door (sign-in, an invitation): on submit, ``send(form, fail)`` does the
+  // work; ``fail(reason)`` shows why not in the form's alert line.
+  function wireDoor(formId, errorId, send) {
+    var form = document.getElementById(formId);
     if (!form) return;
+    var error = document.getElementById(errorId);
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      var error = document.getElementById("sign-in-error");
-      api("POST", "/auth/sign-in", {
-        user: form.elements.user.value, password: form.elements.password.value,
-      }).then(function (result) {
-        if (result.ok) {
-          var next = form.dataset.next || "/";
-          window.location.assign(next.charAt(0) === "/" && next.charAt(1) !== "/" ? next : "/");
-        } else {
-          error.textContent = result.reason;
-          error.hidden = false;
-        }
+      send(form, function (reason) { error.textContent = reason; error.hidden = false; });
+    });
+  }
+
+  // Signs in and goes to ``next`` (a path of this site only).
+  function signIn(user, password, next, fail) {
+    return api("POST", "/auth/sign-in", { user: user, password: password }).then(function (r) {
+      if (!r.ok) return fail(r.reason);
+      window.location.assign(next.charAt(0) === "/" && next.charAt(1) !== "/" ? next : "/");
+    });
+  }
+
+  function wireSignIn() {
+    wireDoor("sign-in-form", "sign-in-error", function (form, fail) {
+      signIn(form.elements.user.value, form.elements.password.value,
+        form.dataset.next || "/", fail);
+    });
+  }
+
+  // The invitation link's form: set the password through the API, then sign in with it.
+  function wireInvitation() {
+    wireDoor("invitation-form", "invitation-error", function (form, fail) {
+      var password = form.elements.password.value;
+      if (password !== form.elements.repeat.value) return fail(form.dataset.mismatch);
+      var url = "/auth/invitations/" + encodeURIComponent(form.dataset.token);
+      api("POST", url, { password: password }).then(function (set) {
+        if (!set.ok) return fail(set.reason);
+        return signIn(set.data.employee_id, password, "/", fail);
       });
     });
   }
@@ -90,6 +110,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     wireSignIn();
+    wireInvitation();
     wireSignOut();
   });
 
