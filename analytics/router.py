@@ -7,6 +7,7 @@ setting ``app.state.analytics``; by default one is built from the settings on fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -58,10 +59,15 @@ def get_analytics(request: Request) -> Analytics:
 AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]
 
 
-def get_read_scope() -> ReadScope | None:
-    """Whose deals the reports count: all by default; the API overrides this with the
-    caller's scope (api/app.py), which analytics cannot compute (it is below the API)."""
-    return None
+def get_read_scope(request: Request) -> ReadScope | None:
+    """Whose deals the reports count: all by default; the API sets ``app.state.read_scope``
+    to the function that gives the caller's scope (api/app.py), which analytics cannot
+    compute (it is below the API). Not a dependency override: FastAPI rebuilds the
+    dependencies of every request of every route while an app has any override."""
+    scope_of: Callable[[Request], ReadScope | None] | None = getattr(
+        request.app.state, "read_scope", None
+    )
+    return scope_of(request) if scope_of is not None else None
 
 
 ScopeDep = Annotated[ReadScope | None, Depends(get_read_scope)]

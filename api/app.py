@@ -18,7 +18,6 @@ from fastapi import Depends, FastAPI, HTTPException, status
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from analytics.router import get_read_scope
 from analytics.router import router as analytics_router
 from api import deal_edits, deals, funnels, inbox, intake, sign_in
 from api import documents as documents_api
@@ -141,7 +140,7 @@ def create_app(settings: Settings, deal_client: DealClient, store: Store) -> Fas
     app.include_router(analytics_router, dependencies=[Depends(require_scope(REPORTS_READ))])
     mount_workspace(app)
     # Reports and the dashboard count the caller's deals only (a person's scope).
-    app.dependency_overrides[get_read_scope] = read_scope
+    app.state.read_scope = read_scope
 
     @app.get(
         "/healthz",

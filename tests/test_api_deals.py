@@ -205,11 +205,12 @@ async def test_list_deals_by_search_attributes_in_pages(stack: Stack) -> None:
         r = await stack.http.post("/deals", json=deal_body(responsible=responsible))
         ids.add(r.json()["deal_id"])
     seen: set[str] = set()
-    for _ in range(200):  # visibility is eventually consistent
-        r = await stack.http.get("/deals", params={"responsible": responsible, "page_size": 2})
-        if len(r.json()["deals"]) == 2:
+    for _ in range(200):  # visibility is eventually consistent: wait until it lists all three
+        r = await stack.http.get("/deals", params={"responsible": responsible, "page_size": 3})
+        if len(r.json()["deals"]) == 3:
             break
         await asyncio.sleep(0.05)
+    r = await stack.http.get("/deals", params={"responsible": responsible, "page_size": 2})
     page = r.json()
     assert page["next_page_token"] and all(d["stage"] == "new" for d in page["deals"])
     seen |= {d["deal_id"] for d in page["deals"]}

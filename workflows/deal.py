@@ -79,14 +79,7 @@ class DealWorkflow:
         # keep one.
         pipeline = input.pipeline = pinned(input.pipeline)
         self._history_limit = input.history_limit
-        state = input.state or DealState(
-            deal_id=input.deal.deal_id,
-            deal=input.deal,
-            pipeline_id=pipeline.id,
-            pipeline_version=pipeline.version,
-            title=f"Deal {input.deal.deal_id}",
-            stage=pipeline.first_stage.id,
-        )
+        state = input.state or DealState.opening(input.deal, pipeline)
         ctx = self._ctx = DealContext(state, pipeline)
         self._tasks = Tasks(ctx)
         self._payments = Payments(ctx, self._check_triggers)

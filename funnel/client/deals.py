@@ -144,9 +144,14 @@ class DealClient(DealEdits, DealFunnels):
     async def start(
         self, deal: DealInput, pipeline: Pipeline, *, actor: Actor | None = None
     ) -> DealState:
-        """Start the deal as ``actor``, whom its first stage visit records."""
+        """Start the deal as ``actor``, whom its first stage visit records, and answer its
+        opening state (stage, people, pinned pipeline) once the server has recorded the
+        start. The state is the one the workflow begins from, built here: asking the
+        workflow would wait until a worker has run the deal's first step, ten times the
+        cost of the start under a burst of new deals (docs/performance.md). A worker that
+        is down delays the deal, not its start."""
         try:
-            handle = await self._client.start_workflow(
+            await self._client.start_workflow(
                 messages.WORKFLOW_TYPE,
                 DealWorkflowInput(deal=deal, pipeline=pipeline, started_by=actor),
                 task_queue=self._task_queue,
@@ -155,10 +160,7 @@ class DealClient(DealEdits, DealFunnels):
             )
         except WorkflowAlreadyStartedError as exc:
             raise DealExists(f"deal {deal.deal_id} already exists") from exc
-        try:
-            return await _ask(handle, messages.STATE, DealState)
-        except RPCError as exc:
-            raise _translate(exc, deal.deal_id) from exc
+        return DealState.opening(deal, pipeline)
 
     def _handle(self, deal_id: str) -> WorkflowHandle[Any, DealResult]:
         return self._client.get_workflow_handle(workflow_id_for(deal_id), result_type=DealResult)

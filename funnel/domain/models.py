@@ -309,6 +309,20 @@ class DealState(BaseModel):
     comments: list[DealComment] = Field(default_factory=list)
     edits: int = Field(default=0, description="edits applied (numbers their effects' keys)")
 
+    @classmethod
+    def opening(cls, deal: DealInput, pipeline: Pipeline) -> DealState:
+        """The state a new deal starts its workflow with: its first stage, a provisional
+        title, nothing done yet. The workflow begins from it, and a caller that has just
+        started the deal answers with it without asking the workflow."""
+        return cls(
+            deal_id=deal.deal_id,
+            deal=deal,
+            pipeline_id=pipeline.id,
+            pipeline_version=pipeline.version,
+            title=f"Deal {deal.deal_id}",
+            stage=pipeline.first_stage.id,
+        )
+
     @property
     def seq(self) -> int:
         return self.visits[-1].seq if self.visits else 0
