@@ -10,7 +10,6 @@ from playwright.async_api import Page, expect
 from tests.api_support import Stack
 from tests.workspace_board_support import (
     STAGES,
-    browser_fixture,
     card,
     card_in,
     column,
@@ -20,13 +19,13 @@ from tests.workspace_board_support import (
     stage_of,
     start_deal,
 )
-from tests.workspace_support import chromium_path, screenshot
+from tests.workspace_support import browser, chromium_path, screenshot
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
+__all__ = ["browser"]  # the module's chromium fixture
 
 
 stack = stack_fixture("board")
-browser = browser_fixture()
 ivanov = person_fixture("ivanov")
 
 

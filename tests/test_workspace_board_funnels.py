@@ -11,7 +11,6 @@ from playwright.async_api import Page, expect
 from tests.api_support import Stack
 from tests.workspace_board_support import (
     STAGES,
-    browser_fixture,
     card,
     card_in,
     open_board,
@@ -19,12 +18,12 @@ from tests.workspace_board_support import (
     stack_fixture,
     start_deal,
 )
-from tests.workspace_support import chromium_path
+from tests.workspace_support import browser, chromium_path
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
+__all__ = ["browser"]  # the module's chromium fixture
 
 stack = stack_fixture("board-funnels")
-browser = browser_fixture()
 ivanov = person_fixture("ivanov")
 
 

@@ -12,7 +12,6 @@ from playwright.async_api import Page, expect
 from tests.api_support import Stack, signed
 from tests.workspace_board_support import (
     act,
-    browser_fixture,
     card,
     card_in,
     column,
@@ -21,15 +20,15 @@ from tests.workspace_board_support import (
     stack_fixture,
     start_deal,
 )
-from tests.workspace_support import chromium_path, screenshot
+from tests.workspace_support import browser, chromium_path, screenshot
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
+__all__ = ["browser"]  # the module's chromium fixture
 
 LIVE_MS = 2000  # the board's promise: a change elsewhere shows within 2 s
 
 
 stack = stack_fixture("board-live")
-browser = browser_fixture()
 smirnova = person_fixture("smirnova")  # the head: the department's deals
 
 

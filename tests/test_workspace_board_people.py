@@ -18,7 +18,6 @@ from funnel.runtime.settings import PROJECT
 from funnel.storage.records import DealRecord
 from tests.api_support import Stack
 from tests.workspace_board_support import (
-    browser_fixture,
     card,
     card_in,
     column,
@@ -26,9 +25,10 @@ from tests.workspace_board_support import (
     stack_fixture,
     start_deal,
 )
-from tests.workspace_support import chromium_path, screenshot, signed_in
+from tests.workspace_support import browser, chromium_path, screenshot, signed_in
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
+__all__ = ["browser"]  # the module's chromium fixture
 
 MARKUP = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
 
@@ -49,7 +49,6 @@ def _directory(folder: Path) -> Path:
 
 
 stack = stack_fixture("board-people", directory=_directory)
-browser = browser_fixture()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.api_support import Stack
-from tests.workspace_deal_support import browser, in_contract, new_deal, open_card, stack
-from tests.workspace_support import chromium_path, screenshot
+from tests.workspace_deal_support import in_contract, new_deal, open_card, stack
+from tests.workspace_support import browser, chromium_path, screenshot
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
 __all__ = ["browser", "stack"]  # the module's fixtures

@@ -12,8 +12,8 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.api_support import Stack
 from tests.test_closed_record import delete_workflow
-from tests.workspace_deal_support import browser, in_contract, new_deal, open_card, stack
-from tests.workspace_support import chromium_path, screenshot
+from tests.workspace_deal_support import in_contract, new_deal, open_card, stack
+from tests.workspace_support import browser, chromium_path, screenshot
 from web.formatting import moment
 from web.i18n import Language
 

@@ -23,9 +23,16 @@ from funnel.storage.people import People
 from starter.first_sign_in import echo_workspace, invite_people_without_password
 from tests.api_support import LEADS, Stack, api_stack
 from tests.workspace_board_support import card, card_in, column, open_board
-from tests.workspace_support import PASSWORD, chromium, chromium_path, screenshot, signed_in
+from tests.workspace_support import (
+    PASSWORD,
+    browser,
+    chromium_path,
+    screenshot,
+    signed_in,
+)
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
+__all__ = ["browser"]  # the module's chromium fixture
 
 MANAGER, HEAD = "ivanov", "smirnova"
 NEW_PASSWORD = "the head's own secret"
@@ -41,12 +48,6 @@ async def stack(
     async with api_stack(dev_env, tmp_path_factory.mktemp("workspace-journey")) as s:
         People(s.store).set_password(MANAGER, PASSWORD)
         yield s
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
 
 
 async def shot(page: Page, step: str) -> None:

@@ -12,9 +12,10 @@ from playwright.async_api import Browser
 from temporalio.testing import WorkflowEnvironment
 
 from tests.api_support import Stack
-from tests.workspace_support import chromium, chromium_path, signed_in, workspace_stack
+from tests.workspace_support import browser, chromium_path, signed_in, workspace_stack
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
+__all__ = ["browser"]  # the module's chromium fixture
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -23,12 +24,6 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     async with workspace_stack(dev_env, tmp_path_factory.mktemp("workspace-door")) as s:
         yield s
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
 
 
 async def test_a_page_sends_a_stranger_to_the_sign_in_form(stack: Stack) -> None:

@@ -17,7 +17,7 @@ from funnel.storage.records import Task, TaskIn
 from tests.api_support import Stack
 from tests.work_support import deal_in, soon
 from tests.workspace_support import (
-    chromium,
+    browser,
     chromium_path,
     screenshot,
     signed_in,
@@ -25,6 +25,7 @@ from tests.workspace_support import (
 )
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
+__all__ = ["browser"]  # the module's chromium fixture
 
 SCRIPT = "<script>window.__pwned = 1</script>"
 
@@ -35,12 +36,6 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     async with workspace_stack(dev_env, tmp_path_factory.mktemp("workspace-work")) as s:
         yield s
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
 
 
 async def task_of(stack: Stack, deal_id: str, robot_id: str, status: str = "open") -> Task:

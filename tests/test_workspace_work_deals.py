@@ -23,7 +23,7 @@ from funnel.runtime.settings import DEFAULT_DIRECTORY, DEFAULT_PIPELINE
 from tests.api_support import Stack, deal_body
 from tests.work_support import soon
 from tests.workspace_support import (
-    chromium,
+    browser,
     chromium_path,
     screenshot,
     signed_in,
@@ -31,6 +31,7 @@ from tests.workspace_support import (
 )
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on this machine")
+__all__ = ["browser"]  # the module's chromium fixture
 
 
 def pipeline_with_breach_field(folder: Path) -> Path:
@@ -63,12 +64,6 @@ async def stack(
     directory = directory_with_an_english_manager(folder)
     async with workspace_stack(dev_env, folder, pipeline=pipeline, directory=directory) as s:
         yield s
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
 
 
 async def breached_deal(stack: Stack, **changes: Any) -> str:

@@ -13,7 +13,7 @@ from playwright.async_api import Browser, Locator, Page
 from temporalio.testing import WorkflowEnvironment
 
 from tests.api_support import Stack, deal_body
-from tests.workspace_support import chromium, signed_in, workspace_stack
+from tests.workspace_support import signed_in, workspace_stack
 
 STAGES = ["new", "in_progress", "proposal", "negotiation", "contract", "payment", "final"]
 
@@ -32,17 +32,6 @@ def stack_fixture(name: str, **settings: Callable[[Path], Any]) -> Any:
             yield s
 
     return stack
-
-
-def browser_fixture() -> Any:
-    """A module's chromium (fixture ``browser``)."""
-
-    @pytest_asyncio.fixture(scope="module", loop_scope="session")
-    async def browser() -> AsyncIterator[Browser]:
-        async with chromium() as b:
-            yield b
-
-    return browser
 
 
 def person_fixture(user: str) -> Any:

@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from funnel.runtime.settings import DEFAULT_DIRECTORY
 from tests.api_support import Stack, deal_body
-from tests.workspace_support import chromium, signed_in, workspace_stack
+from tests.workspace_support import signed_in, workspace_stack
 
 RUSSIAN = {"petrov"}
 
@@ -39,12 +39,6 @@ async def stack(
     tmp = tmp_path_factory.mktemp("workspace-deal")
     async with workspace_stack(dev_env, tmp, directory=english_directory(tmp)) as s:
         yield s
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
 
 
 async def new_deal(stack: Stack, **changes: Any) -> str:

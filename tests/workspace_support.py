@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
 from temporalio.testing import WorkflowEnvironment
 
@@ -59,6 +60,13 @@ async def chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """The test module's chromium; a test file imports it (and names it in ``__all__``)."""
+    async with chromium() as b:
+        yield b
 
 
 async def signed_in(browser: Browser, base_url: str, user: str, **context: Any) -> Page:
